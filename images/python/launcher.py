@@ -1,0 +1,182 @@
+"""runbox launcher: the sandbox container's main process (under the engine's init).
+
+Protocol with the server (see src/sandbox/job-tar.ts and src/sandbox/run-output.ts):
+  stdin  <- a tar stream: job.json, stdin (the program's stdin), files/<path> (the workspace)
+  stdout -> the program's stdout, then the job's marker, then a tar stream of output/ files
+            (each as output/<path>) followed by summary.json
+  stderr -> the program's stderr
+  exit   -> the program's exit status (128 + signal number when it was killed by a signal)
+
+Nothing here is trusted by the server: the program runs as the same user and could replace any
+of it. The server enforces every cap again on what it reads. This file only makes the common
+case fast and correct.
+"""
+import json
+import os
+import signal
+import stat
+import subprocess
+import sys
+import tarfile
+
+WORKSPACE = "/workspace"
+OUTPUT = os.path.join(WORKSPACE, "output")
+MPL_CACHE_SRC = "/opt/runbox/mplcache"
+MAX_SCANNED_ENTRIES = 20000
+
+
+def safe_join(base, rel):
+    parts = rel.split("/")
+    if rel.startswith("/") or any(p in ("", ".", "..") for p in parts):
+        raise ValueError("unsafe path in job: %r" % rel)
+    return os.path.join(base, *parts)
+
+
+def write_file(path, reader, size):
+    os.makedirs(os.path.dirname(path), mode=0o755, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
+    with os.fdopen(fd, "wb") as out:
+        remaining = size
+        while remaining > 0:
+            chunk = reader.read(min(remaining, 1 << 16))
+            if not chunk:
+                break
+            out.write(chunk)
+            remaining -= len(chunk)
+
+
+def read_job():
+    job = None
+    stdin_path = "/tmp/.runbox-stdin"
+    with tarfile.open(fileobj=sys.stdin.buffer, mode="r|") as tar:
+        for member in tar:
+            if not member.isfile():
+                continue
+            reader = tar.extractfile(member)
+            if member.name == "job.json":
+                job = json.loads(reader.read(1 << 20))
+            elif member.name == "stdin":
+                write_file(stdin_path, reader, member.size)
+            elif member.name.startswith("files/"):
+                write_file(safe_join(WORKSPACE, member.name[len("files/"):]), reader, member.size)
+    if job is None:
+        raise ValueError("job.json missing from the job archive")
+    return job, stdin_path
+
+
+def prepare_matplotlib():
+    target = os.environ.get("MPLCONFIGDIR")
+    if not target:
+        return
+    os.makedirs(target, mode=0o700, exist_ok=True)
+    try:
+        names = os.listdir(MPL_CACHE_SRC)
+    except OSError:
+        return
+    for name in names:
+        if name.startswith("fontlist") and name.endswith(".json"):
+            with open(os.path.join(MPL_CACHE_SRC, name), "rb") as src, open(os.path.join(target, name), "wb") as dst:
+                dst.write(src.read())
+
+
+def run_program(job, stdin_path):
+    open(stdin_path, "ab").close()
+    with open(stdin_path, "rb") as stdin:
+        os.unlink(stdin_path)
+        argv = ["/usr/bin/python3", job["entrypoint"]] + list(job.get("args", []))
+        proc = subprocess.Popen(argv, cwd=WORKSPACE, stdin=stdin, close_fds=True)
+        code = proc.wait()
+    return 128 - code if code < 0 else code
+
+
+def kill_leftovers():
+    # Detached children (double fork, setsid) must not outlive the program or write after the marker.
+    # kill(-1) reaches every process we may signal except ourselves and init.
+    try:
+        os.kill(-1, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+
+
+def collect_artifacts(limits):
+    """Regular files under output/, never following links, within the caps; the rest is counted as skipped."""
+    chosen, skipped, total, scanned = [], 0, 0, 0
+    stack = [""]
+    while stack:
+        rel_dir = stack.pop()
+        try:
+            entries = sorted(os.scandir(os.path.join(OUTPUT, rel_dir)), key=lambda e: e.name)
+        except OSError:
+            continue
+        for entry in entries:
+            scanned += 1
+            if scanned > MAX_SCANNED_ENTRIES:
+                return chosen, skipped + 1
+            rel = entry.name if not rel_dir else rel_dir + "/" + entry.name
+            st = entry.stat(follow_symlinks=False)
+            if stat.S_ISDIR(st.st_mode):
+                stack.append(rel)
+            elif not stat.S_ISREG(st.st_mode) or st.st_nlink > 1:
+                skipped += 1
+            elif (len(chosen) >= limits["max_files"] or st.st_size > limits["max_file_bytes"]
+                  or total + st.st_size > limits["max_total_bytes"]):
+                skipped += 1
+            else:
+                chosen.append(rel)
+                total += st.st_size
+    return chosen, skipped
+
+
+def emit_artifacts(marker, limits):
+    chosen, skipped = collect_artifacts(limits)
+    out = sys.stdout.buffer
+    out.write(marker.encode("ascii"))
+    with tarfile.open(fileobj=out, mode="w|", format=tarfile.GNU_FORMAT) as tar:
+        for rel in chosen:
+            try:
+                fd = os.open(os.path.join(OUTPUT, rel), os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+            except OSError:
+                skipped += 1
+                continue
+            with os.fdopen(fd, "rb") as f:
+                st = os.fstat(fd)
+                if not stat.S_ISREG(st.st_mode) or st.st_size > limits["max_file_bytes"]:
+                    skipped += 1
+                    continue
+                info = tarfile.TarInfo("output/" + rel)
+                info.size = st.st_size
+                info.mode = 0o644
+                tar.addfile(info, f)
+        summary = json.dumps({"skipped": skipped}).encode()
+        info = tarfile.TarInfo("summary.json")
+        info.size = len(summary)
+        tar.addfile(info, _BytesReader(summary))
+    out.flush()
+
+
+class _BytesReader:
+    def __init__(self, data):
+        self.data = data
+
+    def read(self, n=-1):
+        chunk, self.data = (self.data, b"") if n < 0 else (self.data[:n], self.data[n:])
+        return chunk
+
+
+def main():
+    job, stdin_path = read_job()
+    os.makedirs(OUTPUT, mode=0o755, exist_ok=True)
+    prepare_matplotlib()
+    try:
+        code = run_program(job, stdin_path)
+    except OSError as exc:
+        sys.stderr.write("runbox: could not start the program: %s\n" % exc)
+        code = 127
+    kill_leftovers()
+    sys.stdout.flush()
+    emit_artifacts(job["marker"], job["artifact_limits"])
+    os._exit(code)
+
+
+if __name__ == "__main__":
+    main()

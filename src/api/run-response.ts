@@ -1,0 +1,19 @@
+/** The POST /v1/runs response body: the run result in the API's snake_case. */
+import type { RunResult } from '../sandbox/runner';
+
+export function runResponse(result: RunResult) {
+  return {
+    id: result.id,
+    status: result.status,
+    exit_code: result.exitCode,
+    stdout: result.stdout,
+    stderr: result.stderr,
+    stdout_truncated: result.stdoutTruncated,
+    stderr_truncated: result.stderrTruncated,
+    timed_out: result.timedOut,
+    oom_killed: result.oomKilled,
+    duration_ms: result.durationMs,
+    artifacts: result.artifacts,
+    artifacts_truncated: result.artifactsTruncated,
+  };
+}

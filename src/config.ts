@@ -1,0 +1,124 @@
+/** Configuration: read from the environment in this one place, validated at startup, frozen. */
+import { isIP } from 'node:net';
+import { sandboxImageTag } from './provision/image';
+
+export interface Limits {
+  maxBodyBytes: number;
+  maxCodeBytes: number;
+  maxFileBytes: number;
+  maxFilesBytes: number;
+  maxFiles: number;
+  maxStdinBytes: number;
+  maxArgs: number;
+  maxArtifacts: number;
+  maxArtifactBytes: number;
+  maxArtifactsBytes: number;
+  maxOutputBytes: number;
+  outputKillBytes: number;
+  defaultTimeoutMs: number;
+  maxTimeoutMs: number;
+  defaultMemoryMb: number;
+  maxMemoryMb: number;
+  pidsLimit: number;
+  cpus: number;
+  workspaceMb: number;
+  tmpMb: number;
+}
+
+export interface Config {
+  host: string;
+  port: number;
+  apiKey: string | undefined;
+  image: string;
+  runtime: string;
+  dockerCallTimeoutMs: number;
+  /** How long after the deadline a killed run may take to be reported. */
+  killGraceMs: number;
+  logLevel: string;
+  limits: Limits;
+}
+
+type Env = Record<string, string | undefined>;
+
+const MiB = 1024 * 1024;
+
+/** One row per setting: the README's configuration table is written from these. */
+export const SETTINGS = {
+  maxBodyBytes: { env: 'RUNBOX_MAX_BODY_BYTES', default: 20 * MiB, min: 1024, doc: 'largest request body accepted' },
+  maxCodeBytes: { env: 'RUNBOX_MAX_CODE_BYTES', default: 256 * 1024, min: 1, doc: 'largest `code` (UTF-8 bytes)' },
+  maxFileBytes: { env: 'RUNBOX_MAX_FILE_BYTES', default: 5 * MiB, min: 1, doc: 'largest single input file (decoded)' },
+  maxFilesBytes: { env: 'RUNBOX_MAX_FILES_BYTES', default: 10 * MiB, min: 1, doc: 'all input files together (decoded)' },
+  maxFiles: { env: 'RUNBOX_MAX_FILES', default: 100, min: 1, doc: 'number of input files' },
+  maxStdinBytes: { env: 'RUNBOX_MAX_STDIN_BYTES', default: 1 * MiB, min: 0, doc: 'largest `stdin`' },
+  maxArgs: { env: 'RUNBOX_MAX_ARGS', default: 64, min: 0, doc: 'number of `args`' },
+  maxArtifacts: { env: 'RUNBOX_MAX_ARTIFACTS', default: 50, min: 0, doc: 'artifacts returned per run' },
+  maxArtifactBytes: { env: 'RUNBOX_MAX_ARTIFACT_BYTES', default: 5 * MiB, min: 0, doc: 'largest single artifact' },
+  maxArtifactsBytes: { env: 'RUNBOX_MAX_ARTIFACTS_BYTES', default: 10 * MiB, min: 0, doc: 'all artifacts together' },
+  maxOutputBytes: { env: 'RUNBOX_MAX_OUTPUT_BYTES', default: 1 * MiB, min: 1, doc: 'stdout kept, and stderr kept (each)' },
+  outputKillBytes: {
+    env: 'RUNBOX_OUTPUT_KILL_BYTES',
+    default: 16 * MiB,
+    min: 1,
+    doc: 'output (stdout + stderr) after which a flooding run is killed (`output_limit`)',
+  },
+  defaultTimeoutMs: { env: 'RUNBOX_DEFAULT_TIMEOUT_MS', default: 10_000, min: 100, doc: '`timeout_ms` when none is given' },
+  maxTimeoutMs: { env: 'RUNBOX_MAX_TIMEOUT_MS', default: 300_000, min: 100, doc: 'largest `timeout_ms` accepted' },
+  defaultMemoryMb: { env: 'RUNBOX_DEFAULT_MEMORY_MB', default: 512, min: 32, doc: '`memory_mb` when none is given' },
+  maxMemoryMb: { env: 'RUNBOX_MAX_MEMORY_MB', default: 2048, min: 32, doc: 'largest `memory_mb` accepted' },
+  pidsLimit: { env: 'RUNBOX_PIDS_LIMIT', default: 128, min: 8, doc: 'processes and threads per run' },
+  cpus: { env: 'RUNBOX_CPUS', default: 1, min: 0.01, doc: 'CPU quota per run (cores, fractional allowed)' },
+  workspaceMb: { env: 'RUNBOX_WORKSPACE_MB', default: 64, min: 1, doc: 'tmpfs size of the working directory (at most a quarter of the run\'s memory)' },
+  tmpMb: { env: 'RUNBOX_TMP_MB', default: 64, min: 1, doc: 'tmpfs size of /tmp (at most a quarter of the run\'s memory)' },
+} as const satisfies Record<keyof Limits, { env: string; default: number; min: number; doc: string }>;
+
+export class ConfigError extends Error {}
+
+function readNumber(env: Env, name: string, fallback: number, min: number, integer = true): number {
+  const raw = env[name];
+  if (raw === undefined || raw.trim() === '') return fallback;
+  const value = Number(raw);
+  if (!Number.isFinite(value) || (integer && !Number.isInteger(value)) || value < min) {
+    throw new ConfigError(`${name}=${JSON.stringify(raw)}: expected ${integer ? 'an integer' : 'a number'} >= ${min}`);
+  }
+  return value;
+}
+
+function isLoopback(host: string): boolean {
+  return host === 'localhost' || host === '::1' || (isIP(host) === 4 && host.startsWith('127.'));
+}
+
+export function loadConfig(env: Env): Config {
+  const limits = Object.fromEntries(
+    Object.entries(SETTINGS).map(([key, s]) => [key, readNumber(env, s.env, s.default, s.min, key !== 'cpus')]),
+  ) as unknown as Limits;
+
+  const check = (ok: boolean, message: string) => {
+    if (!ok) throw new ConfigError(message);
+  };
+  check(limits.defaultTimeoutMs <= limits.maxTimeoutMs, 'RUNBOX_DEFAULT_TIMEOUT_MS must not exceed RUNBOX_MAX_TIMEOUT_MS');
+  check(limits.defaultMemoryMb <= limits.maxMemoryMb, 'RUNBOX_DEFAULT_MEMORY_MB must not exceed RUNBOX_MAX_MEMORY_MB');
+  check(limits.maxFileBytes <= limits.maxFilesBytes, 'RUNBOX_MAX_FILE_BYTES must not exceed RUNBOX_MAX_FILES_BYTES');
+  check(limits.maxArtifactBytes <= limits.maxArtifactsBytes, 'RUNBOX_MAX_ARTIFACT_BYTES must not exceed RUNBOX_MAX_ARTIFACTS_BYTES');
+  check(limits.maxOutputBytes <= limits.outputKillBytes, 'RUNBOX_MAX_OUTPUT_BYTES must not exceed RUNBOX_OUTPUT_KILL_BYTES');
+
+  const apiKey = env.RUNBOX_API_KEY === '' ? undefined : env.RUNBOX_API_KEY;
+  const host = env.HOST || '127.0.0.1';
+  if (apiKey === undefined && !isLoopback(host)) {
+    throw new ConfigError(`HOST=${host} is not loopback: set RUNBOX_API_KEY before exposing runbox beyond this machine`);
+  }
+  check(apiKey === undefined || apiKey.length >= 16, 'RUNBOX_API_KEY must be at least 16 characters');
+
+  const config: Config = {
+    host,
+    port: readNumber(env, 'PORT', 8080, 0),
+    apiKey,
+    image: env.RUNBOX_IMAGE || sandboxImageTag(),
+    runtime: env.RUNBOX_RUNTIME || 'runc',
+    dockerCallTimeoutMs: readNumber(env, 'RUNBOX_DOCKER_CALL_TIMEOUT_MS', 15_000, 100),
+    killGraceMs: readNumber(env, 'RUNBOX_KILL_GRACE_MS', 2_000, 0),
+    logLevel: env.RUNBOX_LOG_LEVEL || 'info',
+    limits: Object.freeze(limits),
+  };
+  check(config.port <= 65535, `PORT=${config.port}: expected a TCP port`);
+  return Object.freeze(config);
+}

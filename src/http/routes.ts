@@ -1,0 +1,106 @@
+/** The HTTP API: GET /, GET /health, GET /ready, POST /v1/runs. */
+import Router from '@koa/router';
+import type { Context } from 'koa';
+import { koaBody } from 'koa-body';
+import { runResponse } from '../api/run-response';
+import { RunRequestParser, SUPPORTED_LANGUAGES } from '../api/run-request';
+import type { Config } from '../config';
+import type { DockerClient } from '../docker/client';
+import type { Runner } from '../sandbox/runner';
+import { requireApiKey } from './auth';
+
+export interface RouteDeps {
+  config: Config;
+  docker: DockerClient;
+  runner: Runner;
+  version: string;
+}
+
+/** Aborts when the client goes away before its response is written. */
+function clientGone(ctx: Context): AbortSignal {
+  const controller = new AbortController();
+  ctx.res.once('close', () => {
+    if (!ctx.res.writableFinished) controller.abort();
+  });
+  return controller.signal;
+}
+
+export function routes({ config, docker, runner, version }: RouteDeps): Router {
+  const router = new Router();
+  const parser = new RunRequestParser(config.limits);
+  const auth = requireApiKey(config.apiKey);
+  const limits = config.limits;
+
+  router.get('/health', (ctx) => {
+    ctx.body = { status: 'ok' };
+  });
+
+  router.get('/ready', async (ctx) => {
+    const checks = { engine: false, image: false };
+    try {
+      await docker.ping();
+      checks.engine = true;
+      checks.image = await docker.imageExists(config.image);
+    } catch {
+      // Reported through the checks below.
+    }
+    const ready = checks.engine && checks.image;
+    ctx.status = ready ? 200 : 503;
+    ctx.body = { ready, checks, image: config.image };
+  });
+
+  router.get('/', (ctx) => {
+    ctx.body = {
+      name: 'runbox',
+      version,
+      languages: SUPPORTED_LANGUAGES,
+      auth: config.apiKey !== undefined ? 'api_key' : 'none',
+      limits: {
+        max_body_bytes: limits.maxBodyBytes,
+        max_code_bytes: limits.maxCodeBytes,
+        max_file_bytes: limits.maxFileBytes,
+        max_files_bytes: limits.maxFilesBytes,
+        max_files: limits.maxFiles,
+        max_stdin_bytes: limits.maxStdinBytes,
+        max_args: limits.maxArgs,
+        max_artifacts: limits.maxArtifacts,
+        max_artifact_bytes: limits.maxArtifactBytes,
+        max_artifacts_bytes: limits.maxArtifactsBytes,
+        max_output_bytes: limits.maxOutputBytes,
+        output_kill_bytes: limits.outputKillBytes,
+        default_timeout_ms: limits.defaultTimeoutMs,
+        max_timeout_ms: limits.maxTimeoutMs,
+        default_memory_mb: limits.defaultMemoryMb,
+        max_memory_mb: limits.maxMemoryMb,
+        pids_limit: limits.pidsLimit,
+        cpus: limits.cpus,
+        workspace_mb: limits.workspaceMb,
+        tmp_mb: limits.tmpMb,
+      },
+    };
+  });
+
+  router.post(
+    '/v1/runs',
+    auth,
+    koaBody({
+      json: true,
+      jsonStrict: true,
+      jsonLimit: limits.maxBodyBytes,
+      multipart: false,
+      urlencoded: false,
+      text: false,
+      // Parse errors reach our error middleware instead of koa's default text response.
+      onError: (err) => {
+        throw err;
+      },
+    }),
+    async (ctx) => {
+      const job = parser.parse(ctx.request.body);
+      const result = await runner.run(job, clientGone(ctx));
+      ctx.body = runResponse(result);
+    },
+  );
+
+  return router;
+}

@@ -1,0 +1,18 @@
+/** `npm run provision`: make sure the Docker engine answers and the sandbox image exists. */
+import { createDockerClient } from '../docker/client';
+import { ensureEngine } from './engine';
+import { ensureImage, sandboxImageTag } from './image';
+
+export async function provision(log: (line: string) => void = (line) => console.log(`[provision] ${line}`)) {
+  const docker = createDockerClient({ callTimeoutMs: 10_000 });
+  const startedDockerdPid = await ensureEngine(docker, log);
+  await ensureImage(docker, sandboxImageTag(), log);
+  return { startedDockerdPid };
+}
+
+if (require.main === module) {
+  provision().catch((err: Error) => {
+    console.error(`[provision] ${err.message}`);
+    process.exit(1);
+  });
+}

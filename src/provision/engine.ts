@@ -1,0 +1,60 @@
+/** Makes sure a Docker engine answers: uses the one configured, or installs and starts Debian's docker.io. */
+import { spawn } from 'node:child_process';
+import { mkdirSync, openSync, writeFileSync } from 'node:fs';
+import type { DockerClient } from '../docker/client';
+import { ensureHostPackage, isDebianRoot } from './host';
+
+export const DOCKERD_PID_FILE = '/run/runbox-dockerd.pid';
+const DOCKERD_LOG = '/var/log/runbox-dockerd.log';
+
+async function answers(docker: DockerClient): Promise<boolean> {
+  try {
+    await docker.ping();
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Resolves once the engine answers /_ping. Returns the pid of a dockerd we started, or undefined
+ * when one was already running (which is then not ours to stop).
+ */
+export async function ensureEngine(
+  docker: DockerClient,
+  log: (line: string) => void,
+  waitMs = 60_000,
+): Promise<number | undefined> {
+  if (await answers(docker)) return undefined;
+  if (process.env.DOCKER_HOST) {
+    throw new Error(`the Docker engine at DOCKER_HOST=${process.env.DOCKER_HOST} does not answer; start it and retry`);
+  }
+  if (!isDebianRoot()) {
+    throw new Error(
+      'no Docker engine answers on /var/run/docker.sock: install Docker Engine (https://docs.docker.com/engine/install/), ' +
+        'start it, or point DOCKER_HOST at one, then retry',
+    );
+  }
+  await ensureHostPackage('dockerd', 'docker.io', log);
+  log('starting dockerd --bridge=none --iptables=false (sandboxes never get a network)');
+  mkdirSync('/var/log', { recursive: true });
+  const out = openSync(DOCKERD_LOG, 'a');
+  const daemon = spawn('dockerd', ['--bridge=none', '--iptables=false', '--ip6tables=false'], {
+    detached: true,
+    stdio: ['ignore', out, out],
+  });
+  daemon.unref();
+  if (daemon.pid === undefined) throw new Error('could not start dockerd');
+  writeFileSync(DOCKERD_PID_FILE, `${daemon.pid}\n`);
+
+  const deadline = Date.now() + waitMs;
+  while (Date.now() < deadline) {
+    if (daemon.exitCode !== null) throw new Error(`dockerd exited (${daemon.exitCode}); see ${DOCKERD_LOG}`);
+    if (await answers(docker)) {
+      log(`dockerd ${daemon.pid} answers`);
+      return daemon.pid;
+    }
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  throw new Error(`dockerd did not answer within ${waitMs} ms; see ${DOCKERD_LOG}`);
+}

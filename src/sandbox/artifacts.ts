@@ -1,0 +1,142 @@
+/**
+ * Reads the artifact archive the sandbox appends to its stdout. The archive comes from a container the
+ * program controls, so it is hostile input: only regular-file entries are returned, never links, devices
+ * or FIFOs; count, per-file and total caps hold while streaming; nothing touches the server's filesystem.
+ */
+import { extract, type ExtractEvents, type Header } from 'tar-stream';
+import { relativePathProblem } from './paths';
+
+export interface Artifact {
+  path: string;
+  size: number;
+  encoding: 'utf8' | 'base64';
+  content: string;
+}
+
+export interface ArtifactCaps {
+  maxFiles: number;
+  maxFileBytes: number;
+  maxTotalBytes: number;
+}
+
+export interface ArtifactsResult {
+  artifacts: Artifact[];
+  truncated: boolean;
+}
+
+const SUMMARY_NAME = 'summary.json';
+const SUMMARY_MAX_BYTES = 4096;
+const OUTPUT_PREFIX = 'output/';
+/** Room for tar headers and padding on top of the content caps. */
+const ARCHIVE_OVERHEAD_PER_ENTRY = 3 * 512;
+const ARCHIVE_OVERHEAD = 64 * 1024;
+
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+
+export function encodeArtifact(path: string, data: Buffer): Artifact {
+  try {
+    return { path, size: data.length, encoding: 'utf8', content: utf8.decode(data) };
+  } catch {
+    return { path, size: data.length, encoding: 'base64', content: data.toString('base64') };
+  }
+}
+
+/** A tar entry's content stream (a streamx stream, not a Node one). */
+type EntryStream = ExtractEvents['entry'][1];
+
+function readAll(stream: EntryStream, limit: number): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    stream.on('data', (data) => {
+      const chunk = data as Buffer;
+      size += chunk.length;
+      if (size <= limit) chunks.push(chunk);
+    });
+    stream.on('end', () => (size <= limit ? resolve(Buffer.concat(chunks)) : reject(new Error('entry over its limit'))));
+    stream.on('error', (err: Error) => reject(err));
+  });
+}
+
+/** Incremental reader: feed it the bytes after the marker, then call finish(). */
+export class ArtifactCollector {
+  private readonly parser = extract();
+  private readonly artifacts: Artifact[] = [];
+  private readonly rawLimit: number;
+  private rawBytes = 0;
+  private keptBytes = 0;
+  private truncated = false;
+  private closed = false;
+  private readonly done: Promise<void>;
+
+  constructor(private readonly caps: ArtifactCaps) {
+    this.rawLimit = caps.maxTotalBytes + ARCHIVE_OVERHEAD + (caps.maxFiles + 1) * ARCHIVE_OVERHEAD_PER_ENTRY;
+    this.parser.on('entry', (header, stream, next) => {
+      this.onEntry(header, stream).then(() => next(), () => next());
+    });
+    this.done = new Promise((resolve) => {
+      this.parser.on('finish', resolve);
+      this.parser.on('close', resolve);
+      this.parser.on('error', () => {
+        // A malformed or cut-off archive: keep what was read, say that something is missing.
+        this.truncated = true;
+        resolve();
+      });
+    });
+  }
+
+  /** Returns false once the archive exceeds what the caps can explain; the caller should stop the run. */
+  write(chunk: Buffer): boolean {
+    if (this.closed) return false;
+    this.rawBytes += chunk.length;
+    if (this.rawBytes > this.rawLimit) {
+      this.truncated = true;
+      this.close();
+      return false;
+    }
+    this.parser.write(chunk);
+    return true;
+  }
+
+  async finish(): Promise<ArtifactsResult> {
+    this.close();
+    await this.done;
+    return { artifacts: this.artifacts, truncated: this.truncated };
+  }
+
+  private close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.parser.end(undefined);
+  }
+
+  private async onEntry(header: Header, stream: EntryStream): Promise<void> {
+    if (header.name === SUMMARY_NAME && header.type === 'file') {
+      try {
+        const summary = JSON.parse((await readAll(stream, SUMMARY_MAX_BYTES)).toString('utf8')) as { skipped?: unknown };
+        if (typeof summary.skipped === 'number' && summary.skipped > 0) this.truncated = true;
+      } catch {
+        this.truncated = true;
+      }
+      return;
+    }
+    const path = header.name.startsWith(OUTPUT_PREFIX) ? header.name.slice(OUTPUT_PREFIX.length) : '';
+    const size = header.size ?? 0;
+    const acceptable =
+      header.type === 'file' &&
+      relativePathProblem(path) === undefined &&
+      !this.artifacts.some((a) => a.path === path) &&
+      this.artifacts.length < this.caps.maxFiles &&
+      size <= this.caps.maxFileBytes &&
+      this.keptBytes + size <= this.caps.maxTotalBytes;
+    if (!acceptable) {
+      // Directories are structure, not content; anything else left out is reported.
+      if (header.type !== 'directory') this.truncated = true;
+      stream.resume();
+      return;
+    }
+    this.keptBytes += size;
+    const data = await readAll(stream, size);
+    this.artifacts.push(encodeArtifact(path, data));
+  }
+}

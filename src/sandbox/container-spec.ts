@@ -1,0 +1,86 @@
+/**
+ * The sandbox container's create options, built from server configuration only: no request field
+ * reaches this function except the run's memory size and labels, both validated and bounded upstream.
+ */
+import type { ContainerCreateOptions } from '../docker/client';
+import { SANDBOX_UID } from './job-tar';
+
+export const WORKSPACE_PATH = '/workspace';
+export const LAUNCHER_COMMAND = ['python3', '-I', '-S', '/opt/runbox/launcher.py'];
+const MiB = 1024 * 1024;
+const SHM_MB = 16;
+const NOFILE = 1024;
+const TMPFS_INODES = 8192;
+
+export interface SandboxSettings {
+  image: string;
+  runtime: string;
+  memoryMb: number;
+  cpus: number;
+  pidsLimit: number;
+  workspaceMb: number;
+  tmpMb: number;
+  labels: Record<string, string>;
+}
+
+/** Scratch space lives in memory, so each tmpfs gets at most a quarter of it: a full disk is ENOSPC, not OOM. */
+export function tmpfsMb(requestedMb: number, memoryMb: number): number {
+  return Math.max(1, Math.min(requestedMb, Math.floor(memoryMb / 4)));
+}
+
+function tmpfs(sizeMb: number): string {
+  return `rw,nosuid,nodev,noexec,size=${sizeMb}m,nr_inodes=${TMPFS_INODES},uid=${SANDBOX_UID},gid=${SANDBOX_UID},mode=0700`;
+}
+
+export function containerSpec(s: SandboxSettings): ContainerCreateOptions {
+  const memory = s.memoryMb * MiB;
+  return {
+    Image: s.image,
+    Entrypoint: LAUNCHER_COMMAND,
+    Cmd: [],
+    User: `${SANDBOX_UID}:${SANDBOX_UID}`,
+    WorkingDir: WORKSPACE_PATH,
+    // The image supplies PATH, HOME, LANG and library settings; nothing of the server's environment.
+    Env: [],
+    Labels: s.labels,
+    Tty: false,
+    OpenStdin: true,
+    StdinOnce: true,
+    AttachStdin: true,
+    AttachStdout: true,
+    AttachStderr: true,
+    NetworkDisabled: true,
+    HostConfig: {
+      NetworkMode: 'none',
+      ReadonlyRootfs: true,
+      Tmpfs: {
+        [WORKSPACE_PATH]: tmpfs(tmpfsMb(s.workspaceMb, s.memoryMb)),
+        '/tmp': tmpfs(tmpfsMb(s.tmpMb, s.memoryMb)),
+      },
+      Memory: memory,
+      MemorySwap: memory,
+      MemorySwappiness: 0,
+      NanoCpus: Math.round(s.cpus * 1e9),
+      PidsLimit: s.pidsLimit,
+      Ulimits: [
+        { Name: 'nofile', Soft: NOFILE, Hard: NOFILE },
+        { Name: 'core', Soft: 0, Hard: 0 },
+      ],
+      CapDrop: ['ALL'],
+      CapAdd: [],
+      SecurityOpt: ['no-new-privileges'],
+      Privileged: false,
+      Init: true,
+      IpcMode: 'private',
+      ShmSize: SHM_MB * MiB,
+      LogConfig: { Type: 'none', Config: {} },
+      Binds: [],
+      Mounts: [],
+      Devices: [],
+      PublishAllPorts: false,
+      RestartPolicy: { Name: 'no' },
+      AutoRemove: false,
+      Runtime: s.runtime,
+    },
+  };
+}

@@ -1,0 +1,47 @@
+/** Packs a job into the tar stream the sandbox launcher reads on its stdin (images/python/launcher.py). */
+import { pack } from 'tar-stream';
+import type { Limits } from '../config';
+import type { Job } from './job';
+
+/** Uid/gid of the sandbox user baked into the image (images/python/build.sh). */
+export const SANDBOX_UID = 10001;
+
+export interface JobManifest {
+  entrypoint: string;
+  args: string[];
+  /** Separates the program's stdout from the artifact archive the launcher appends. */
+  marker: string;
+  artifact_limits: { max_files: number; max_file_bytes: number; max_total_bytes: number };
+}
+
+export function manifestFor(job: Job, marker: string, limits: Limits): JobManifest {
+  return {
+    entrypoint: job.entrypoint,
+    args: job.args,
+    marker,
+    artifact_limits: {
+      max_files: limits.maxArtifacts,
+      max_file_bytes: limits.maxArtifactBytes,
+      max_total_bytes: limits.maxArtifactsBytes,
+    },
+  };
+}
+
+/** The whole archive in memory: its inputs are already bounded by the request limits. */
+export async function packJob(job: Job, manifest: JobManifest): Promise<Buffer> {
+  const tar = pack();
+  const chunks: Buffer[] = [];
+  tar.on('data', (chunk) => chunks.push(chunk as Buffer));
+  const done = new Promise<void>((resolve, reject) => {
+    tar.on('end', resolve);
+    tar.on('error', reject);
+  });
+  const entry = (name: string, data: Buffer) =>
+    tar.entry({ name, size: data.length, mode: 0o644, uid: SANDBOX_UID, gid: SANDBOX_UID, type: 'file' }, data);
+  entry('job.json', Buffer.from(JSON.stringify(manifest)));
+  entry('stdin', job.stdin);
+  for (const file of job.files) entry(`files/${file.path}`, file.data);
+  tar.finalize();
+  await done;
+  return Buffer.concat(chunks);
+}

@@ -1,0 +1,18 @@
+/** A run, as the sandbox sees it: validated, decoded, and free of anything that configures the container. */
+export interface JobFile {
+  path: string;
+  data: Buffer;
+}
+
+export interface Job {
+  id: string;
+  files: JobFile[];
+  entrypoint: string;
+  args: string[];
+  stdin: Buffer;
+  timeoutMs: number;
+  memoryMb: number;
+}
+
+/** Where programs may write results to be returned; reserved in the input namespace. */
+export const OUTPUT_DIR = 'output';

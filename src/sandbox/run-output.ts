@@ -1,0 +1,185 @@
+/**
+ * Reads what a sandbox writes back through the engine's attach stream, without ever buffering past a cap:
+ * the engine's multiplexed frames are split into stdout and stderr, stdout is split at the job's marker
+ * into the program's output and the artifact archive, and a run that floods is reported so it can be killed.
+ */
+import { ArtifactCollector, type ArtifactCaps } from './artifacts';
+
+/** Keeps the first `cap` bytes of a stream and counts the rest. */
+export class CappedBuffer {
+  private readonly chunks: Buffer[] = [];
+  private kept = 0;
+  total = 0;
+
+  constructor(private readonly cap: number) {}
+
+  push(chunk: Buffer): void {
+    this.total += chunk.length;
+    const room = this.cap - this.kept;
+    if (room <= 0) return;
+    const part = chunk.length <= room ? chunk : chunk.subarray(0, room);
+    this.chunks.push(Buffer.from(part));
+    this.kept += part.length;
+  }
+
+  get truncated(): boolean {
+    return this.total > this.cap;
+  }
+
+  /** Decoded as UTF-8; invalid sequences (or a character cut at the cap) become U+FFFD. */
+  text(): string {
+    return Buffer.concat(this.chunks).toString('utf8');
+  }
+}
+
+const HEADER_BYTES = 8;
+const STDOUT = 1;
+const STDERR = 2;
+
+/**
+ * Parses the engine's stream format (8-byte header: stream type, 3 zero bytes, big-endian payload size)
+ * incrementally; payload bytes are handed on as they arrive, never gathered per frame.
+ */
+export class FrameDemuxer {
+  private header = Buffer.alloc(HEADER_BYTES);
+  private headerFill = 0;
+  private remaining = 0;
+  private stream = 0;
+
+  constructor(private readonly onPayload: (stream: number, chunk: Buffer) => void) {}
+
+  write(chunk: Buffer): void {
+    let offset = 0;
+    while (offset < chunk.length) {
+      if (this.remaining === 0) {
+        const take = Math.min(HEADER_BYTES - this.headerFill, chunk.length - offset);
+        chunk.copy(this.header, this.headerFill, offset, offset + take);
+        this.headerFill += take;
+        offset += take;
+        if (this.headerFill === HEADER_BYTES) {
+          this.stream = this.header[0];
+          this.remaining = this.header.readUInt32BE(4);
+          this.headerFill = 0;
+        }
+        continue;
+      }
+      const take = Math.min(this.remaining, chunk.length - offset);
+      this.onPayload(this.stream, chunk.subarray(offset, offset + take));
+      this.remaining -= take;
+      offset += take;
+    }
+  }
+}
+
+/** Finds `marker` in a byte stream split at arbitrary points; bytes before go to `before`, after to `after`. */
+export class MarkerSplitter {
+  private held = Buffer.alloc(0);
+  found = false;
+
+  constructor(
+    private readonly marker: Buffer,
+    private readonly before: (chunk: Buffer) => void,
+    private readonly after: (chunk: Buffer) => void,
+  ) {}
+
+  write(chunk: Buffer): void {
+    if (this.found) return this.after(chunk);
+    const data = this.held.length ? Buffer.concat([this.held, chunk]) : chunk;
+    const at = data.indexOf(this.marker);
+    if (at >= 0) {
+      this.found = true;
+      this.held = Buffer.alloc(0);
+      if (at > 0) this.before(data.subarray(0, at));
+      const rest = data.subarray(at + this.marker.length);
+      if (rest.length) this.after(rest);
+      return;
+    }
+    // Hold back just enough to recognise a marker that straddles two chunks.
+    const keep = Math.min(this.marker.length - 1, data.length);
+    if (data.length > keep) this.before(data.subarray(0, data.length - keep));
+    this.held = Buffer.from(data.subarray(data.length - keep));
+  }
+
+  /** The stream ended: whatever was held back was program output after all. */
+  end(): void {
+    if (!this.found && this.held.length) this.before(this.held);
+    this.held = Buffer.alloc(0);
+  }
+}
+
+export interface RunOutputOptions {
+  marker: string;
+  maxOutputBytes: number;
+  outputKillBytes: number;
+  artifactCaps: ArtifactCaps;
+  /** Called once when the run writes more than it may; the run should be killed. */
+  onLimitExceeded: (what: 'output' | 'artifacts') => void;
+}
+
+export interface CollectedOutput {
+  stdout: string;
+  stderr: string;
+  stdoutTruncated: boolean;
+  stderrTruncated: boolean;
+  /** The launcher finished normally and appended the artifact archive. */
+  completed: boolean;
+}
+
+export class RunOutput {
+  readonly stdout: CappedBuffer;
+  readonly stderr: CappedBuffer;
+  readonly artifacts: ArtifactCollector;
+  private readonly demuxer: FrameDemuxer;
+  private readonly splitter: MarkerSplitter;
+  private limitReported = false;
+
+  constructor(private readonly options: RunOutputOptions) {
+    this.stdout = new CappedBuffer(options.maxOutputBytes);
+    this.stderr = new CappedBuffer(options.maxOutputBytes);
+    this.artifacts = new ArtifactCollector(options.artifactCaps);
+    this.splitter = new MarkerSplitter(
+      Buffer.from(options.marker, 'utf8'),
+      (chunk) => this.program(this.stdout, chunk),
+      (chunk) => {
+        if (!this.artifacts.write(chunk)) this.limit('artifacts');
+      },
+    );
+    this.demuxer = new FrameDemuxer((stream, chunk) => {
+      if (stream === STDOUT) this.splitter.write(chunk);
+      else if (stream === STDERR) this.program(this.stderr, chunk);
+    });
+  }
+
+  write(chunk: Buffer): void {
+    this.demuxer.write(chunk);
+  }
+
+  end(): void {
+    this.splitter.end();
+  }
+
+  get completed(): boolean {
+    return this.splitter.found;
+  }
+
+  collected(): CollectedOutput {
+    return {
+      stdout: this.stdout.text(),
+      stderr: this.stderr.text(),
+      stdoutTruncated: this.stdout.truncated,
+      stderrTruncated: this.stderr.truncated,
+      completed: this.completed,
+    };
+  }
+
+  private program(buffer: CappedBuffer, chunk: Buffer): void {
+    buffer.push(chunk);
+    if (this.stdout.total + this.stderr.total > this.options.outputKillBytes) this.limit('output');
+  }
+
+  private limit(what: 'output' | 'artifacts'): void {
+    if (this.limitReported) return;
+    this.limitReported = true;
+    this.options.onLimitExceeded(what);
+  }
+}
