@@ -132,6 +132,8 @@ export class ArtifactCollector {
     if (!acceptable) {
       // Directories are structure, not content; anything else left out is reported.
       if (header.type !== 'directory') this.truncated = true;
+      // A cut-off archive errors the entry being drained; the collector's own error handler reports it.
+      stream.on('error', () => undefined);
       stream.resume();
       return;
     }

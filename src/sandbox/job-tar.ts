@@ -1,5 +1,5 @@
 /** Packs a job into the tar stream the sandbox launcher reads on its stdin (images/python/launcher.py). */
-import { pack } from 'tar-stream';
+import { pack, type Pack } from 'tar-stream';
 import type { Limits } from '../config';
 import type { Job } from './job';
 
@@ -27,21 +27,35 @@ export function manifestFor(job: Job, marker: string, limits: Limits): JobManife
   };
 }
 
-/** The whole archive in memory: its inputs are already bounded by the request limits. */
-export async function packJob(job: Job, manifest: JobManifest): Promise<Buffer> {
+export interface TarEntry {
+  header: Parameters<Pack['entry']>[0];
+  data?: Buffer;
+}
+
+/** Packs entries into one in-memory archive. */
+export async function packTar(entries: TarEntry[]): Promise<Buffer> {
   const tar = pack();
   const chunks: Buffer[] = [];
   tar.on('data', (chunk) => chunks.push(chunk as Buffer));
   const done = new Promise<void>((resolve, reject) => {
-    tar.on('end', resolve);
+    tar.on('end', () => resolve());
     tar.on('error', reject);
   });
-  const entry = (name: string, data: Buffer) =>
-    tar.entry({ name, size: data.length, mode: 0o644, uid: SANDBOX_UID, gid: SANDBOX_UID, type: 'file' }, data);
-  entry('job.json', Buffer.from(JSON.stringify(manifest)));
-  entry('stdin', job.stdin);
-  for (const file of job.files) entry(`files/${file.path}`, file.data);
+  for (const { header, data } of entries) tar.entry(header, data ?? Buffer.alloc(0));
   tar.finalize();
   await done;
   return Buffer.concat(chunks);
+}
+
+/** The whole job in memory: its inputs are already bounded by the request limits. */
+export function packJob(job: Job, manifest: JobManifest): Promise<Buffer> {
+  const entry = (name: string, data: Buffer): TarEntry => ({
+    header: { name, size: data.length, mode: 0o644, uid: SANDBOX_UID, gid: SANDBOX_UID, type: 'file' },
+    data,
+  });
+  return packTar([
+    entry('job.json', Buffer.from(JSON.stringify(manifest))),
+    entry('stdin', job.stdin),
+    ...job.files.map((f) => entry(`files/${f.path}`, f.data)),
+  ]);
 }

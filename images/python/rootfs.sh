@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Builds the sandbox's base root filesystem from Debian packages (no registry needed) and imports it as $1.
+# Only packages.txt and this file decide its content, so launcher changes never repeat this slow step.
+set -euo pipefail
+tag=${1:?usage: rootfs.sh IMAGE:TAG}
+here=$(cd "$(dirname "$0")" && pwd)
+mirror=${RUNBOX_DEBIAN_MIRROR:-http://deb.debian.org/debian}
+rootfs=$(mktemp -d /tmp/runbox-rootfs.XXXXXX)
+trap 'rm -rf "$rootfs"' EXIT
+
+packages=$(grep -v '^\s*#' "$here/packages.txt" | grep -v '^\s*$' | paste -sd, -)
+echo "[image] debootstrap bookworm with: $packages"
+debootstrap --variant=minbase --include="$packages" bookworm "$rootfs" "$mirror"
+
+echo "[image] adding the sandbox user and matplotlib's font cache"
+echo 'runbox:x:10001:10001:runbox sandbox:/home/runbox:/usr/sbin/nologin' >>"$rootfs/etc/passwd"
+echo 'runbox:x:10001:' >>"$rootfs/etc/group"
+# HOME exists but stays read-only like the rest of the root filesystem.
+install -d -m 0755 "$rootfs/home/runbox" "$rootfs/workspace" "$rootfs/opt/runbox/mplcache"
+# Building matplotlib's font list takes seconds; do it once here, the launcher copies it per run.
+chroot "$rootfs" env MPLCONFIGDIR=/opt/runbox/mplcache MPLBACKEND=Agg python3 -c 'import matplotlib.pyplot'
+chmod -R a+rX "$rootfs/opt/runbox"
+# Nothing in the sandbox may gain privileges through a setuid or setgid binary.
+find "$rootfs" -xdev -perm /6000 -type f -exec chmod ug-s {} +
+rm -rf "$rootfs"/var/cache/apt/archives/*.deb "$rootfs"/var/lib/apt/lists/*
+
+echo "[image] importing the base as $tag"
+tar -C "$rootfs" -c . | docker import - "$tag"

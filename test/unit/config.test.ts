@@ -1,0 +1,41 @@
+import { ConfigError, loadConfig } from '../../src/config';
+
+const base = { RUNBOX_IMAGE: 'img:1' };
+
+describe('loadConfig', () => {
+  it('has documented defaults and binds to loopback', () => {
+    const config = loadConfig(base);
+    expect(config.host).toBe('127.0.0.1');
+    expect(config.port).toBe(8080);
+    expect(config.limits.defaultTimeoutMs).toBe(10_000);
+    expect(config.limits.maxTimeoutMs).toBe(300_000);
+    expect(config.limits.defaultMemoryMb).toBe(512);
+    expect(config.limits.maxCodeBytes).toBe(256 * 1024);
+    expect(config.runtime).toBe('runc');
+    expect(Object.isFrozen(config)).toBe(true);
+    expect(Object.isFrozen(config.limits)).toBe(true);
+  });
+
+  it('reads overrides', () => {
+    const config = loadConfig({ ...base, RUNBOX_PIDS_LIMIT: '64', RUNBOX_CPUS: '0.5', PORT: '9000' });
+    expect(config.limits.pidsLimit).toBe(64);
+    expect(config.limits.cpus).toBe(0.5);
+    expect(config.port).toBe(9000);
+  });
+
+  it.each([
+    [{ RUNBOX_PIDS_LIMIT: 'many' }, /RUNBOX_PIDS_LIMIT="many": expected an integer/],
+    [{ RUNBOX_PIDS_LIMIT: '0' }, /RUNBOX_PIDS_LIMIT="0": expected an integer >= 8/],
+    [{ RUNBOX_DEFAULT_TIMEOUT_MS: '5000', RUNBOX_MAX_TIMEOUT_MS: '1000' }, /must not exceed RUNBOX_MAX_TIMEOUT_MS/],
+    [{ HOST: '0.0.0.0' }, /set RUNBOX_API_KEY before exposing/],
+    [{ RUNBOX_API_KEY: 'short' }, /at least 16 characters/],
+    [{ PORT: '70000' }, /expected a TCP port/],
+  ])('refuses %j', (env, message) => {
+    expect(() => loadConfig({ ...base, ...env })).toThrow(ConfigError);
+    expect(() => loadConfig({ ...base, ...env })).toThrow(message);
+  });
+
+  it('allows a public address once an API key is set', () => {
+    expect(loadConfig({ ...base, HOST: '0.0.0.0', RUNBOX_API_KEY: 'k'.repeat(32) }).host).toBe('0.0.0.0');
+  });
+});

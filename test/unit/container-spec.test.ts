@@ -1,0 +1,72 @@
+import { containerSpec, tmpfsMb } from '../../src/sandbox/container-spec';
+
+const settings = {
+  image: 'runbox-python:abc',
+  runtime: 'runc',
+  memoryMb: 512,
+  cpus: 1.5,
+  pidsLimit: 128,
+  workspaceMb: 64,
+  tmpMb: 64,
+  labels: { 'runbox.run-id': 'r1' },
+};
+
+describe('containerSpec', () => {
+  const spec = containerSpec(settings);
+  const host = spec.HostConfig!;
+
+  it('gives the container no network at all', () => {
+    expect(host.NetworkMode).toBe('none');
+    expect(spec.NetworkDisabled).toBe(true);
+  });
+
+  it('makes the root filesystem read-only with size-bounded, nosuid, noexec tmpfs scratch space', () => {
+    expect(host.ReadonlyRootfs).toBe(true);
+    expect(Object.keys(host.Tmpfs!).sort()).toEqual(['/tmp', '/workspace']);
+    for (const options of Object.values(host.Tmpfs!)) {
+      expect(options).toMatch(/size=64m/);
+      expect(options).toMatch(/nosuid/);
+      expect(options).toMatch(/nodev/);
+      expect(options).toMatch(/noexec/);
+      expect(options).toMatch(/nr_inodes=\d+/);
+    }
+  });
+
+  it('bounds memory with no swap, processes and CPU', () => {
+    expect(host.Memory).toBe(512 * 1024 * 1024);
+    expect(host.MemorySwap).toBe(host.Memory);
+    expect(host.PidsLimit).toBe(128);
+    expect(host.NanoCpus).toBe(1.5e9);
+  });
+
+  it('drops every capability, forbids privilege gain and runs as the non-root sandbox user', () => {
+    expect(host.CapDrop).toEqual(['ALL']);
+    expect(host.CapAdd).toEqual([]);
+    expect(host.SecurityOpt).toEqual(['no-new-privileges']);
+    expect(host.Privileged).toBe(false);
+    expect(spec.User).toBe('10001:10001');
+  });
+
+  it('runs an init, keeps no logs, mounts nothing from the host and passes no environment', () => {
+    expect(host.Init).toBe(true);
+    expect(host.LogConfig).toEqual({ Type: 'none', Config: {} });
+    expect(host.Binds).toEqual([]);
+    expect(host.Mounts).toEqual([]);
+    expect(host.Devices).toEqual([]);
+    expect(spec.Env).toEqual([]);
+  });
+
+  it('uses the configured image, runtime and labels and a fixed launcher command', () => {
+    expect(spec.Image).toBe('runbox-python:abc');
+    expect(host.Runtime).toBe('runc');
+    expect(spec.Labels).toEqual({ 'runbox.run-id': 'r1' });
+    expect(spec.Entrypoint).toEqual(['python3', '-I', '-S', '/opt/runbox/launcher.py']);
+  });
+
+  it('keeps each tmpfs at most a quarter of memory so filling it is ENOSPC, not OOM', () => {
+    expect(tmpfsMb(64, 128)).toBe(32);
+    expect(tmpfsMb(64, 512)).toBe(64);
+    const small = containerSpec({ ...settings, memoryMb: 64 });
+    expect(small.HostConfig!.Tmpfs!['/tmp']).toMatch(/size=16m/);
+  });
+});
