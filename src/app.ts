@@ -3,6 +3,7 @@ import Koa from 'koa';
 import type { Logger } from 'pino';
 import type { Config } from './config';
 import type { DockerClient } from './docker/client';
+import { NotFoundError } from './errors';
 import { errorMiddleware } from './http/errors';
 import { routes } from './http/routes';
 import type { Runner } from './sandbox/runner';
@@ -19,7 +20,11 @@ export function createApp(deps: AppDeps): Koa {
   const app = new Koa();
   const router = routes(deps);
   app.use(errorMiddleware(deps.log));
+  app.use(async (ctx, next) => {
+    await next();
+    if (ctx.status === 404 && ctx.body === undefined) throw new NotFoundError('no such route; see GET / and POST /v1/runs');
+  });
   app.use(router.routes());
-  app.use(router.allowedMethods());
+  app.use(router.allowedMethods({ throw: true }));
   return app;
 }

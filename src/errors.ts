@@ -26,6 +26,11 @@ export class PayloadTooLargeError extends RunboxError {
   readonly code = 'payload_too_large';
 }
 
+export class UnsupportedMediaTypeError extends RunboxError {
+  readonly status = 415;
+  readonly code = 'unsupported_media_type';
+}
+
 export class NotFoundError extends RunboxError {
   readonly status = 404;
   readonly code = 'not_found';

@@ -3,12 +3,20 @@ import type { Context, Next } from 'koa';
 import type { Logger } from 'pino';
 import { RunboxError } from '../errors';
 
-/** koa-body's own errors (bad JSON, body too large) carry an HTTP status; give them our shape. */
-function fromHttpError(err: { status?: number; message?: string; type?: string }): { status: number; code: string; message: string } | undefined {
-  if (err.status === 413) return { status: 413, code: 'payload_too_large', message: 'the request body exceeds RUNBOX_MAX_BODY_BYTES' };
-  if (err.status === 415) return { status: 415, code: 'unsupported_media_type', message: 'send the body as application/json' };
-  if (err.status === 400) return { status: 400, code: 'invalid_request', message: `the body is not valid JSON: ${err.message ?? ''}`.trim() };
-  return undefined;
+/** Errors thrown by koa-body and @koa/router carry an HTTP status; give them our shape. */
+function fromHttpError(err: { status?: unknown; message?: string }): { status: number; code: string; message: string } | undefined {
+  switch (err.status) {
+    case 400:
+      return { status: 400, code: 'invalid_request', message: `the body is not valid JSON: ${err.message ?? ''}`.trim() };
+    case 405:
+      return { status: 405, code: 'method_not_allowed', message: err.message ?? 'method not allowed' };
+    case 413:
+      return { status: 413, code: 'payload_too_large', message: 'the request body exceeds RUNBOX_MAX_BODY_BYTES' };
+    case 415:
+      return { status: 415, code: 'unsupported_media_type', message: 'send the body as application/json' };
+    default:
+      return undefined;
+  }
 }
 
 export function errorMiddleware(log: Logger) {
@@ -19,7 +27,7 @@ export function errorMiddleware(log: Logger) {
       const mapped =
         err instanceof RunboxError
           ? { status: err.status, code: err.code, message: err.message, headers: err.headers }
-          : fromHttpError(err as { status?: number });
+          : fromHttpError(err as { status?: unknown });
       if (mapped) {
         ctx.status = mapped.status;
         ctx.set('headers' in mapped ? mapped.headers ?? {} : {});

@@ -7,6 +7,7 @@ import { RunRequestParser, SUPPORTED_LANGUAGES } from '../api/run-request';
 import type { Config } from '../config';
 import type { DockerClient } from '../docker/client';
 import type { Runner } from '../sandbox/runner';
+import { UnsupportedMediaTypeError } from '../errors';
 import { requireApiKey } from './auth';
 
 export interface RouteDeps {
@@ -96,6 +97,9 @@ export function routes({ config, docker, runner, version }: RouteDeps): Router {
       },
     }),
     async (ctx) => {
+      if (!ctx.is('application/json')) {
+        throw new UnsupportedMediaTypeError('send the body as application/json');
+      }
       const job = parser.parse(ctx.request.body);
       const result = await runner.run(job, clientGone(ctx));
       ctx.body = runResponse(result);

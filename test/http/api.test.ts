@@ -1,0 +1,138 @@
+import request from 'supertest';
+import { appWith } from '../support/app';
+import { testConfig } from '../support/config';
+import { fakeDocker } from '../support/fake-docker';
+
+const KEY = 'k'.repeat(32);
+
+describe('HTTP API with a fake engine', () => {
+  it('GET /health answers without calling the engine', async () => {
+    const docker = fakeDocker({ up: false });
+    const res = await request(appWith(testConfig(), docker).app.callback()).get('/health');
+    expect(res.status).toBe(200);
+    expect(res.body).toEqual({ status: 'ok' });
+    expect(docker.calls).toEqual([]);
+  });
+
+  it('GET /ready is 503 while the engine is down, 503 without the image, 200 with both', async () => {
+    const down = await request(appWith(testConfig(), fakeDocker({ up: false })).app.callback()).get('/ready');
+    expect(down.status).toBe(503);
+    expect(down.body.checks).toEqual({ engine: false, image: false });
+    const noImage = await request(appWith(testConfig(), fakeDocker({ image: false })).app.callback()).get('/ready');
+    expect(noImage.status).toBe(503);
+    expect(noImage.body.checks).toEqual({ engine: true, image: false });
+    const ready = await request(appWith(testConfig(), fakeDocker()).app.callback()).get('/ready');
+    expect(ready.status).toBe(200);
+    expect(ready.body.ready).toBe(true);
+  });
+
+  it('GET / names the service, its version and limits', async () => {
+    const res = await request(appWith(testConfig(), fakeDocker()).app.callback()).get('/');
+    expect(res.body).toMatchObject({ name: 'runbox', version: '0.0.0-test', languages: ['python'], auth: 'none' });
+    expect(res.body.limits).toMatchObject({ max_code_bytes: 262144, default_timeout_ms: 10000, max_timeout_ms: 300000 });
+  });
+
+  describe('POST /v1/runs refuses bad requests before any container exists', () => {
+    const docker = fakeDocker();
+    const app = appWith(testConfig({ RUNBOX_MAX_BODY_BYTES: '2048' }), docker).app.callback();
+    afterEach(() => expect(docker.calls).toEqual([]));
+
+    it('400 for malformed JSON', async () => {
+      const res = await request(app).post('/v1/runs').set('content-type', 'application/json').send('{"code": ');
+      expect(res.status).toBe(400);
+      expect(res.body.error.code).toBe('invalid_request');
+      expect(res.body.error.message).toMatch(/not valid JSON/);
+    });
+
+    it('400 naming the field for a schema violation', async () => {
+      const res = await request(app).post('/v1/runs').send({ code: 'x', timeout_ms: 'soon' });
+      expect(res.status).toBe(400);
+      expect(res.body).toEqual({ error: { code: 'invalid_request', message: 'timeout_ms must be integer' } });
+    });
+
+    it('400 listing the supported languages', async () => {
+      const res = await request(app).post('/v1/runs').send({ code: 'x', language: 'bash' });
+      expect(res.status).toBe(400);
+      expect(res.body.error.message).toMatch(/supported: python/);
+    });
+
+    it('400 for a hostile input path', async () => {
+      const res = await request(app)
+        .post('/v1/runs')
+        .send({ files: [{ path: '../../etc/passwd', content: 'x' }], entrypoint: '../../etc/passwd' });
+      expect(res.status).toBe(400);
+      expect(res.body.error.message).toMatch(/files\[0\]\.path contains a '\.\.' segment/);
+    });
+
+    it('413 naming the limit for a body over RUNBOX_MAX_BODY_BYTES', async () => {
+      const res = await request(app).post('/v1/runs').send({ code: 'x'.repeat(4096) });
+      expect(res.status).toBe(413);
+      expect(res.body.error).toEqual({ code: 'payload_too_large', message: 'the request body exceeds RUNBOX_MAX_BODY_BYTES' });
+    });
+
+    it('415 for a body that is not JSON', async () => {
+      const res = await request(app).post('/v1/runs').set('content-type', 'text/plain').send('print(1)');
+      expect(res.status).toBe(415);
+    });
+
+    it('405 in the same error shape for a wrong method', async () => {
+      const res = await request(app).get('/v1/runs');
+      expect(res.status).toBe(405);
+      expect(res.body.error.code).toBe('method_not_allowed');
+    });
+
+    it('404 in the same error shape for an unknown route', async () => {
+      const res = await request(app).get('/v2/nothing');
+      expect(res.status).toBe(404);
+      expect(res.body.error.code).toBe('not_found');
+    });
+  });
+
+  describe('with RUNBOX_API_KEY set', () => {
+    const docker = fakeDocker();
+    const app = appWith(testConfig({ RUNBOX_API_KEY: KEY }), docker).app.callback();
+
+    it.each([
+      ['no key', {}],
+      ['a wrong bearer key', { authorization: `Bearer ${'x'.repeat(32)}` }],
+      ['a wrong X-API-Key', { 'x-api-key': 'nope' }],
+      ['a key prefix', { authorization: `Bearer ${KEY.slice(0, 16)}` }],
+    ])('401 with %s, creating nothing', async (_name, headers) => {
+      const res = await request(app).post('/v1/runs').set(headers).send({ code: 'print(1)' });
+      expect(res.status).toBe(401);
+      expect(res.body.error.code).toBe('unauthorized');
+      expect(res.headers['www-authenticate']).toBe('Bearer');
+      expect(docker.calls).toEqual([]);
+    });
+
+    it.each([
+      ['Authorization: Bearer', { authorization: `Bearer ${KEY}` }],
+      ['X-API-Key', { 'x-api-key': KEY }],
+    ])('accepts the key as %s', async (_name, headers) => {
+      const res = await request(app).post('/v1/runs').set(headers).send({ code: 1 });
+      expect(res.status).toBe(400);
+    });
+
+    it('keeps /health open for probes', async () => {
+      expect((await request(app).get('/health')).status).toBe(200);
+    });
+  });
+
+  it('503 engine_unavailable when the engine does not answer', async () => {
+    const res = await request(appWith(testConfig(), fakeDocker({ up: false })).app.callback())
+      .post('/v1/runs')
+      .send({ code: 'print(1)' });
+    expect(res.status).toBe(503);
+    expect(res.body.error.code).toBe('engine_unavailable');
+  });
+
+  it('removes the container when our own code fails mid-run', async () => {
+    const docker = fakeDocker();
+    const { app, runner } = appWith(testConfig(), docker);
+    const res = await request(app.callback()).post('/v1/runs').send({ code: 'print(1)' });
+    expect(res.status).toBe(500);
+    expect(res.body).toEqual({ error: { code: 'internal', message: 'internal error' } });
+    await runner.settle();
+    expect(docker.calls).toEqual(['create', 'attach', 'remove']);
+  });
+});

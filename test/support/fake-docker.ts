@@ -1,0 +1,28 @@
+import type { DockerClient } from '../../src/docker/client';
+import { EngineUnavailableError } from '../../src/errors';
+
+/** A DockerClient that records calls and creates nothing: for HTTP tests that must not reach an engine. */
+export function fakeDocker(options: { up?: boolean; image?: boolean } = {}): DockerClient & { calls: string[] } {
+  const calls: string[] = [];
+  const down = () => new EngineUnavailableError('Docker engine call failed (fake): connect ENOENT');
+  const record = async (name: string) => {
+    calls.push(name);
+    if (options.up === false) throw down();
+  };
+  return {
+    calls,
+    ping: () => record('ping'),
+    imageExists: async () => (await record('imageExists'), options.image ?? true),
+    create: async () => (await record('create'), 'fake-id'),
+    attach: async () => {
+      await record('attach');
+      throw new Error('fake engine cannot attach');
+    },
+    start: () => record('start'),
+    wait: async () => (await record('wait'), 0),
+    inspectExit: async () => (await record('inspectExit'), { exitCode: 0, oomKilled: false }),
+    kill: () => record('kill'),
+    remove: () => record('remove'),
+    listByLabel: async () => (await record('listByLabel'), []),
+  };
+}
