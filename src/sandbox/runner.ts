@@ -52,7 +52,8 @@ function delay(ms: number): { promise: Promise<void>; cancel: () => void } {
 }
 
 export class Runner {
-  private readonly removals = new Set<Promise<void>>();
+  /** Runs in progress and removals in flight: what settle() waits for. */
+  private readonly pending = new Set<Promise<unknown>>();
 
   constructor(
     private readonly docker: DockerClient,
@@ -62,7 +63,11 @@ export class Runner {
   ) {}
 
   /** Runs a job to completion. `cancel` (e.g. the client went away) kills the run early. */
-  async run(job: Job, cancel?: AbortSignal): Promise<RunResult> {
+  run(job: Job, cancel?: AbortSignal): Promise<RunResult> {
+    return this.track(this.execute(job, cancel));
+  }
+
+  private async execute(job: Job, cancel?: AbortSignal): Promise<RunResult> {
     const { config } = this;
     const { limits } = config;
     const marker = `\u0000runbox-end-${randomBytes(16).toString('hex')}\u0000`;
@@ -179,16 +184,27 @@ export class Runner {
     }
   }
 
-  /** Removal is off the response path; `settle()` waits for what is still in flight. */
+  /** Removal is off the response path; settle() waits for it. */
   private removeLater(containerId: string, runId: string): void {
-    const removal = this.docker
-      .remove(containerId)
-      .catch((err: Error) => this.log.error({ runId, containerId, err: err.message }, 'container removal failed'))
-      .finally(() => this.removals.delete(removal));
-    this.removals.add(removal);
+    void this.track(
+      this.docker
+        .remove(containerId)
+        .catch((err: Error) => this.log.error({ runId, containerId, err: err.message }, 'container removal failed')),
+    );
   }
 
+  private track<T>(work: Promise<T>): Promise<T> {
+    const settled = work.then(
+      () => undefined,
+      () => undefined,
+    );
+    this.pending.add(settled);
+    void settled.then(() => this.pending.delete(settled));
+    return work;
+  }
+
+  /** Resolves once every run in progress has ended and its container is removed. */
   async settle(): Promise<void> {
-    while (this.removals.size) await Promise.all([...this.removals]);
+    while (this.pending.size) await Promise.all([...this.pending]);
   }
 }
