@@ -14,6 +14,8 @@ export interface AppDeps {
   runner: Runner;
   log: Logger;
   version: string;
+  /** Set once shutdown begins: readiness fails and new runs are refused. */
+  state: { draining: boolean };
 }
 
 export function createApp(deps: AppDeps): Koa {

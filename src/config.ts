@@ -1,5 +1,6 @@
 /** Configuration: read from the environment in this one place, validated at startup, frozen. */
 import { isIP } from 'node:net';
+import { hostname } from 'node:os';
 import { sandboxImageTag } from './provision/image';
 
 export interface Limits {
@@ -23,6 +24,8 @@ export interface Limits {
   cpus: number;
   workspaceMb: number;
   tmpMb: number;
+  maxConcurrent: number;
+  maxQueue: number;
 }
 
 export interface Config {
@@ -35,6 +38,10 @@ export interface Config {
   /** How long after the deadline a killed run may take to be reported. */
   killGraceMs: number;
   logLevel: string;
+  /** Names this server's containers; stable across restarts so a successor reaps what a crash left. */
+  instanceId: string;
+  reapIntervalMs: number;
+  shutdownGraceMs: number;
   limits: Limits;
 }
 
@@ -69,6 +76,8 @@ export const SETTINGS = {
   cpus: { env: 'RUNBOX_CPUS', default: 1, min: 0.01, doc: 'CPU quota per run (cores, fractional allowed)' },
   workspaceMb: { env: 'RUNBOX_WORKSPACE_MB', default: 64, min: 1, doc: 'tmpfs size of the working directory (at most a quarter of the run\'s memory)' },
   tmpMb: { env: 'RUNBOX_TMP_MB', default: 64, min: 1, doc: 'tmpfs size of /tmp (at most a quarter of the run\'s memory)' },
+  maxConcurrent: { env: 'RUNBOX_MAX_CONCURRENT', default: 4, min: 1, doc: 'live run containers at most (running, starting or being removed)' },
+  maxQueue: { env: 'RUNBOX_MAX_QUEUE', default: 32, min: 0, doc: 'requests waiting for a slot; beyond it, 503 `busy` with Retry-After' },
 } as const satisfies Record<keyof Limits, { env: string; default: number; min: number; doc: string }>;
 
 export class ConfigError extends Error {}
@@ -108,17 +117,23 @@ export function loadConfig(env: Env): Config {
   }
   check(apiKey === undefined || apiKey.length >= 16, 'RUNBOX_API_KEY must be at least 16 characters');
 
-  const config: Config = {
+  const port = readNumber(env, 'PORT', 8080, 0);
+  check(port <= 65535, `PORT=${port}: expected a TCP port`);
+  const instanceId = env.RUNBOX_INSTANCE_ID || `${hostname()}-${port}`;
+  check(/^[A-Za-z0-9_.-]{1,64}$/.test(instanceId), 'RUNBOX_INSTANCE_ID: 1-64 letters, digits, _ . -');
+
+  return Object.freeze({
     host,
-    port: readNumber(env, 'PORT', 8080, 0),
+    port,
     apiKey,
     image: env.RUNBOX_IMAGE || sandboxImageTag(),
     runtime: env.RUNBOX_RUNTIME || 'runc',
     dockerCallTimeoutMs: readNumber(env, 'RUNBOX_DOCKER_CALL_TIMEOUT_MS', 15_000, 100),
     killGraceMs: readNumber(env, 'RUNBOX_KILL_GRACE_MS', 2_000, 0),
     logLevel: env.RUNBOX_LOG_LEVEL || 'info',
+    instanceId,
+    reapIntervalMs: readNumber(env, 'RUNBOX_REAP_INTERVAL_MS', 30_000, 100),
+    shutdownGraceMs: readNumber(env, 'RUNBOX_SHUTDOWN_GRACE_MS', 10_000, 0),
     limits: Object.freeze(limits),
-  };
-  check(config.port <= 65535, `PORT=${config.port}: expected a TCP port`);
-  return Object.freeze(config);
+  });
 }

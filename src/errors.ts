@@ -41,3 +41,23 @@ export class EngineUnavailableError extends RunboxError {
   readonly status = 503;
   readonly code = 'engine_unavailable';
 }
+
+/** No run slot is free and the queue is full (or the wait outlasted the run's deadline). */
+export class BusyError extends RunboxError {
+  readonly status = 503;
+  readonly code = 'busy';
+  constructor(message: string, retryAfterSeconds: number) {
+    super(message);
+    this.headers['Retry-After'] = String(retryAfterSeconds);
+  }
+}
+
+/** The server is shutting down: it accepts no new runs, and runs still going at the end of the grace period are stopped. */
+export class ShuttingDownError extends RunboxError {
+  readonly status = 503;
+  readonly code = 'shutting_down';
+  constructor(message = 'the server is shutting down') {
+    super(message);
+    this.headers['Retry-After'] = '5';
+  }
+}

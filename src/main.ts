@@ -1,14 +1,11 @@
-/** Entry point: read configuration, build the service, listen. */
-import { randomBytes } from 'node:crypto';
-import { createApp } from './app';
-import { ConfigError, loadConfig } from './config';
+/** Entry point: read configuration, start the service, stop it gracefully on SIGTERM/SIGINT. */
+import { ConfigError, loadConfig, type Config } from './config';
 import { createDockerClient } from './docker/client';
 import { createLogger } from './log';
-import { Runner } from './sandbox/runner';
-import { version } from './version';
+import { createService } from './service';
 
-function main(): void {
-  let config;
+async function main(): Promise<void> {
+  let config: Config;
   try {
     config = loadConfig(process.env);
   } catch (err) {
@@ -20,17 +17,32 @@ function main(): void {
   }
   const log = createLogger(config.logLevel);
   const docker = createDockerClient({ callTimeoutMs: config.dockerCallTimeoutMs });
-  const instanceId = randomBytes(6).toString('hex');
-  const runner = new Runner(docker, config, instanceId, log);
-  const app = createApp({ config, docker, runner, log, version });
-  const server = app.listen(config.port, config.host, () => {
-    log.info({ host: config.host, port: config.port, image: config.image, instanceId }, 'runbox listening');
-    if (config.apiKey === undefined) {
-      log.warn('RUNBOX_API_KEY is not set: no authentication, so runbox only binds to loopback');
-    }
-  });
-  // Runs may legitimately take up to the maximum timeout; Node's default 5-minute request timeout must not cut them.
-  server.requestTimeout = config.limits.maxTimeoutMs + 60_000;
+  const service = createService(config, docker, log);
+
+  let stopping = false;
+  const stop = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    log.info({ signal, graceMs: config.shutdownGraceMs }, 'shutting down');
+    service.stop().then(
+      () => {
+        log.info('stopped');
+        process.exit(0);
+      },
+      (err: Error) => {
+        log.error({ err: err.message }, 'shutdown failed');
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
+
+  const port = await service.start();
+  log.info({ host: config.host, port, image: config.image, instanceId: config.instanceId }, 'runbox listening');
+  if (config.apiKey === undefined) {
+    log.warn('RUNBOX_API_KEY is not set: no authentication, so runbox only binds to loopback');
+  }
 }
 
-main();
+void main();

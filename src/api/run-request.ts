@@ -1,6 +1,5 @@
 /** The POST /v1/runs request: its JSON schema (compiled once) and its conversion into a Job. */
 import Ajv, { type ErrorObject, type ValidateFunction } from 'ajv';
-import { randomUUID } from 'node:crypto';
 import type { Limits } from '../config';
 import { InvalidRequestError, PayloadTooLargeError } from '../errors';
 import { OUTPUT_DIR, type Job, type JobFile } from '../sandbox/job';
@@ -167,7 +166,6 @@ export class RunRequestParser {
     }
 
     return {
-      id: randomUUID(),
       files,
       entrypoint,
       args,

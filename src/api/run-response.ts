@@ -13,6 +13,7 @@ export function runResponse(result: RunResult) {
     timed_out: result.timedOut,
     oom_killed: result.oomKilled,
     duration_ms: result.durationMs,
+    queued_ms: result.queuedMs,
     artifacts: result.artifacts,
     artifacts_truncated: result.artifactsTruncated,
   };

@@ -7,7 +7,7 @@ import { RunRequestParser, SUPPORTED_LANGUAGES } from '../api/run-request';
 import type { Config } from '../config';
 import type { DockerClient } from '../docker/client';
 import type { Runner } from '../sandbox/runner';
-import { UnsupportedMediaTypeError } from '../errors';
+import { ShuttingDownError, UnsupportedMediaTypeError } from '../errors';
 import { requireApiKey } from './auth';
 
 export interface RouteDeps {
@@ -15,6 +15,7 @@ export interface RouteDeps {
   docker: DockerClient;
   runner: Runner;
   version: string;
+  state: { draining: boolean };
 }
 
 /** Aborts when the client goes away before its response is written. */
@@ -26,7 +27,7 @@ function clientGone(ctx: Context): AbortSignal {
   return controller.signal;
 }
 
-export function routes({ config, docker, runner, version }: RouteDeps): Router {
+export function routes({ config, docker, runner, version, state }: RouteDeps): Router {
   const router = new Router();
   const parser = new RunRequestParser(config.limits);
   const auth = requireApiKey(config.apiKey);
@@ -37,7 +38,7 @@ export function routes({ config, docker, runner, version }: RouteDeps): Router {
   });
 
   router.get('/ready', async (ctx) => {
-    const checks = { engine: false, image: false };
+    const checks = { accepting: !state.draining, engine: false, image: false };
     try {
       await docker.ping();
       checks.engine = true;
@@ -45,7 +46,7 @@ export function routes({ config, docker, runner, version }: RouteDeps): Router {
     } catch {
       // Reported through the checks below.
     }
-    const ready = checks.engine && checks.image;
+    const ready = checks.accepting && checks.engine && checks.image;
     ctx.status = ready ? 200 : 503;
     ctx.body = { ready, checks, image: config.image };
   });
@@ -77,6 +78,8 @@ export function routes({ config, docker, runner, version }: RouteDeps): Router {
         cpus: limits.cpus,
         workspace_mb: limits.workspaceMb,
         tmp_mb: limits.tmpMb,
+        max_concurrent: limits.maxConcurrent,
+        max_queue: limits.maxQueue,
       },
     };
   });
@@ -100,8 +103,10 @@ export function routes({ config, docker, runner, version }: RouteDeps): Router {
       if (!ctx.is('application/json')) {
         throw new UnsupportedMediaTypeError('send the body as application/json');
       }
+      const receivedAt = Date.now();
+      if (state.draining) throw new ShuttingDownError();
       const job = parser.parse(ctx.request.body);
-      const result = await runner.run(job, clientGone(ctx));
+      const result = await runner.run(job, { cancel: clientGone(ctx), receivedAt });
       ctx.body = runResponse(result);
     },
   );

@@ -5,7 +5,6 @@ export interface JobFile {
 }
 
 export interface Job {
-  id: string;
   files: JobFile[];
   entrypoint: string;
   args: string[];

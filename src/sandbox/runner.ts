@@ -1,10 +1,11 @@
 /** The run lifecycle: one fresh container per job, a deadline, bounded output, and removal whatever happens. */
-import { randomBytes } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
 import type { Config } from '../config';
 import type { DockerClient } from '../docker/client';
-import { EngineUnavailableError } from '../errors';
+import { EngineUnavailableError, ShuttingDownError } from '../errors';
+import type { Admission, Release } from './admission';
 import type { Artifact } from './artifacts';
 import { containerSpec } from './container-spec';
 import type { Job } from './job';
@@ -29,12 +30,31 @@ export interface RunResult {
   timedOut: boolean;
   oomKilled: boolean;
   durationMs: number;
+  queuedMs: number;
   artifacts: Artifact[];
   artifactsTruncated: boolean;
 }
 
+export interface RunOptions {
+  /** Aborts when the client goes away: the run is killed (or leaves the queue). */
+  cancel?: AbortSignal;
+  /** When the request arrived; queueing counts toward its timeout. */
+  receivedAt?: number;
+}
+
+/** A started container whose launcher waits for its job on stdin; it holds one admission slot. */
+export interface Sandbox {
+  runId: string;
+  containerId: string;
+  stream: Duplex;
+  memoryMb: number;
+  release: Release;
+}
+
 /** 128 + SIGKILL: what the init process reports for a killed launcher. */
 const EXIT_SIGKILL = 137;
+/** How long a run's container may outlive its deadline before the reaper treats it as abandoned. */
+const DEADLINE_SLACK_MS = 60_000;
 
 function streamClosed(stream: Duplex): Promise<void> {
   return new Promise((resolve) => {
@@ -54,55 +74,108 @@ function delay(ms: number): { promise: Promise<void>; cancel: () => void } {
 export class Runner {
   /** Runs in progress and removals in flight: what settle() waits for. */
   private readonly pending = new Set<Promise<unknown>>();
+  /** Run ids whose containers exist or are being created: the reaper leaves these alone. */
+  private readonly live = new Set<string>();
+  private readonly stopping = new AbortController();
 
   constructor(
     private readonly docker: DockerClient,
     private readonly config: Config,
+    private readonly admission: Admission,
     private readonly instanceId: string,
     private readonly log: Logger,
   ) {}
 
-  /** Runs a job to completion. `cancel` (e.g. the client went away) kills the run early. */
-  run(job: Job, cancel?: AbortSignal): Promise<RunResult> {
-    return this.track(this.execute(job, cancel));
+  isLive(runId: string): boolean {
+    return this.live.has(runId);
   }
 
-  private async execute(job: Job, cancel?: AbortSignal): Promise<RunResult> {
+  get liveCount(): number {
+    return this.live.size;
+  }
+
+  /** Runs a job to completion in a fresh container. */
+  run(job: Job, options: RunOptions = {}): Promise<RunResult> {
+    return this.track(this.admitAndRun(job, options));
+  }
+
+  /** Refuses new runs and kills the ones in progress; settle() then waits for their removal. */
+  stopAll(): void {
+    this.stopping.abort();
+  }
+
+  /** Resolves once every run in progress has ended and its container is removed. */
+  async settle(): Promise<void> {
+    while (this.pending.size) await Promise.all([...this.pending]);
+  }
+
+  private async admitAndRun(job: Job, { cancel, receivedAt = Date.now() }: RunOptions): Promise<RunResult> {
+    if (this.stopping.signal.aborted) throw new ShuttingDownError();
+    const deadline = receivedAt + job.timeoutMs;
+    const release = await this.admission.acquire(deadline, AbortSignal.any([this.stopping.signal, ...(cancel ? [cancel] : [])]));
+    if (this.stopping.signal.aborted) {
+      release();
+      throw new ShuttingDownError();
+    }
+    const queuedMs = Date.now() - receivedAt;
+    const sandbox = await this.prepare(job.memoryMb, release, deadline);
+    return this.execute(sandbox, job, { timeoutMs: Math.max(1, deadline - Date.now()), queuedMs, cancel });
+  }
+
+  /** Creates, attaches and starts a container holding `release`'s slot; on failure nothing is left behind. */
+  async prepare(memoryMb: number, release: Release, deadline: number): Promise<Sandbox> {
     const { config } = this;
-    const { limits } = config;
-    const marker = `\u0000runbox-end-${randomBytes(16).toString('hex')}\u0000`;
-    const input = await packJob(job, manifestFor(job, marker, limits));
-    const hardDeadline = Date.now() + job.timeoutMs + config.killGraceMs + 2 * config.dockerCallTimeoutMs;
+    const runId = randomUUID();
+    this.live.add(runId);
     const spec = containerSpec({
       image: config.image,
       runtime: config.runtime,
-      memoryMb: job.memoryMb,
-      cpus: limits.cpus,
-      pidsLimit: limits.pidsLimit,
-      workspaceMb: limits.workspaceMb,
-      tmpMb: limits.tmpMb,
-      labels: runLabels(job.id, this.instanceId, hardDeadline),
+      memoryMb,
+      cpus: config.limits.cpus,
+      pidsLimit: config.limits.pidsLimit,
+      workspaceMb: config.limits.workspaceMb,
+      tmpMb: config.limits.tmpMb,
+      labels: runLabels(runId, this.instanceId, deadline + DEADLINE_SLACK_MS),
     });
+    let containerId: string | undefined;
+    try {
+      containerId = await this.docker.create(spec);
+      // Attach before start, so not a byte of output is missed.
+      const stream = await this.docker.attach(containerId);
+      await this.docker.start(containerId);
+      return { runId, containerId, stream, memoryMb, release };
+    } catch (err) {
+      this.dispose(runId, containerId, release);
+      throw err;
+    }
+  }
 
-    let id: string | undefined;
-    let stream: Duplex | undefined;
+  private async execute(
+    sandbox: Sandbox,
+    job: Job,
+    { timeoutMs, queuedMs, cancel }: { timeoutMs: number; queuedMs: number; cancel?: AbortSignal },
+  ): Promise<RunResult> {
+    const { config } = this;
+    const { limits } = config;
+    const { runId, containerId, stream } = sandbox;
+    const marker = `\u0000runbox-end-${randomBytes(16).toString('hex')}\u0000`;
+
     let timer: NodeJS.Timeout | undefined;
     const waitAbort = new AbortController();
-    const hardTimer = setTimeout(() => waitAbort.abort(), hardDeadline - Date.now());
+    const hardTimer = setTimeout(() => waitAbort.abort(), timeoutMs + config.killGraceMs + 2 * config.dockerCallTimeoutMs);
     let exited = false;
     let timedOut = false;
     let limitHit = false;
     let killing: Promise<void> | undefined;
     const kill = () => {
-      if (id === undefined || exited) return;
-      killing ??= this.docker.kill(id).catch((err: Error) => this.log.warn({ runId: job.id, err: err.message }, 'kill failed'));
+      if (exited) return;
+      killing ??= this.docker.kill(containerId).catch((err: Error) => this.log.warn({ runId, err: err.message }, 'kill failed'));
     };
-    const onCancel = () => kill();
-    cancel?.addEventListener('abort', onCancel, { once: true });
+    const stopSignal = AbortSignal.any([this.stopping.signal, ...(cancel ? [cancel] : [])]);
+    stopSignal.addEventListener('abort', kill, { once: true });
 
     try {
-      id = await this.docker.create(spec);
-      stream = await this.docker.attach(id);
+      const input = await packJob(job, manifestFor(job, marker, limits));
       const output = new RunOutput({
         marker,
         maxOutputBytes: limits.maxOutputBytes,
@@ -120,20 +193,19 @@ export class Runner {
       stream.on('data', (chunk: Buffer) => output.write(chunk));
       const closed = streamClosed(stream);
 
-      await this.docker.start(id);
       const started = performance.now();
       timer = setTimeout(() => {
         if (exited) return;
         timedOut = true;
         kill();
-      }, job.timeoutMs);
-      if (cancel?.aborted) kill();
+      }, timeoutMs);
+      if (stopSignal.aborted) kill();
       // Half-closing our side closes the launcher's stdin once the job archive is through.
       stream.end(input);
 
       let exitCode: number;
       try {
-        exitCode = await this.docker.wait(id, waitAbort.signal);
+        exitCode = await this.docker.wait(containerId, waitAbort.signal);
       } catch (err) {
         if (waitAbort.signal.aborted) throw new EngineUnavailableError('the Docker engine did not end the run in time');
         throw err;
@@ -141,6 +213,9 @@ export class Runner {
       exited = true;
       const durationMs = Math.round(performance.now() - started);
       clearTimeout(timer);
+      if (this.stopping.signal.aborted && !timedOut && !limitHit) {
+        throw new ShuttingDownError('the server is shutting down; the run was stopped before it finished');
+      }
 
       // The engine closes the stream once the container is gone; a stream that lingers is cut off.
       const grace = delay(config.killGraceMs);
@@ -150,7 +225,7 @@ export class Runner {
       const { artifacts, truncated: artifactsTruncated } = await output.artifacts.finish();
 
       const serviceEnded = timedOut || limitHit;
-      const oomKilled = !serviceEnded && exitCode === EXIT_SIGKILL && (await this.docker.inspectExit(id)).oomKilled;
+      const oomKilled = !serviceEnded && exitCode === EXIT_SIGKILL && (await this.docker.inspectExit(containerId)).oomKilled;
       const status: RunStatus = timedOut
         ? 'timeout'
         : limitHit
@@ -162,7 +237,7 @@ export class Runner {
               : 'error';
       const collected = output.collected();
       return {
-        id: job.id,
+        id: runId,
         status,
         exitCode: serviceEnded ? null : exitCode,
         stdout: collected.stdout,
@@ -172,24 +247,32 @@ export class Runner {
         timedOut,
         oomKilled,
         durationMs,
+        queuedMs,
         artifacts,
         artifactsTruncated,
       };
     } finally {
       clearTimeout(timer);
       clearTimeout(hardTimer);
-      cancel?.removeEventListener('abort', onCancel);
-      stream?.destroy();
-      if (id !== undefined) this.removeLater(id, job.id);
+      stopSignal.removeEventListener('abort', kill);
+      stream.destroy();
+      this.dispose(runId, containerId, sandbox.release);
     }
   }
 
-  /** Removal is off the response path; settle() waits for it. */
-  private removeLater(containerId: string, runId: string): void {
+  /**
+   * Removes the container off the response path, then frees its slot, so live containers never exceed
+   * the maximum. A removal that fails (engine gone) still frees the slot; the reaper finds the container later.
+   */
+  private dispose(runId: string, containerId: string | undefined, release: Release): void {
+    const removal = containerId === undefined ? Promise.resolve() : this.docker.remove(containerId);
     void this.track(
-      this.docker
-        .remove(containerId)
-        .catch((err: Error) => this.log.error({ runId, containerId, err: err.message }, 'container removal failed')),
+      removal
+        .catch((err: Error) => this.log.error({ runId, containerId, err: err.message }, 'container removal failed'))
+        .finally(() => {
+          this.live.delete(runId);
+          release();
+        }),
     );
   }
 
@@ -201,10 +284,5 @@ export class Runner {
     this.pending.add(settled);
     void settled.then(() => this.pending.delete(settled));
     return work;
-  }
-
-  /** Resolves once every run in progress has ended and its container is removed. */
-  async settle(): Promise<void> {
-    while (this.pending.size) await Promise.all([...this.pending]);
   }
 }

@@ -17,13 +17,27 @@ describe('HTTP API with a fake engine', () => {
   it('GET /ready is 503 while the engine is down, 503 without the image, 200 with both', async () => {
     const down = await request(appWith(testConfig(), fakeDocker({ up: false })).app.callback()).get('/ready');
     expect(down.status).toBe(503);
-    expect(down.body.checks).toEqual({ engine: false, image: false });
+    expect(down.body.checks).toEqual({ accepting: true, engine: false, image: false });
     const noImage = await request(appWith(testConfig(), fakeDocker({ image: false })).app.callback()).get('/ready');
     expect(noImage.status).toBe(503);
-    expect(noImage.body.checks).toEqual({ engine: true, image: false });
+    expect(noImage.body.checks).toEqual({ accepting: true, engine: true, image: false });
     const ready = await request(appWith(testConfig(), fakeDocker()).app.callback()).get('/ready');
     expect(ready.status).toBe(200);
     expect(ready.body.ready).toBe(true);
+  });
+
+  it('GET /ready is 503 and new runs are refused once shutdown begins', async () => {
+    const docker = fakeDocker();
+    const { app, state } = appWith(testConfig(), docker);
+    state.draining = true;
+    const ready = await request(app.callback()).get('/ready');
+    expect(ready.status).toBe(503);
+    expect(ready.body.checks.accepting).toBe(false);
+    const run = await request(app.callback()).post('/v1/runs').send({ code: 'print(1)' });
+    expect(run.status).toBe(503);
+    expect(run.body.error.code).toBe('shutting_down');
+    expect(run.headers['retry-after']).toBeDefined();
+    expect(docker.calls).toEqual(['ping', 'imageExists']);
   });
 
   it('GET / names the service, its version and limits', async () => {

@@ -25,7 +25,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  await server.close();
+  await server.close(60_000);
   delete process.env.RUNBOX_TEST_SECRET;
 });
 
@@ -44,6 +44,7 @@ describe('runs', () => {
       timed_out: false,
       oom_killed: false,
       duration_ms: expect.any(Number),
+      queued_ms: expect.any(Number),
       artifacts: [],
       artifacts_truncated: false,
     });

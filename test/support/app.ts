@@ -2,11 +2,15 @@ import pino from 'pino';
 import { createApp } from '../../src/app';
 import type { Config } from '../../src/config';
 import type { DockerClient } from '../../src/docker/client';
+import { Admission } from '../../src/sandbox/admission';
 import { Runner } from '../../src/sandbox/runner';
 
 export const silentLog = pino({ level: 'silent' });
 
+/** The Koa app with a runner on `docker`, for driving through supertest. */
 export function appWith(config: Config, docker: DockerClient) {
-  const runner = new Runner(docker, config, 'test-instance', silentLog);
-  return { app: createApp({ config, docker, runner, log: silentLog, version: '0.0.0-test' }), runner };
+  const admission = new Admission(config.limits.maxConcurrent, config.limits.maxQueue);
+  const runner = new Runner(docker, config, admission, config.instanceId, silentLog);
+  const state = { draining: false };
+  return { app: createApp({ config, docker, runner, log: silentLog, version: '0.0.0-test', state }), runner, state };
 }

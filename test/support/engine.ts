@@ -1,29 +1,22 @@
-import http from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { createDockerClient } from '../../src/docker/client';
-import { LABEL_RUN_ID } from '../../src/sandbox/labels';
-import { appWith } from './app';
-import { testConfig } from './config';
+import { createDockerClient, type DockerClient } from '../../src/docker/client';
 import { sandboxImageTag } from '../../src/provision/image';
+import { LABEL_RUN_ID } from '../../src/sandbox/labels';
+import { createService } from '../../src/service';
+import { silentLog } from './app';
+import { testConfig } from './config';
 
 /** The real engine, with the image global-setup made sure of. */
 export const docker = createDockerClient({ callTimeoutMs: 15_000 });
 
-/** A runbox server on an ephemeral loopback port, backed by the real engine. */
-export async function startServer(env: Record<string, string> = {}) {
-  const config = testConfig({ RUNBOX_IMAGE: sandboxImageTag(), ...env });
-  const { app, runner } = appWith(config, docker);
-  const server = http.createServer(app.callback());
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
+/** A runbox service on an ephemeral loopback port, backed by the real engine (or `engine`). */
+export async function startServer(env: Record<string, string> = {}, engine: DockerClient = docker) {
+  const config = testConfig({ RUNBOX_IMAGE: sandboxImageTag(), PORT: '0', ...env });
+  const service = createService(config, engine, silentLog);
+  const port = await service.start();
   return {
-    config,
-    runner,
+    ...service,
     url: `http://127.0.0.1:${port}`,
-    async close() {
-      await new Promise((resolve) => server.close(resolve));
-      await runner.settle();
-    },
+    close: (graceMs = 0) => service.stop(graceMs),
   };
 }
 

@@ -27,7 +27,6 @@ describe('RunRequestParser', () => {
     expect(job.entrypoint).toBe('main.py');
     expect(job.timeoutMs).toBe(limits.defaultTimeoutMs);
     expect(job.memoryMb).toBe(limits.defaultMemoryMb);
-    expect(job.id).toMatch(/^[0-9a-f-]{36}$/);
   });
 
   it('decodes base64 files and keeps utf8 ones as given', () => {

@@ -1,0 +1,49 @@
+/**
+ * Removes containers that no live run owns: those of this instance (same RUNBOX_INSTANCE_ID, e.g. left by a
+ * predecessor killed with -9) whose run is not in progress, and anyone's that are past their deadline label.
+ */
+import type { Logger } from 'pino';
+import type { DockerClient } from '../docker/client';
+import { LABEL_DEADLINE, LABEL_INSTANCE, LABEL_RUN_ID } from './labels';
+
+export class Reaper {
+  private timer: NodeJS.Timeout | undefined;
+  private sweeping: Promise<number> | undefined;
+
+  constructor(
+    private readonly docker: DockerClient,
+    private readonly instanceId: string,
+    private readonly isLive: (runId: string) => boolean,
+    private readonly log: Logger,
+  ) {}
+
+  /** One pass; resolves with how many containers it removed. Concurrent calls share the pass. */
+  sweep(now = Date.now()): Promise<number> {
+    this.sweeping ??= this.pass(now).finally(() => (this.sweeping = undefined));
+    return this.sweeping;
+  }
+
+  start(intervalMs: number): void {
+    this.timer = setInterval(() => {
+      this.sweep().catch((err: Error) => this.log.warn({ err: err.message }, 'reaper pass failed'));
+    }, intervalMs);
+    this.timer.unref();
+  }
+
+  stop(): void {
+    clearInterval(this.timer);
+  }
+
+  private async pass(now: number): Promise<number> {
+    const containers = await this.docker.listByLabel(LABEL_RUN_ID);
+    const orphans = containers.filter((c) => {
+      const deadline = Number(c.labels[LABEL_DEADLINE]);
+      const ours = c.labels[LABEL_INSTANCE] === this.instanceId;
+      return (ours && !this.isLive(c.labels[LABEL_RUN_ID])) || !(deadline > now);
+    });
+    const results = await Promise.allSettled(orphans.map((c) => this.docker.remove(c.id)));
+    const removed = results.filter((r) => r.status === 'fulfilled').length;
+    if (orphans.length) this.log.info({ removed, found: orphans.length }, 'reaped orphaned containers');
+    return removed;
+  }
+}

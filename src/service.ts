@@ -1,0 +1,74 @@
+/** Wires the parts into one service with a lifecycle: start (reap, listen), and graceful stop. */
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Logger } from 'pino';
+import { createApp } from './app';
+import type { Config } from './config';
+import type { DockerClient } from './docker/client';
+import { Admission } from './sandbox/admission';
+import { Reaper } from './sandbox/reaper';
+import { Runner } from './sandbox/runner';
+import { version } from './version';
+
+export interface Service {
+  config: Config;
+  runner: Runner;
+  admission: Admission;
+  reaper: Reaper;
+  server: http.Server;
+  /** Removes what a predecessor left, starts the periodic reaper, listens; resolves with the bound port. */
+  start(): Promise<number>;
+  /**
+   * Graceful stop: readiness goes 503 and new runs are refused at once; runs in progress get the grace
+   * period to finish, then are killed; every container is removed before this resolves.
+   */
+  stop(graceMs?: number): Promise<void>;
+}
+
+export function createService(config: Config, docker: DockerClient, log: Logger): Service {
+  const admission = new Admission(config.limits.maxConcurrent, config.limits.maxQueue);
+  const runner = new Runner(docker, config, admission, config.instanceId, log);
+  const reaper = new Reaper(docker, config.instanceId, (runId) => runner.isLive(runId), log);
+  const state = { draining: false };
+  const app = createApp({ config, docker, runner, log, version, state });
+  const server = http.createServer(app.callback());
+  // Runs may take up to the maximum timeout plus queueing; Node's default request timeout must not cut them.
+  server.requestTimeout = config.limits.maxTimeoutMs * 2 + 60_000;
+
+  return {
+    config,
+    runner,
+    admission,
+    reaper,
+    server,
+
+    async start() {
+      try {
+        await reaper.sweep();
+      } catch (err) {
+        log.warn({ err: (err as Error).message }, 'startup reap failed; the periodic reaper will retry');
+      }
+      reaper.start(config.reapIntervalMs);
+      await new Promise<void>((resolve, reject) => {
+        server.once('error', reject);
+        server.listen(config.port, config.host, resolve);
+      });
+      return (server.address() as AddressInfo).port;
+    },
+
+    async stop(graceMs = config.shutdownGraceMs) {
+      state.draining = true;
+      reaper.stop();
+      const closed = new Promise((resolve) => server.close(resolve));
+      server.closeIdleConnections();
+      const grace = new Promise<'grace'>((resolve) => setTimeout(resolve, graceMs, 'grace').unref());
+      if ((await Promise.race([runner.settle().then(() => 'settled' as const), grace])) === 'grace') {
+        log.warn({ live: runner.liveCount }, 'shutdown grace period over: stopping the remaining runs');
+        runner.stopAll();
+      }
+      await runner.settle();
+      server.closeAllConnections();
+      await closed;
+    },
+  };
+}
