@@ -57,16 +57,16 @@ export function createService(config: Config, docker: DockerClient, log: Logger)
     },
 
     async stop(graceMs = config.shutdownGraceMs) {
+      // Keep listening while draining, so probes see /ready 503 and new runs get a clear 503.
       state.draining = true;
       reaper.stop();
-      const closed = new Promise((resolve) => server.close(resolve));
-      server.closeIdleConnections();
       const grace = new Promise<'grace'>((resolve) => setTimeout(resolve, graceMs, 'grace').unref());
       if ((await Promise.race([runner.settle().then(() => 'settled' as const), grace])) === 'grace') {
         log.warn({ live: runner.liveCount }, 'shutdown grace period over: stopping the remaining runs');
         runner.stopAll();
       }
       await runner.settle();
+      const closed = new Promise((resolve) => server.close(resolve));
       server.closeAllConnections();
       await closed;
     },

@@ -36,6 +36,8 @@ export interface DockerClient {
 export interface DockerClientOptions {
   /** Upper bound for every call that should answer promptly (all but attach/wait). */
   callTimeoutMs: number;
+  /** The engine's unix socket; by default DOCKER_HOST, else /var/run/docker.sock. */
+  socketPath?: string;
 }
 
 function statusOf(err: unknown): number | undefined {
@@ -53,7 +55,7 @@ function translate(err: unknown, what: string): Error {
 
 export function createDockerClient(options: DockerClientOptions): DockerClient {
   // dockerode/docker-modem honour DOCKER_HOST (unix:// or tcp://) and DOCKER_CERT_PATH themselves.
-  const docker = new Docker();
+  const docker = options.socketPath ? new Docker({ socketPath: options.socketPath }) : new Docker();
   // dockerode forwards `abortSignal` to the HTTP request; @types/dockerode does not declare it.
   const timed = (extra: object = {}): object => ({ ...extra, abortSignal: AbortSignal.timeout(options.callTimeoutMs) });
 

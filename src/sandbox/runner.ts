@@ -225,6 +225,10 @@ export class Runner {
       const { artifacts, truncated: artifactsTruncated } = await output.artifacts.finish();
 
       const serviceEnded = timedOut || limitHit;
+      // A launcher that exits 0 always writes the marker first; without it, the output was lost on the way.
+      if (!serviceEnded && exitCode === 0 && !output.completed) {
+        throw new EngineUnavailableError('the output stream from the sandbox was lost; the run\'s result is unknown');
+      }
       const oomKilled = !serviceEnded && exitCode === EXIT_SIGKILL && (await this.docker.inspectExit(containerId)).oomKilled;
       const status: RunStatus = timedOut
         ? 'timeout'

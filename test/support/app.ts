@@ -5,7 +5,7 @@ import type { DockerClient } from '../../src/docker/client';
 import { Admission } from '../../src/sandbox/admission';
 import { Runner } from '../../src/sandbox/runner';
 
-export const silentLog = pino({ level: 'silent' });
+export const silentLog = pino({ level: process.env.RUNBOX_TEST_LOG ?? 'silent' });
 
 /** The Koa app with a runner on `docker`, for driving through supertest. */
 export function appWith(config: Config, docker: DockerClient) {

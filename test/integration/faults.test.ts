@@ -1,0 +1,235 @@
+/** Admission under load, orphans, engine outages and shutdown, against the real engine. */
+import { randomBytes } from 'node:crypto';
+import { createDockerClient } from '../../src/docker/client';
+import { containerSpec } from '../../src/sandbox/container-spec';
+import { LABEL_INSTANCE, runLabels } from '../../src/sandbox/labels';
+import { sandboxImageTag } from '../../src/provision/image';
+import { startEngineProxy } from '../support/engine-proxy';
+import { docker, eventually, runContainers, startServer } from '../support/engine';
+import { spawnServer } from '../support/server-process';
+
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+type Json = any;
+
+async function post(url: string, body: object, signal?: AbortSignal): Promise<{ status: number; body: Json; headers: Headers }> {
+  const res = await fetch(`${url}/v1/runs`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify(body),
+    signal,
+  });
+  return { status: res.status, body: await res.json(), headers: res.headers };
+}
+
+const sleeper = (seconds: number, timeout_ms = 30_000) => ({ code: `import time; time.sleep(${seconds}); print("slept")`, timeout_ms });
+
+/** Samples the number of labelled containers until `until` settles; returns the largest count seen. */
+async function peakContainers<T>(until: Promise<T>): Promise<number> {
+  let done = false;
+  void until.finally(() => (done = true));
+  let peak = 0;
+  while (!done) {
+    peak = Math.max(peak, (await runContainers()).length);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return peak;
+}
+
+const uniqueInstance = () => `fault-${randomBytes(4).toString('hex')}`;
+
+afterAll(async () => {
+  expect(await eventually(async () => (await runContainers()).length === 0)).toBe(true);
+});
+
+describe('admission control', () => {
+  it('never runs more containers than the maximum, and refuses the overflow at once with Retry-After', async () => {
+    const server = await startServer({ RUNBOX_MAX_CONCURRENT: '2', RUNBOX_MAX_QUEUE: '2' });
+    try {
+      const order: string[] = [];
+      const requests = Array.from({ length: 8 }, () =>
+        post(server.url, sleeper(1.5)).then((r) => (order.push(String(r.status)), r)),
+      );
+      const all = Promise.all(requests);
+      const peak = await peakContainers(all);
+      const results = await all;
+      expect(peak).toBeGreaterThan(0);
+      expect(peak).toBeLessThanOrEqual(2);
+      const busy = results.filter((r) => r.status === 503);
+      expect(busy).toHaveLength(4);
+      for (const r of busy) {
+        expect(r.body.error.code).toBe('busy');
+        expect(r.headers.get('retry-after')).toBe('1');
+      }
+      // The refusals came back before any admitted run had finished.
+      expect(order.slice(0, 4)).toEqual(['503', '503', '503', '503']);
+      const ok = results.filter((r) => r.status === 200);
+      expect(ok.map((r) => r.body.stdout)).toEqual(Array(4).fill('slept\n'));
+      expect(Math.max(...ok.map((r) => r.body.queued_ms))).toBeGreaterThan(1000);
+    } finally {
+      await server.close(30_000);
+    }
+  });
+
+  it('counts queueing toward the deadline: a request that cannot start in time gets 503 busy', async () => {
+    const server = await startServer({ RUNBOX_MAX_CONCURRENT: '1', RUNBOX_MAX_QUEUE: '4' });
+    try {
+      const long = post(server.url, sleeper(3));
+      await eventually(async () => server.admission.inUse === 1, 5000, 20);
+      const late = await post(server.url, { code: 'print(1)', timeout_ms: 500 });
+      expect(late.status).toBe(503);
+      expect(late.body.error).toEqual({ code: 'busy', message: "waited for a run slot until the run's deadline passed" });
+      expect((await long).status).toBe(200);
+    } finally {
+      await server.close(30_000);
+    }
+  });
+
+  it('frees the queue place of a client that disconnects while queued', async () => {
+    const server = await startServer({ RUNBOX_MAX_CONCURRENT: '1', RUNBOX_MAX_QUEUE: '4' });
+    try {
+      const long = post(server.url, sleeper(2));
+      await eventually(async () => server.admission.inUse === 1, 5000, 20);
+      const controller = new AbortController();
+      const queued = post(server.url, sleeper(0), controller.signal).catch((err: Error) => err.name);
+      expect(await eventually(async () => server.admission.queued === 1, 5000, 20)).toBe(true);
+      controller.abort();
+      expect(await queued).toBe('AbortError');
+      expect(await eventually(async () => server.admission.queued === 0, 5000, 20)).toBe(true);
+      expect((await long).status).toBe(200);
+      expect(await eventually(async () => server.admission.inUse === 0, 10_000)).toBe(true);
+    } finally {
+      await server.close(30_000);
+    }
+  });
+});
+
+describe('orphans', () => {
+  async function orphan(instance: string, deadline: number): Promise<string> {
+    const spec = containerSpec({
+      image: sandboxImageTag(),
+      runtime: 'runc',
+      memoryMb: 64,
+      cpus: 0.1,
+      pidsLimit: 16,
+      workspaceMb: 1,
+      tmpMb: 1,
+      labels: runLabels(`orphan-${randomBytes(4).toString('hex')}`, instance, deadline),
+    });
+    return docker.create(spec);
+  }
+
+  it('reaps its own instance\'s containers that no run owns, and anyone\'s past their deadline, but not others\' live ones', async () => {
+    const instance = uniqueInstance();
+    const other = uniqueInstance();
+    const mine = await orphan(instance, Date.now() + 3_600_000);
+    const expired = await orphan(other, Date.now() - 1000);
+    const othersLive = await orphan(other, Date.now() + 3_600_000);
+    const server = await startServer({ RUNBOX_INSTANCE_ID: instance });
+    try {
+      const left = await runContainers();
+      expect(left).not.toContain(mine);
+      expect(left).not.toContain(expired);
+      expect(left).toContain(othersLive);
+    } finally {
+      await docker.remove(othersLive);
+      await server.close();
+    }
+  });
+
+  it('removes what a server killed with -9 left behind when it starts again', async () => {
+    const env = { RUNBOX_INSTANCE_ID: uniqueInstance() };
+    const first = await spawnServer(env);
+    const inflight = post(first.url, sleeper(60, 120_000)).catch(() => 'dropped');
+    expect(await eventually(async () => (await runContainers()).length === 1)).toBe(true);
+    const [leftover] = await runContainers();
+    first.child.kill('SIGKILL');
+    await first.exited;
+    expect(await inflight).toBe('dropped');
+    expect(await runContainers()).toEqual([leftover]);
+
+    const second = await spawnServer(env);
+    try {
+      expect(await runContainers()).toEqual([]);
+      expect((await post(second.url, { code: 'print("fresh")' })).body.stdout).toBe('fresh\n');
+    } finally {
+      second.child.kill('SIGTERM');
+      expect(await second.exited).toBe(0);
+    }
+  });
+});
+
+describe('engine outage', () => {
+  it('ends in-flight runs with a quick 503, reports not ready, recovers, and reaps what it could not remove', async () => {
+    const proxy = await startEngineProxy();
+    const engine = createDockerClient({ callTimeoutMs: 2000, socketPath: proxy.path });
+    const server = await startServer({ RUNBOX_REAP_INTERVAL_MS: '500' }, engine);
+    try {
+      const inflight = post(server.url, sleeper(30, 60_000));
+      expect(await eventually(async () => (await docker.listByLabel('runbox.run-id')).some((c) => c.state === 'running'))).toBe(true);
+      // Let the job reach the launcher, so the cut lands while the program runs.
+      await new Promise((r) => setTimeout(r, 500));
+      const cutAt = Date.now();
+      proxy.cut();
+      const failed = await inflight;
+      expect(failed.status).toBe(503);
+      expect(failed.body.error.code).toBe('engine_unavailable');
+      expect(Date.now() - cutAt).toBeLessThan(10_000);
+
+      const ready = await fetch(`${server.url}/ready`);
+      expect(ready.status).toBe(503);
+      expect(((await ready.json()) as Json).checks.engine).toBe(false);
+      expect((await post(server.url, { code: 'print(1)' })).status).toBe(503);
+
+      proxy.restore();
+      expect(await eventually(async () => (await fetch(`${server.url}/ready`)).status === 200)).toBe(true);
+      const back = await post(server.url, { code: 'print("back")' });
+      expect(back.body).toMatchObject({ stdout: 'back\n' });
+      // The container of the cut run could not be removed while the engine was away; the reaper does it now.
+      expect(await eventually(async () => (await runContainers()).length === 0)).toBe(true);
+    } finally {
+      await server.close();
+      await proxy.close();
+    }
+  });
+});
+
+describe('graceful shutdown', () => {
+  it('on SIGTERM: not ready, refuses new runs, lets in-flight runs finish, removes everything, exits 0', async () => {
+    const server = await spawnServer({ RUNBOX_INSTANCE_ID: uniqueInstance(), RUNBOX_SHUTDOWN_GRACE_MS: '20000' });
+    const inflight = post(server.url, sleeper(2));
+    expect(await eventually(async () => (await runContainers()).length === 1)).toBe(true);
+    server.child.kill('SIGTERM');
+    expect(await eventually(async () => (await fetch(`${server.url}/ready`)).status === 503, 5000, 20)).toBe(true);
+    const refused = await post(server.url, { code: 'print(1)' });
+    expect(refused.status).toBe(503);
+    expect(refused.body.error.code).toBe('shutting_down');
+    const finished = await inflight;
+    expect(finished.status).toBe(200);
+    expect(finished.body.stdout).toBe('slept\n');
+    expect(await server.exited).toBe(0);
+    expect(await runContainers()).toEqual([]);
+  });
+
+  it('on SIGINT: stops runs still going when the grace period ends, and removes them', async () => {
+    const server = await spawnServer({ RUNBOX_INSTANCE_ID: uniqueInstance(), RUNBOX_SHUTDOWN_GRACE_MS: '500' });
+    const inflight = post(server.url, sleeper(60, 120_000));
+    expect(await eventually(async () => (await runContainers()).length === 1)).toBe(true);
+    server.child.kill('SIGINT');
+    const stopped = await inflight;
+    expect(stopped.status).toBe(503);
+    expect(stopped.body.error.code).toBe('shutting_down');
+    expect(await server.exited).toBe(0);
+    expect(await runContainers()).toEqual([]);
+  });
+});
+
+it('tags every container with its instance', async () => {
+  const server = await startServer();
+  try {
+    const run = post(server.url, sleeper(1));
+    expect(await eventually(async () => (await docker.listByLabel(`${LABEL_INSTANCE}=${server.config.instanceId}`)).length === 1)).toBe(true);
+    await run;
+  } finally {
+    await server.close(10_000);
+  }
+});
