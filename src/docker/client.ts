@@ -56,81 +56,83 @@ function translate(err: unknown, what: string): Error {
 export function createDockerClient(options: DockerClientOptions): DockerClient {
   // dockerode/docker-modem honour DOCKER_HOST (unix:// or tcp://) and DOCKER_CERT_PATH themselves.
   const docker = options.socketPath ? new Docker({ socketPath: options.socketPath }) : new Docker();
-  // dockerode forwards `abortSignal` to the HTTP request; @types/dockerode does not declare it.
-  const timed = (extra: object = {}): object => ({ ...extra, abortSignal: AbortSignal.timeout(options.callTimeoutMs) });
 
-  async function call<T>(what: string, fn: () => Promise<T>): Promise<T> {
-    try {
-      return await fn();
-    } catch (err) {
-      throw translate(err, what);
-    }
+  /**
+   * Runs one engine call under `signal` (by default the call timeout). dockerode aborts the HTTP request on
+   * the signal, but once response headers have arrived an abort no longer settles its promise (a `wait`
+   * whose connection died would hang forever), so the call is also raced against the signal here.
+   */
+  function call<T>(
+    what: string,
+    fn: (opts: (extra?: object) => object) => Promise<T>,
+    signal: AbortSignal = AbortSignal.timeout(options.callTimeoutMs),
+  ): Promise<T> {
+    // @types/dockerode does not declare `abortSignal`, which dockerode forwards to the request.
+    const opts = (extra: object = {}): object => ({ ...extra, abortSignal: signal });
+    return new Promise<T>((resolve, reject) => {
+      const onAbort = () => reject(new EngineUnavailableError(`Docker engine call did not answer in time (${what})`));
+      if (signal.aborted) return onAbort();
+      signal.addEventListener('abort', onAbort, { once: true });
+      fn(opts)
+        .then(resolve, (err: unknown) => reject(signal.aborted ? new EngineUnavailableError(`Docker engine call did not answer in time (${what})`) : translate(err, what)))
+        .finally(() => signal.removeEventListener('abort', onAbort));
+    });
   }
 
+  const ignoring = (...statuses: number[]) => (err: unknown) => {
+    if (!statuses.includes(statusOf(err) ?? -1)) throw err;
+  };
+
   return {
-    ping: () => call('ping', async () => void (await (docker as unknown as { ping(o: object): Promise<unknown> }).ping(timed()))),
+    ping: () => call('ping', async (opts) => void (await (docker as unknown as { ping(o: object): Promise<unknown> }).ping(opts()))),
 
     imageExists: (ref) =>
-      call('image inspect', async () => {
-        try {
-          await docker.getImage(ref).inspect(timed() as Docker.ImageInspectOptions);
-          return true;
-        } catch (err) {
-          if (statusOf(err) === 404) return false;
-          throw err;
-        }
-      }),
+      call('image inspect', (opts) =>
+        docker
+          .getImage(ref)
+          .inspect(opts() as Docker.ImageInspectOptions)
+          .then(
+            () => true,
+            (err: unknown) => {
+              if (statusOf(err) === 404) return false;
+              throw err;
+            },
+          ),
+      ),
 
     create: (createOptions) =>
-      call('create', async () => (await docker.createContainer(timed(createOptions) as ContainerCreateOptions)).id),
+      call('create', async (opts) => (await docker.createContainer(opts(createOptions) as ContainerCreateOptions)).id),
 
     attach: (id) =>
-      call('attach', async () => {
-        const stream = await docker.getContainer(id).attach(
-          timed({ stream: true, stdin: true, stdout: true, stderr: true, hijack: true }),
-        );
+      call('attach', async (opts) => {
+        const stream = await docker.getContainer(id).attach(opts({ stream: true, stdin: true, stdout: true, stderr: true, hijack: true }));
         return stream as unknown as Duplex;
       }),
 
-    start: (id) => call('start', async () => void (await docker.getContainer(id).start(timed()))),
+    start: (id) => call('start', async (opts) => void (await docker.getContainer(id).start(opts()))),
 
     wait: (id, signal) =>
-      call('wait', async () => {
-        const result = (await docker.getContainer(id).wait({ abortSignal: signal } as object)) as { StatusCode: number };
-        return result.StatusCode;
-      }),
+      call(
+        'wait',
+        async (opts) => ((await docker.getContainer(id).wait(opts())) as { StatusCode: number }).StatusCode,
+        signal ?? new AbortController().signal,
+      ),
 
     inspectExit: (id) =>
-      call('inspect', async () => {
-        const info = await docker.getContainer(id).inspect(timed() as Docker.ContainerInspectOptions);
+      call('inspect', async (opts) => {
+        const info = await docker.getContainer(id).inspect(opts() as Docker.ContainerInspectOptions);
         return { exitCode: info.State.ExitCode, oomKilled: info.State.OOMKilled };
       }),
 
-    kill: (id) =>
-      call('kill', async () => {
-        try {
-          await docker.getContainer(id).kill(timed({ signal: 'SIGKILL' }));
-        } catch (err) {
-          // 404: already removed; 409: not running any more. Both mean there is nothing left to kill.
-          if (statusOf(err) !== 404 && statusOf(err) !== 409) throw err;
-        }
-      }),
+    // 404: already removed; 409: not running any more. Both mean there is nothing left to kill.
+    kill: (id) => call('kill', (opts) => docker.getContainer(id).kill(opts({ signal: 'SIGKILL' })).then(() => undefined, ignoring(404, 409))),
 
-    remove: (id) =>
-      call('remove', async () => {
-        try {
-          await docker.getContainer(id).remove(timed({ force: true, v: true }));
-        } catch (err) {
-          // 404: gone already; 409: removal already in progress.
-          if (statusOf(err) !== 404 && statusOf(err) !== 409) throw err;
-        }
-      }),
+    // 404: gone already; 409: removal already in progress.
+    remove: (id) => call('remove', (opts) => docker.getContainer(id).remove(opts({ force: true, v: true })).then(() => undefined, ignoring(404, 409))),
 
     listByLabel: (label) =>
-      call('list', async () => {
-        const rows = await docker.listContainers(
-          timed({ all: true, filters: JSON.stringify({ label: [label] }) }) as Docker.ContainerListOptions,
-        );
+      call('list', async (opts) => {
+        const rows = await docker.listContainers(opts({ all: true, filters: JSON.stringify({ label: [label] }) }) as Docker.ContainerListOptions);
         return rows.map((row) => ({ id: row.Id, labels: row.Labels ?? {}, state: row.State }));
       }),
   };

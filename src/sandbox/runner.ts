@@ -161,9 +161,11 @@ export class Runner {
     const marker = `\u0000runbox-end-${randomBytes(16).toString('hex')}\u0000`;
 
     let timer: NodeJS.Timeout | undefined;
+    let afterStreamTimer: NodeJS.Timeout | undefined;
     const waitAbort = new AbortController();
     const hardTimer = setTimeout(() => waitAbort.abort(), timeoutMs + config.killGraceMs + 2 * config.dockerCallTimeoutMs);
     let exited = false;
+    let finished = false;
     let timedOut = false;
     let limitHit = false;
     let killing: Promise<void> | undefined;
@@ -192,6 +194,11 @@ export class Runner {
       });
       stream.on('data', (chunk: Buffer) => output.write(chunk));
       const closed = streamClosed(stream);
+      // The engine ends the attach stream when the container stops, and answers `wait` at the same moment.
+      // A `wait` whose connection died (engine gone) never settles, so it gets a bound once the stream ends.
+      void closed.then(() => {
+        if (!exited && !finished) afterStreamTimer = setTimeout(() => waitAbort.abort(), config.dockerCallTimeoutMs);
+      });
 
       const started = performance.now();
       timer = setTimeout(() => {
@@ -207,7 +214,7 @@ export class Runner {
       try {
         exitCode = await this.docker.wait(containerId, waitAbort.signal);
       } catch (err) {
-        if (waitAbort.signal.aborted) throw new EngineUnavailableError('the Docker engine did not end the run in time');
+        if (waitAbort.signal.aborted) throw new EngineUnavailableError('the Docker engine stopped answering during the run');
         throw err;
       }
       exited = true;
@@ -256,8 +263,10 @@ export class Runner {
         artifactsTruncated,
       };
     } finally {
+      finished = true;
       clearTimeout(timer);
       clearTimeout(hardTimer);
+      clearTimeout(afterStreamTimer);
       stopSignal.removeEventListener('abort', kill);
       stream.destroy();
       this.dispose(runId, containerId, sandbox.release);

@@ -162,7 +162,7 @@ describe('engine outage', () => {
   it('ends in-flight runs with a quick 503, reports not ready, recovers, and reaps what it could not remove', async () => {
     const proxy = await startEngineProxy();
     const engine = createDockerClient({ callTimeoutMs: 2000, socketPath: proxy.path });
-    const server = await startServer({ RUNBOX_REAP_INTERVAL_MS: '500' }, engine);
+    const server = await startServer({ RUNBOX_REAP_INTERVAL_MS: '500', RUNBOX_DOCKER_CALL_TIMEOUT_MS: '2000' }, engine);
     try {
       const inflight = post(server.url, sleeper(30, 60_000));
       expect(await eventually(async () => (await docker.listByLabel('runbox.run-id')).some((c) => c.state === 'running'))).toBe(true);
