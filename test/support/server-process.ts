@@ -1,13 +1,18 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { join } from 'node:path';
-import { sandboxImageTag } from '../../src/provision/image';
+import { existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 
-const MAIN = join(__dirname, '../../dist/main.js');
+/** The repository root, found upwards from here (this file also runs compiled, from dist-bench/). */
+function repoRoot(dir = __dirname): string {
+  return existsSync(join(dir, 'package.json')) ? dir : repoRoot(dirname(dir));
+}
+
+const MAIN = join(repoRoot(), 'dist/main.js');
 
 /** The real server (`node dist/main.js`) as a child process, for tests of signals and crashes. */
 export async function spawnServer(env: Record<string, string>) {
   const child: ChildProcess = spawn(process.execPath, [MAIN], {
-    env: { PATH: process.env.PATH, RUNBOX_IMAGE: sandboxImageTag(), PORT: '0', RUNBOX_LOG_LEVEL: 'info', ...env },
+    env: { PATH: process.env.PATH, PORT: '0', RUNBOX_LOG_LEVEL: 'info', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
@@ -25,5 +30,5 @@ export async function spawnServer(env: Record<string, string>) {
     child.stderr!.on('data', (chunk: Buffer) => (log += chunk.toString()));
     child.on('exit', (code) => reject(new Error(`server exited (${code}):\n${log}`)));
   });
-  return { child, url: `http://127.0.0.1:${port}`, exited, log: () => log };
+  return { child, pid: child.pid!, url: `http://127.0.0.1:${port}`, exited, log: () => log };
 }
