@@ -42,6 +42,9 @@ export interface Config {
   instanceId: string;
   reapIntervalMs: number;
   shutdownGraceMs: number;
+  /** Containers kept started ahead of demand (0: every run creates its own on the request path). */
+  poolSize: number;
+  poolMaxAgeMs: number;
   limits: Limits;
 }
 
@@ -117,6 +120,9 @@ export function loadConfig(env: Env): Config {
   }
   check(apiKey === undefined || apiKey.length >= 16, 'RUNBOX_API_KEY must be at least 16 characters');
 
+  const poolSize = readNumber(env, 'RUNBOX_POOL_SIZE', Math.min(2, limits.maxConcurrent), 0);
+  check(poolSize <= limits.maxConcurrent, 'RUNBOX_POOL_SIZE must not exceed RUNBOX_MAX_CONCURRENT (pool members are live containers)');
+
   const port = readNumber(env, 'PORT', 8080, 0);
   check(port <= 65535, `PORT=${port}: expected a TCP port`);
   const instanceId = env.RUNBOX_INSTANCE_ID || `${hostname()}-${port}`;
@@ -134,6 +140,8 @@ export function loadConfig(env: Env): Config {
     instanceId,
     reapIntervalMs: readNumber(env, 'RUNBOX_REAP_INTERVAL_MS', 30_000, 100),
     shutdownGraceMs: readNumber(env, 'RUNBOX_SHUTDOWN_GRACE_MS', 10_000, 0),
+    poolSize,
+    poolMaxAgeMs: readNumber(env, 'RUNBOX_POOL_MAX_AGE_MS', 300_000, 1000),
     limits: Object.freeze(limits),
   });
 }

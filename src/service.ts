@@ -49,6 +49,7 @@ export function createService(config: Config, docker: DockerClient, log: Logger)
         log.warn({ err: (err as Error).message }, 'startup reap failed; the periodic reaper will retry');
       }
       reaper.start(config.reapIntervalMs);
+      runner.pool.start();
       await new Promise<void>((resolve, reject) => {
         server.once('error', reject);
         server.listen(config.port, config.host, resolve);
@@ -60,6 +61,7 @@ export function createService(config: Config, docker: DockerClient, log: Logger)
       // Keep listening while draining, so probes see /ready 503 and new runs get a clear 503.
       state.draining = true;
       reaper.stop();
+      runner.pool.stop();
       const grace = new Promise<'grace'>((resolve) => setTimeout(resolve, graceMs, 'grace').unref());
       if ((await Promise.race([runner.settle().then(() => 'settled' as const), grace])) === 'grace') {
         log.warn({ live: runner.liveCount }, 'shutdown grace period over: stopping the remaining runs');

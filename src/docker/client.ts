@@ -19,6 +19,8 @@ export interface ExitState {
 export interface DockerClient {
   ping(): Promise<void>;
   imageExists(ref: string): Promise<boolean>;
+  /** The engine's id for an image reference, or undefined when there is no such image. */
+  imageId(ref: string): Promise<string | undefined>;
   /** Creates a container and returns its id. */
   create(options: ContainerCreateOptions): Promise<string>;
   /** Attaches stdin/stdout/stderr (multiplexed) before start, so no output is lost. */
@@ -83,18 +85,19 @@ export function createDockerClient(options: DockerClientOptions): DockerClient {
     if (!statuses.includes(statusOf(err) ?? -1)) throw err;
   };
 
-  return {
+  const client: DockerClient = {
+    imageExists: async (ref) => (await client.imageId(ref)) !== undefined,
     ping: () => call('ping', async (opts) => void (await (docker as unknown as { ping(o: object): Promise<unknown> }).ping(opts()))),
 
-    imageExists: (ref) =>
+    imageId: (ref) =>
       call('image inspect', (opts) =>
         docker
           .getImage(ref)
           .inspect(opts() as Docker.ImageInspectOptions)
           .then(
-            () => true,
+            (info) => info.Id,
             (err: unknown) => {
-              if (statusOf(err) === 404) return false;
+              if (statusOf(err) === 404) return undefined;
               throw err;
             },
           ),
@@ -136,4 +139,5 @@ export function createDockerClient(options: DockerClientOptions): DockerClient {
         return rows.map((row) => ({ id: row.Id, labels: row.Labels ?? {}, state: row.State }));
       }),
   };
+  return client;
 }

@@ -39,7 +39,8 @@ export class Reaper {
     const orphans = containers.filter((c) => {
       const deadline = Number(c.labels[LABEL_DEADLINE]);
       const ours = c.labels[LABEL_INSTANCE] === this.instanceId;
-      return (ours && !this.isLive(c.labels[LABEL_RUN_ID])) || !(deadline > now);
+      // Our own containers are judged by whether a run owns them; anyone else's only by their deadline.
+      return ours ? !this.isLive(c.labels[LABEL_RUN_ID]) : !(deadline > now);
     });
     const results = await Promise.allSettled(orphans.map((c) => this.docker.remove(c.id)));
     const removed = results.filter((r) => r.status === 'fulfilled').length;

@@ -11,6 +11,7 @@ import { containerSpec } from './container-spec';
 import type { Job } from './job';
 import { manifestFor, packJob } from './job-tar';
 import { runLabels } from './labels';
+import { WarmPool } from './pool';
 import { RunOutput } from './run-output';
 
 /**
@@ -49,6 +50,10 @@ export interface Sandbox {
   stream: Duplex;
   memoryMb: number;
   release: Release;
+  /** The engine's `wait`, asked as soon as the container started: resolves with the exit code. */
+  exit: Promise<number>;
+  /** Abandons `exit` (the engine stopped answering). */
+  abandonWait: AbortController;
 }
 
 /** 128 + SIGKILL: what the init process reports for a killed launcher. */
@@ -77,6 +82,7 @@ export class Runner {
   /** Run ids whose containers exist or are being created: the reaper leaves these alone. */
   private readonly live = new Set<string>();
   private readonly stopping = new AbortController();
+  readonly pool: WarmPool;
 
   constructor(
     private readonly docker: DockerClient,
@@ -84,7 +90,23 @@ export class Runner {
     private readonly admission: Admission,
     private readonly instanceId: string,
     private readonly log: Logger,
-  ) {}
+  ) {
+    this.pool = new WarmPool(
+      {
+        size: config.poolSize,
+        memoryMb: config.limits.defaultMemoryMb,
+        maxAgeMs: config.poolMaxAgeMs,
+        maxRunMs: config.limits.maxTimeoutMs,
+      },
+      admission,
+      {
+        prepare: (memoryMb, release, deadline) => this.track(this.prepare(memoryMb, release, deadline)),
+        discard: (sandbox) => this.discard(sandbox),
+        imageId: () => docker.imageId(config.image),
+      },
+      log,
+    );
+  }
 
   isLive(runId: string): boolean {
     return this.live.has(runId);
@@ -102,6 +124,7 @@ export class Runner {
   /** Refuses new runs and kills the ones in progress; settle() then waits for their removal. */
   stopAll(): void {
     this.stopping.abort();
+    this.pool.stop();
   }
 
   /** Resolves once every run in progress has ended and its container is removed. */
@@ -112,13 +135,17 @@ export class Runner {
   private async admitAndRun(job: Job, { cancel, receivedAt = Date.now() }: RunOptions): Promise<RunResult> {
     if (this.stopping.signal.aborted) throw new ShuttingDownError();
     const deadline = receivedAt + job.timeoutMs;
-    const release = await this.admission.acquire(deadline, AbortSignal.any([this.stopping.signal, ...(cancel ? [cancel] : [])]));
-    if (this.stopping.signal.aborted) {
-      release();
-      throw new ShuttingDownError();
+    let sandbox = this.pool.take(job.memoryMb);
+    if (!sandbox) {
+      this.pool.yieldSlot();
+      const release = await this.admission.acquire(deadline, AbortSignal.any([this.stopping.signal, ...(cancel ? [cancel] : [])]));
+      if (this.stopping.signal.aborted) {
+        release();
+        throw new ShuttingDownError();
+      }
+      sandbox = await this.prepare(job.memoryMb, release, deadline);
     }
     const queuedMs = Date.now() - receivedAt;
-    const sandbox = await this.prepare(job.memoryMb, release, deadline);
     return this.execute(sandbox, job, { timeoutMs: Math.max(1, deadline - Date.now()), queuedMs, cancel });
   }
 
@@ -143,7 +170,10 @@ export class Runner {
       // Attach before start, so not a byte of output is missed.
       const stream = await this.docker.attach(containerId);
       await this.docker.start(containerId);
-      return { runId, containerId, stream, memoryMb, release };
+      const abandonWait = new AbortController();
+      const exit = this.docker.wait(containerId, abandonWait.signal);
+      exit.catch(() => undefined); // observed by execute(); a pool member may be discarded unused
+      return { runId, containerId, stream, memoryMb, release, exit, abandonWait };
     } catch (err) {
       this.dispose(runId, containerId, release);
       throw err;
@@ -157,13 +187,12 @@ export class Runner {
   ): Promise<RunResult> {
     const { config } = this;
     const { limits } = config;
-    const { runId, containerId, stream } = sandbox;
+    const { runId, containerId, stream, abandonWait } = sandbox;
     const marker = `\u0000runbox-end-${randomBytes(16).toString('hex')}\u0000`;
 
     let timer: NodeJS.Timeout | undefined;
     let afterStreamTimer: NodeJS.Timeout | undefined;
-    const waitAbort = new AbortController();
-    const hardTimer = setTimeout(() => waitAbort.abort(), timeoutMs + config.killGraceMs + 2 * config.dockerCallTimeoutMs);
+    const hardTimer = setTimeout(() => abandonWait.abort(), timeoutMs + config.killGraceMs + 2 * config.dockerCallTimeoutMs);
     let exited = false;
     let finished = false;
     let timedOut = false;
@@ -197,7 +226,7 @@ export class Runner {
       // The engine ends the attach stream when the container stops, and answers `wait` at the same moment.
       // A `wait` whose connection died (engine gone) never settles, so it gets a bound once the stream ends.
       void closed.then(() => {
-        if (!exited && !finished) afterStreamTimer = setTimeout(() => waitAbort.abort(), config.dockerCallTimeoutMs);
+        if (!exited && !finished) afterStreamTimer = setTimeout(() => abandonWait.abort(), config.dockerCallTimeoutMs);
       });
 
       const started = performance.now();
@@ -212,9 +241,9 @@ export class Runner {
 
       let exitCode: number;
       try {
-        exitCode = await this.docker.wait(containerId, waitAbort.signal);
+        exitCode = await sandbox.exit;
       } catch (err) {
-        if (waitAbort.signal.aborted) throw new EngineUnavailableError('the Docker engine stopped answering during the run');
+        if (abandonWait.signal.aborted) throw new EngineUnavailableError('the Docker engine stopped answering during the run');
         throw err;
       }
       exited = true;
@@ -268,9 +297,15 @@ export class Runner {
       clearTimeout(hardTimer);
       clearTimeout(afterStreamTimer);
       stopSignal.removeEventListener('abort', kill);
-      stream.destroy();
-      this.dispose(runId, containerId, sandbox.release);
+      this.discard(sandbox);
     }
+  }
+
+  /** Ends a sandbox, used or not: its stream closed, its container removed, its slot freed. */
+  private discard(sandbox: Sandbox): void {
+    sandbox.stream.destroy();
+    sandbox.abandonWait.abort();
+    this.dispose(sandbox.runId, sandbox.containerId, sandbox.release);
   }
 
   /**
@@ -285,6 +320,7 @@ export class Runner {
         .finally(() => {
           this.live.delete(runId);
           release();
+          this.pool.refill();
         }),
     );
   }

@@ -43,7 +43,7 @@ afterAll(async () => {
 
 describe('admission control', () => {
   it('never runs more containers than the maximum, and refuses the overflow at once with Retry-After', async () => {
-    const server = await startServer({ RUNBOX_MAX_CONCURRENT: '2', RUNBOX_MAX_QUEUE: '2' });
+    const server = await startServer({ RUNBOX_MAX_CONCURRENT: '2', RUNBOX_MAX_QUEUE: '2', RUNBOX_POOL_SIZE: '0' });
     try {
       const order: string[] = [];
       const requests = Array.from({ length: 8 }, () =>
@@ -70,8 +70,22 @@ describe('admission control', () => {
     }
   });
 
+  it('counts warm pool members as live containers: the maximum holds with the pool on', async () => {
+    const server = await startServer({ RUNBOX_MAX_CONCURRENT: '2', RUNBOX_MAX_QUEUE: '8', RUNBOX_POOL_SIZE: '2' });
+    try {
+      expect(await eventually(async () => server.runner.pool.size === 2)).toBe(true);
+      const all = Promise.all(Array.from({ length: 6 }, () => post(server.url, sleeper(0.5))));
+      const peak = await peakContainers(all);
+      expect((await all).map((r) => r.status)).toEqual(Array(6).fill(200));
+      expect(peak).toBeLessThanOrEqual(2);
+      expect(server.admission.inUse).toBeLessThanOrEqual(2);
+    } finally {
+      await server.close(30_000);
+    }
+  });
+
   it('counts queueing toward the deadline: a request that cannot start in time gets 503 busy', async () => {
-    const server = await startServer({ RUNBOX_MAX_CONCURRENT: '1', RUNBOX_MAX_QUEUE: '4' });
+    const server = await startServer({ RUNBOX_MAX_CONCURRENT: '1', RUNBOX_MAX_QUEUE: '4', RUNBOX_POOL_SIZE: '0' });
     try {
       const long = post(server.url, sleeper(3));
       await eventually(async () => server.admission.inUse === 1, 5000, 20);
@@ -85,7 +99,7 @@ describe('admission control', () => {
   });
 
   it('frees the queue place of a client that disconnects while queued', async () => {
-    const server = await startServer({ RUNBOX_MAX_CONCURRENT: '1', RUNBOX_MAX_QUEUE: '4' });
+    const server = await startServer({ RUNBOX_MAX_CONCURRENT: '1', RUNBOX_MAX_QUEUE: '4', RUNBOX_POOL_SIZE: '0' });
     try {
       const long = post(server.url, sleeper(2));
       await eventually(async () => server.admission.inUse === 1, 5000, 20);
@@ -136,18 +150,19 @@ describe('orphans', () => {
     }
   });
 
-  it('removes what a server killed with -9 left behind when it starts again', async () => {
-    const env = { RUNBOX_INSTANCE_ID: uniqueInstance() };
-    const first = await spawnServer(env);
+  it('removes what a server killed with -9 left behind, warm pool members included, when it starts again', async () => {
+    const instance = uniqueInstance();
+    const first = await spawnServer({ RUNBOX_INSTANCE_ID: instance, RUNBOX_POOL_SIZE: '2' });
     const inflight = post(first.url, sleeper(60, 120_000)).catch(() => 'dropped');
-    expect(await eventually(async () => (await runContainers()).length === 1)).toBe(true);
-    const [leftover] = await runContainers();
+    // The run took a pool member and the pool refilled: one running, two idle.
+    expect(await eventually(async () => (await runContainers()).length === 3)).toBe(true);
+    const leftovers = await runContainers();
     first.child.kill('SIGKILL');
     await first.exited;
     expect(await inflight).toBe('dropped');
-    expect(await runContainers()).toEqual([leftover]);
+    expect((await runContainers()).sort()).toEqual(leftovers.sort());
 
-    const second = await spawnServer(env);
+    const second = await spawnServer({ RUNBOX_INSTANCE_ID: instance, RUNBOX_POOL_SIZE: '0' });
     try {
       expect(await runContainers()).toEqual([]);
       expect((await post(second.url, { code: 'print("fresh")' })).body.stdout).toBe('fresh\n');
@@ -162,7 +177,7 @@ describe('engine outage', () => {
   it('ends in-flight runs with a quick 503, reports not ready, recovers, and reaps what it could not remove', async () => {
     const proxy = await startEngineProxy();
     const engine = createDockerClient({ callTimeoutMs: 2000, socketPath: proxy.path });
-    const server = await startServer({ RUNBOX_REAP_INTERVAL_MS: '500', RUNBOX_DOCKER_CALL_TIMEOUT_MS: '2000' }, engine);
+    const server = await startServer({ RUNBOX_REAP_INTERVAL_MS: '500', RUNBOX_DOCKER_CALL_TIMEOUT_MS: '2000', RUNBOX_POOL_SIZE: '0' }, engine);
     try {
       const inflight = post(server.url, sleeper(30, 60_000));
       expect(await eventually(async () => (await docker.listByLabel('runbox.run-id')).some((c) => c.state === 'running'))).toBe(true);
@@ -195,7 +210,7 @@ describe('engine outage', () => {
 
 describe('graceful shutdown', () => {
   it('on SIGTERM: not ready, refuses new runs, lets in-flight runs finish, removes everything, exits 0', async () => {
-    const server = await spawnServer({ RUNBOX_INSTANCE_ID: uniqueInstance(), RUNBOX_SHUTDOWN_GRACE_MS: '20000' });
+    const server = await spawnServer({ RUNBOX_INSTANCE_ID: uniqueInstance(), RUNBOX_SHUTDOWN_GRACE_MS: '20000', RUNBOX_POOL_SIZE: '0' });
     const inflight = post(server.url, sleeper(2));
     expect(await eventually(async () => (await runContainers()).length === 1)).toBe(true);
     server.child.kill('SIGTERM');
@@ -211,7 +226,7 @@ describe('graceful shutdown', () => {
   });
 
   it('on SIGINT: stops runs still going when the grace period ends, and removes them', async () => {
-    const server = await spawnServer({ RUNBOX_INSTANCE_ID: uniqueInstance(), RUNBOX_SHUTDOWN_GRACE_MS: '500' });
+    const server = await spawnServer({ RUNBOX_INSTANCE_ID: uniqueInstance(), RUNBOX_SHUTDOWN_GRACE_MS: '500', RUNBOX_POOL_SIZE: '0' });
     const inflight = post(server.url, sleeper(60, 120_000));
     expect(await eventually(async () => (await runContainers()).length === 1)).toBe(true);
     server.child.kill('SIGINT');
@@ -224,7 +239,7 @@ describe('graceful shutdown', () => {
 });
 
 it('tags every container with its instance', async () => {
-  const server = await startServer();
+  const server = await startServer({ RUNBOX_POOL_SIZE: '0' });
   try {
     const run = post(server.url, sleeper(1));
     expect(await eventually(async () => (await docker.listByLabel(`${LABEL_INSTANCE}=${server.config.instanceId}`)).length === 1)).toBe(true);

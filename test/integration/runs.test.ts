@@ -19,13 +19,14 @@ async function run(body: object, init: RequestInit = {}): Promise<{ status: numb
 
 const py = (...lines: string[]) => lines.join('\n');
 
+describe.each([
+  ['cold path (no pool)', '0'],
+  ['warm pool', '2'],
+])('%s', (_path, poolSize) => {
 beforeAll(async () => {
-  server = await startServer({ RUNBOX_MAX_OUTPUT_BYTES: '65536', RUNBOX_OUTPUT_KILL_BYTES: '4194304' });
+  server = await startServer({ RUNBOX_MAX_OUTPUT_BYTES: '65536', RUNBOX_OUTPUT_KILL_BYTES: '4194304', RUNBOX_POOL_SIZE: poolSize });
 });
 
-afterAll(async () => {
-  await server.close(60_000);
-});
 
 describe('runs', () => {
   it('runs hello world and returns the full result shape', async () => {
@@ -127,20 +128,26 @@ describe('runs', () => {
   });
 
   it('kills and removes the container when the client disconnects', async () => {
-    const before = new Set(await runContainers());
+    // Idle pool members are expected to stay; every other labelled container must go.
+    const busy = async () => {
+      const idle = new Set(server.runner.pool.idleContainerIds());
+      return (await runContainers()).filter((id) => !idle.has(id));
+    };
+    expect(await eventually(async () => (await busy()).length === 0)).toBe(true);
     const controller = new AbortController();
     const pending = run({ code: 'import time; time.sleep(120)', timeout_ms: 100_000 }, { signal: controller.signal }).then(
       () => 'answered',
       (err: Error) => err.name,
     );
-    expect(await eventually(async () => (await runContainers()).some((id) => !before.has(id)))).toBe(true);
+    expect(await eventually(async () => server.runner.liveCount > server.runner.pool.size)).toBe(true);
     controller.abort();
     expect(await pending).toBe('AbortError');
-    expect(await eventually(async () => (await runContainers()).every((id) => before.has(id)))).toBe(true);
+    expect(await eventually(async () => (await busy()).length === 0)).toBe(true);
   });
 
-  it('leaves no labelled container behind', async () => {
-    await server.runner.settle();
+  it('leaves no labelled container behind once stopped', async () => {
+    await server.close(30_000);
     expect(await runContainers()).toEqual([]);
   });
+});
 });

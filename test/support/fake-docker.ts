@@ -13,6 +13,7 @@ export function fakeDocker(options: { up?: boolean; image?: boolean } = {}): Doc
     calls,
     ping: () => record('ping'),
     imageExists: async () => (await record('imageExists'), options.image ?? true),
+    imageId: async () => (await record('imageId'), options.image === false ? undefined : 'sha256:fake'),
     create: async () => (await record('create'), 'fake-id'),
     attach: async () => {
       await record('attach');

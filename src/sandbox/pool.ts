@@ -1,0 +1,125 @@
+/**
+ * The warm pool: containers created, attached and started ahead of demand, their launchers waiting for a
+ * job on stdin. Each is still used for exactly one run and then removed. Members hold admission slots, so
+ * live containers never exceed the maximum; refills take only slots nobody is queueing for.
+ */
+import type { Logger } from 'pino';
+import type { Admission, Release } from './admission';
+import type { Sandbox } from './runner';
+
+export interface PoolOptions {
+  size: number;
+  memoryMb: number;
+  maxAgeMs: number;
+  maxRunMs: number;
+}
+
+export interface PoolHooks {
+  prepare(memoryMb: number, release: Release, deadline: number): Promise<Sandbox>;
+  discard(sandbox: Sandbox): void;
+  /** The engine's id for the configured image, to notice a rebuild under the same tag. */
+  imageId(): Promise<string | undefined>;
+}
+
+interface Member {
+  sandbox: Sandbox;
+  bornAt: number;
+  imageId: string | undefined;
+}
+
+export class WarmPool {
+  private readonly idle: Member[] = [];
+  private filling = 0;
+  private stopped = false;
+  private timer: NodeJS.Timeout | undefined;
+  private currentImageId: string | undefined;
+
+  constructor(
+    private readonly options: PoolOptions,
+    private readonly admission: Admission,
+    private readonly hooks: PoolHooks,
+    private readonly log: Logger,
+  ) {}
+
+  get size(): number {
+    return this.idle.length;
+  }
+
+  idleContainerIds(): string[] {
+    return this.idle.map((m) => m.sandbox.containerId);
+  }
+
+  start(): void {
+    if (this.options.size === 0) return;
+    this.timer = setInterval(() => void this.retire(), Math.min(30_000, Math.max(1000, this.options.maxAgeMs / 2)));
+    this.timer.unref();
+    void this.hooks.imageId().then((id) => (this.currentImageId = id), () => undefined);
+    this.refill();
+  }
+
+  /** A ready member for a run of this memory size, if there is one. */
+  take(memoryMb: number): Sandbox | undefined {
+    if (memoryMb !== this.options.memoryMb) return undefined;
+    const member = this.idle.shift();
+    if (member) this.refill();
+    return member?.sandbox;
+  }
+
+  /** A request is about to queue: if idle members hold every slot, give one back so it can proceed. */
+  yieldSlot(): void {
+    if (this.admission.inUse < this.admission.maxConcurrent) return;
+    const member = this.idle.pop();
+    if (member) this.hooks.discard(member.sandbox);
+  }
+
+  /** Tops the pool up in the background, one container per free slot. */
+  refill(): void {
+    while (!this.stopped && this.idle.length + this.filling < this.options.size) {
+      const release = this.admission.tryAcquire();
+      if (!release) return;
+      this.filling++;
+      const bornAt = Date.now();
+      this.hooks
+        // Its deadline label covers idling to the maximum age, then the longest run it may be given.
+        .prepare(this.options.memoryMb, release, bornAt + this.options.maxAgeMs + this.options.maxRunMs)
+        .then(
+          (sandbox) => {
+            if (this.stopped) return this.hooks.discard(sandbox);
+            const member = { sandbox, bornAt, imageId: this.currentImageId };
+            this.idle.push(member);
+            // A member whose container dies while idle is no use to anyone.
+            void sandbox.exit.catch(() => undefined).then(() => this.evict(member));
+          },
+          (err: Error) => this.log.warn({ err: err.message }, 'warm pool refill failed'),
+        )
+        .finally(() => this.filling--);
+    }
+  }
+
+  /** Stops refilling and removes every idle member. */
+  stop(): void {
+    this.stopped = true;
+    clearInterval(this.timer);
+    for (const member of this.idle.splice(0)) this.hooks.discard(member.sandbox);
+  }
+
+  private evict(member: Member): void {
+    const at = this.idle.indexOf(member);
+    if (at < 0) return;
+    this.idle.splice(at, 1);
+    this.hooks.discard(member.sandbox);
+    this.refill();
+  }
+
+  /** Replaces members past their age, and all of them when the image behind the tag changed. */
+  private async retire(): Promise<void> {
+    const imageId = await this.hooks.imageId().catch(() => this.currentImageId);
+    const changed = imageId !== undefined && imageId !== this.currentImageId;
+    if (changed) this.log.info({ imageId }, 'sandbox image changed: retiring warm containers');
+    this.currentImageId = imageId;
+    const now = Date.now();
+    for (const member of [...this.idle]) {
+      if (changed || (member.imageId !== undefined && member.imageId !== imageId) || now - member.bornAt > this.options.maxAgeMs) this.evict(member);
+    }
+  }
+}
