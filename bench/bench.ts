@@ -1,0 +1,140 @@
+/**
+ * `npm run bench`: runbox against `docker run --rm` one-shots of the same image, in one run on this machine.
+ * Latency p50/p95 at concurrency 1, throughput at concurrency 4 and 8, a request with one input file and one
+ * artifact, and the server's peak RSS. Loopback only; every phase is bounded in count and time.
+ */
+import { spawn } from 'node:child_process';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { spawnServer } from '../test/support/server-process';
+import { percentile, rssOf } from './stats';
+
+const LATENCY_RUNS = Number(process.env.BENCH_LATENCY_RUNS ?? 30);
+const THROUGHPUT_RUNS = Number(process.env.BENCH_THROUGHPUT_RUNS ?? 40);
+const PHASE_BUDGET_MS = 90_000;
+const POOL_SIZE = process.env.RUNBOX_POOL_SIZE ?? '4';
+
+const TRIVIAL = { code: 'print(2+2)' };
+const FILE_AND_ARTIFACT = {
+  code: 'data = open("input.txt").read()\nopen("output/result.txt", "w").write(data.upper())\nprint(len(data))',
+  files: [{ path: 'input.txt', content: 'hello runbox\n'.repeat(64) }],
+};
+
+type Attempt = () => Promise<void>;
+
+async function runboxRequest(url: string, body: object): Promise<void> {
+  const res = await fetch(`${url}/v1/runs`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+  const json = (await res.json()) as { status?: string };
+  if (res.status !== 200 || json.status !== 'ok') throw new Error(`runbox answered ${res.status} ${JSON.stringify(json).slice(0, 200)}`);
+}
+
+function dockerRun(image: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(
+      'docker',
+      ['run', '--rm', '--network', 'none', '--read-only', '--entrypoint', 'python3', image, '-c', 'print(2+2)'],
+      { stdio: ['ignore', 'pipe', 'inherit'] },
+    );
+    let out = '';
+    child.stdout.on('data', (c: Buffer) => (out += c.toString()));
+    child.on('exit', (code) => (code === 0 && out === '4\n' ? resolve() : reject(new Error(`docker run exited ${code}: ${out}`))));
+  });
+}
+
+/** Runs `count` attempts with `concurrency` workers; returns per-run latencies (ms) and throughput (runs/s). */
+async function measure(attempt: Attempt, count: number, concurrency: number) {
+  const latencies: number[] = [];
+  const deadline = Date.now() + PHASE_BUDGET_MS;
+  let started = 0;
+  const t0 = performance.now();
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (started < count && Date.now() < deadline) {
+        started++;
+        const t = performance.now();
+        await attempt();
+        latencies.push(performance.now() - t);
+      }
+    }),
+  );
+  const seconds = (performance.now() - t0) / 1000;
+  return {
+    n: latencies.length,
+    p50: percentile(latencies, 50),
+    p95: percentile(latencies, 95),
+    perSecond: latencies.length / seconds,
+  };
+}
+
+const ms = (v: number) => Math.round(v);
+const two = (v: number) => Number(v.toFixed(2));
+
+async function main() {
+  const server = await spawnServer({
+    RUNBOX_INSTANCE_ID: `bench-${process.pid}`,
+    RUNBOX_MAX_CONCURRENT: '8',
+    RUNBOX_MAX_QUEUE: '64',
+    RUNBOX_POOL_SIZE: POOL_SIZE,
+  });
+  const image = /"image":"([^"]+)"/.exec(server.log())![1];
+  const runbox = (body: object): Attempt => () => runboxRequest(server.url, body);
+  const docker: Attempt = () => dockerRun(image);
+
+  try {
+    await measure(runbox(TRIVIAL), 6, 1);
+    await measure(docker, 2, 1);
+    const settle = () => new Promise((r) => setTimeout(r, 1500)); // let the pool refill between phases
+
+    await settle();
+    const latencyRunbox = await measure(runbox(TRIVIAL), LATENCY_RUNS, 1);
+    const latencyDocker = await measure(docker, LATENCY_RUNS, 1);
+    await settle();
+    const fileArtifact = await measure(runbox(FILE_AND_ARTIFACT), LATENCY_RUNS, 1);
+    await settle();
+    const c4Runbox = await measure(runbox(TRIVIAL), THROUGHPUT_RUNS, 4);
+    const c4Docker = await measure(docker, THROUGHPUT_RUNS, 4);
+    await settle();
+    const c8Runbox = await measure(runbox(TRIVIAL), THROUGHPUT_RUNS, 8);
+    const c8Docker = await measure(docker, THROUGHPUT_RUNS, 8);
+    const peakRssMb = rssOf(server.pid, 'VmHWM') / 1024;
+
+    const rows = [
+      { metric: 'trivial p50 latency, c=1 (ms)', runbox: ms(latencyRunbox.p50), docker_run: ms(latencyDocker.p50), ratio: two(latencyRunbox.p50 / latencyDocker.p50), target: '<= 0.5' },
+      { metric: 'trivial p95 latency, c=1 (ms)', runbox: ms(latencyRunbox.p95), docker_run: ms(latencyDocker.p95), ratio: two(latencyRunbox.p95 / latencyDocker.p95), target: '' },
+      { metric: 'file + artifact p50, c=1 (ms)', runbox: ms(fileArtifact.p50), docker_run: '', ratio: two(fileArtifact.p50 / latencyRunbox.p50), target: '<= 1.2 x trivial' },
+      { metric: 'throughput c=4 (runs/s)', runbox: two(c4Runbox.perSecond), docker_run: two(c4Docker.perSecond), ratio: two(c4Runbox.perSecond / c4Docker.perSecond), target: '>= 1.0' },
+      { metric: 'throughput c=8 (runs/s)', runbox: two(c8Runbox.perSecond), docker_run: two(c8Docker.perSecond), ratio: two(c8Runbox.perSecond / c8Docker.perSecond), target: '' },
+      { metric: 'server peak RSS (MB)', runbox: two(peakRssMb), docker_run: '', ratio: '', target: '< 200' },
+    ];
+    console.table(rows);
+    const results = {
+      at: new Date().toISOString(),
+      pool_size: Number(POOL_SIZE),
+      image,
+      latency_c1: { runbox: latencyRunbox, docker_run: latencyDocker },
+      file_and_artifact_c1: fileArtifact,
+      throughput_c4: { runbox: c4Runbox, docker_run: c4Docker },
+      throughput_c8: { runbox: c8Runbox, docker_run: c8Docker },
+      server_peak_rss_mb: two(peakRssMb),
+      ratios: {
+        latency_p50: two(latencyRunbox.p50 / latencyDocker.p50),
+        throughput_c4: two(c4Runbox.perSecond / c4Docker.perSecond),
+        throughput_c8: two(c8Runbox.perSecond / c8Docker.perSecond),
+        file_artifact_vs_trivial: two(fileArtifact.p50 / latencyRunbox.p50),
+      },
+    };
+    const dir = join(__dirname, '..', '..', 'bench/results');
+    mkdirSync(dir, { recursive: true });
+    const file = join(dir, `bench-${results.at.replace(/[:.]/g, '-')}.json`);
+    writeFileSync(file, JSON.stringify(results, null, 2));
+    console.log(`figures written to ${file}`);
+  } finally {
+    server.child.kill('SIGTERM');
+    await server.exited;
+  }
+}
+
+void main().catch((err: Error) => {
+  console.error(err);
+  process.exit(1);
+});
