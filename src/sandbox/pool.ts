@@ -112,7 +112,7 @@ export class WarmPool {
   }
 
   /** Replaces members past their age, and all of them when the image behind the tag changed. */
-  private async retire(): Promise<void> {
+  async retire(): Promise<void> {
     const imageId = await this.hooks.imageId().catch(() => this.currentImageId);
     const changed = imageId !== undefined && imageId !== this.currentImageId;
     if (changed) this.log.info({ imageId }, 'sandbox image changed: retiring warm containers');

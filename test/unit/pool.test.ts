@@ -1,0 +1,134 @@
+import pino from 'pino';
+import { Admission } from '../../src/sandbox/admission';
+import { WarmPool, type PoolHooks } from '../../src/sandbox/pool';
+import type { Sandbox } from '../../src/sandbox/runner';
+
+const log = pino({ level: 'silent' });
+const flush = () => new Promise((r) => setImmediate(r));
+
+/** Hooks that prepare fake sandboxes holding real admission slots, and record what was discarded. */
+function fakeHooks(imageId = 'sha256:a') {
+  const discarded: string[] = [];
+  const exits = new Map<string, (code: number) => void>();
+  let n = 0;
+  const state = { imageId };
+  const hooks: PoolHooks = {
+    prepare: async (memoryMb, release) => {
+      const containerId = `c${++n}`;
+      const exit = new Promise<number>((resolve) => exits.set(containerId, resolve));
+      return { runId: containerId, containerId, memoryMb, release, exit, abandonWait: new AbortController() } as unknown as Sandbox;
+    },
+    discard: (sandbox) => {
+      discarded.push(sandbox.containerId);
+      sandbox.release();
+    },
+    imageId: async () => state.imageId,
+  };
+  return { hooks, discarded, exits, state };
+}
+
+describe('WarmPool', () => {
+  it('fills to its size with free slots, and takes only matching memory sizes', async () => {
+    const admission = new Admission(4, 4);
+    const { hooks } = fakeHooks();
+    const pool = new WarmPool({ size: 2, memoryMb: 512, maxAgeMs: 60_000, maxRunMs: 1000 }, admission, hooks, log);
+    pool.start();
+    await flush();
+    expect(pool.size).toBe(2);
+    expect(admission.inUse).toBe(2);
+    expect(pool.take(256)).toBeUndefined();
+    expect(pool.take(512)?.containerId).toBe('c1');
+    await flush();
+    expect(pool.size).toBe(2); // refilled
+    expect(admission.inUse).toBe(3); // the taken one still holds its slot until its run ends
+    pool.stop();
+  });
+
+  it('never holds more slots than are free, and leaves slots to queued requests', async () => {
+    const admission = new Admission(2, 4);
+    const busy = await admission.acquire(Date.now() + 60_000);
+    const { hooks } = fakeHooks();
+    const pool = new WarmPool({ size: 3, memoryMb: 512, maxAgeMs: 60_000, maxRunMs: 1000 }, admission, hooks, log);
+    pool.start();
+    await flush();
+    expect(pool.size).toBe(1);
+    expect(admission.inUse).toBe(2);
+    // A request that cannot use the pool makes an idle member give its slot back.
+    const waiting = admission.acquire(Date.now() + 60_000);
+    pool.yieldSlot();
+    await waiting;
+    expect(pool.size).toBe(0);
+    busy();
+    pool.refill();
+    await flush();
+    expect(admission.inUse).toBe(2);
+    pool.stop();
+  });
+
+  it('replaces a member whose container dies while idle', async () => {
+    const admission = new Admission(2, 0);
+    const { hooks, discarded, exits } = fakeHooks();
+    const pool = new WarmPool({ size: 1, memoryMb: 512, maxAgeMs: 60_000, maxRunMs: 1000 }, admission, hooks, log);
+    pool.start();
+    await flush();
+    exits.get('c1')!(137);
+    await flush();
+    await flush();
+    expect(discarded).toEqual(['c1']);
+    expect(pool.idleContainerIds()).toEqual(['c2']);
+    pool.stop();
+  });
+
+  it('retires members of an old image once the image behind the tag changes', async () => {
+    const admission = new Admission(4, 0);
+    const { hooks, discarded, state } = fakeHooks('sha256:old');
+    const pool = new WarmPool({ size: 2, memoryMb: 512, maxAgeMs: 60_000, maxRunMs: 1000 }, admission, hooks, log);
+    pool.start();
+    await flush();
+    await pool.retire();
+    expect(discarded).toEqual([]);
+    state.imageId = 'sha256:new';
+    await pool.retire();
+    await flush();
+    expect(discarded.sort()).toEqual(['c1', 'c2']);
+    expect(pool.idleContainerIds().sort()).toEqual(['c3', 'c4']);
+    pool.stop();
+  });
+
+  it('retires members past their maximum age', async () => {
+    const admission = new Admission(2, 0);
+    const { hooks, discarded } = fakeHooks();
+    const pool = new WarmPool({ size: 1, memoryMb: 512, maxAgeMs: 1, maxRunMs: 1000 }, admission, hooks, log);
+    pool.start();
+    await flush();
+    await new Promise((r) => setTimeout(r, 5));
+    await pool.retire();
+    await flush();
+    expect(discarded).toEqual(['c1']);
+    expect(pool.idleContainerIds()).toEqual(['c2']);
+    pool.stop();
+  });
+
+  it('removes every idle member on stop and refills no more', async () => {
+    const admission = new Admission(3, 0);
+    const { hooks, discarded } = fakeHooks();
+    const pool = new WarmPool({ size: 2, memoryMb: 512, maxAgeMs: 60_000, maxRunMs: 1000 }, admission, hooks, log);
+    pool.start();
+    await flush();
+    pool.stop();
+    pool.refill();
+    await flush();
+    expect(discarded.sort()).toEqual(['c1', 'c2']);
+    expect(admission.inUse).toBe(0);
+  });
+
+  it('size 0 is the plain path: nothing is prepared', async () => {
+    const admission = new Admission(2, 0);
+    const { hooks } = fakeHooks();
+    const pool = new WarmPool({ size: 0, memoryMb: 512, maxAgeMs: 60_000, maxRunMs: 1000 }, admission, hooks, log);
+    pool.start();
+    await flush();
+    expect(pool.size).toBe(0);
+    expect(admission.inUse).toBe(0);
+  });
+});
