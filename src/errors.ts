@@ -61,3 +61,9 @@ export class ShuttingDownError extends RunboxError {
     this.headers['Retry-After'] = '5';
   }
 }
+
+/** The client went away (or stopped waiting) before its run could start; nobody reads this response. */
+export class ClientGoneError extends RunboxError {
+  readonly status = 499;
+  readonly code = 'client_closed_request';
+}

@@ -50,6 +50,7 @@ function statusOf(err: unknown): number | undefined {
 
 /** Turns connection failures and timeouts into EngineUnavailableError; engine-side answers pass through. */
 function translate(err: unknown, what: string): Error {
+  if (err instanceof EngineUnavailableError) return err;
   if (statusOf(err) !== undefined && statusOf(err)! < 500) return err as Error;
   const detail = err instanceof Error ? err.message : String(err);
   return new EngineUnavailableError(`Docker engine call failed (${what}): ${detail}`);
@@ -104,7 +105,14 @@ export function createDockerClient(options: DockerClientOptions): DockerClient {
       ),
 
     create: (createOptions) =>
-      call('create', async (opts) => (await docker.createContainer(opts(createOptions) as ContainerCreateOptions)).id),
+      call('create', async (opts) => {
+        try {
+          return (await docker.createContainer(opts(createOptions) as ContainerCreateOptions)).id;
+        } catch (err) {
+          if (statusOf(err) !== 404) throw err;
+          throw new EngineUnavailableError(`the sandbox image ${createOptions.Image} is not in the engine; run npm run provision`);
+        }
+      }),
 
     attach: (id) =>
       call('attach', async (opts) => {

@@ -2,7 +2,7 @@
  * Admission control: at most `maxConcurrent` slots in use (one per live container), and a bounded FIFO
  * queue in front of them. A full queue refuses at once; a waiter gives up at its deadline or when cancelled.
  */
-import { BusyError } from '../errors';
+import { BusyError, ClientGoneError, RunboxError } from '../errors';
 
 export type Release = () => void;
 
@@ -66,7 +66,9 @@ export class Admission {
         () => waiter.fail(new BusyError('waited for a run slot until the run\'s deadline passed', this.retryAfterSeconds)),
         Math.max(0, deadline - Date.now()),
       );
-      const onAbort = () => waiter.fail(new Error('cancelled while queued'));
+      // The canceller's reason (e.g. shutting down) is the answer; otherwise the client left the queue.
+      const onAbort = () =>
+        waiter.fail(cancel?.reason instanceof RunboxError ? cancel.reason : new ClientGoneError('the client went away while queued'));
       cancel?.addEventListener('abort', onAbort, { once: true });
       this.queue.push(waiter);
     });

@@ -24,15 +24,18 @@ export interface PoolHooks {
 interface Member {
   sandbox: Sandbox;
   bornAt: number;
-  imageId: string | undefined;
 }
 
 export class WarmPool {
   private readonly idle: Member[] = [];
   private filling = 0;
-  private stopped = false;
+  /** Refills happen only between start() and stop(). */
+  private running = false;
   private timer: NodeJS.Timeout | undefined;
   private currentImageId: string | undefined;
+  /** Consecutive failed refills; each doubles the wait before the next try. */
+  private failures = 0;
+  private retryTimer: NodeJS.Timeout | undefined;
 
   constructor(
     private readonly options: PoolOptions,
@@ -51,6 +54,7 @@ export class WarmPool {
 
   start(): void {
     if (this.options.size === 0) return;
+    this.running = true;
     this.timer = setInterval(() => void this.retire(), Math.min(30_000, Math.max(1000, this.options.maxAgeMs / 2)));
     this.timer.unref();
     void this.hooks.imageId().then((id) => (this.currentImageId = id), () => undefined);
@@ -60,21 +64,27 @@ export class WarmPool {
   /** A ready member for a run of this memory size, if there is one. */
   take(memoryMb: number): Sandbox | undefined {
     if (memoryMb !== this.options.memoryMb) return undefined;
-    const member = this.idle.shift();
+    let member = this.idle.shift();
+    // Past its age, a member's deadline label no longer covers a full run.
+    while (member && Date.now() - member.bornAt > this.options.maxAgeMs) {
+      this.hooks.discard(member.sandbox);
+      member = this.idle.shift();
+    }
     if (member) this.refill();
     return member?.sandbox;
   }
 
   /** A request is about to queue: if idle members hold every slot, give one back so it can proceed. */
   yieldSlot(): void {
-    if (this.admission.inUse < this.admission.maxConcurrent) return;
+    const full = this.admission.inUse >= this.admission.maxConcurrent;
+    if (!full || this.admission.queued >= this.admission.maxQueue) return;
     const member = this.idle.pop();
     if (member) this.hooks.discard(member.sandbox);
   }
 
   /** Tops the pool up in the background, one container per free slot. */
   refill(): void {
-    while (!this.stopped && this.idle.length + this.filling < this.options.size) {
+    while (this.running && this.retryTimer === undefined && this.idle.length + this.filling < this.options.size) {
       const release = this.admission.tryAcquire();
       if (!release) return;
       this.filling++;
@@ -84,22 +94,36 @@ export class WarmPool {
         .prepare(this.options.memoryMb, release, bornAt + this.options.maxAgeMs + this.options.maxRunMs)
         .then(
           (sandbox) => {
-            if (this.stopped) return this.hooks.discard(sandbox);
-            const member = { sandbox, bornAt, imageId: this.currentImageId };
+            this.filling--;
+            this.failures = 0;
+            // A request queued meanwhile needs the slot more than the pool does.
+            if (!this.running || this.admission.queued > 0) return this.hooks.discard(sandbox);
+            const member = { sandbox, bornAt };
             this.idle.push(member);
-            // A member whose container dies while idle is no use to anyone.
+            // A member whose container dies, or whose connection drops, while idle is no use to anyone.
             void sandbox.exit.catch(() => undefined).then(() => this.evict(member));
+            sandbox.stream.once('close', () => this.evict(member));
           },
-          (err: Error) => this.log.warn({ err: err.message }, 'warm pool refill failed'),
-        )
-        .finally(() => this.filling--);
+          (err: Error) => {
+            this.filling--;
+            this.failures++;
+            const waitMs = Math.min(30_000, 250 * 2 ** this.failures);
+            this.log.warn({ err: err.message, retryInMs: waitMs }, 'warm pool refill failed');
+            this.retryTimer ??= setTimeout(() => {
+              this.retryTimer = undefined;
+              this.refill();
+            }, waitMs);
+            this.retryTimer.unref();
+          },
+        );
     }
   }
 
   /** Stops refilling and removes every idle member. */
   stop(): void {
-    this.stopped = true;
+    this.running = false;
     clearInterval(this.timer);
+    clearTimeout(this.retryTimer);
     for (const member of this.idle.splice(0)) this.hooks.discard(member.sandbox);
   }
 
@@ -107,8 +131,8 @@ export class WarmPool {
     const at = this.idle.indexOf(member);
     if (at < 0) return;
     this.idle.splice(at, 1);
+    // Removal frees the slot, and the refill follows from there.
     this.hooks.discard(member.sandbox);
-    this.refill();
   }
 
   /** Replaces members past their age, and all of them when the image behind the tag changed. */
@@ -119,7 +143,7 @@ export class WarmPool {
     this.currentImageId = imageId;
     const now = Date.now();
     for (const member of [...this.idle]) {
-      if (changed || (member.imageId !== undefined && member.imageId !== imageId) || now - member.bornAt > this.options.maxAgeMs) this.evict(member);
+      if (changed || now - member.bornAt > this.options.maxAgeMs) this.evict(member);
     }
   }
 }

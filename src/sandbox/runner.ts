@@ -58,8 +58,8 @@ export interface Sandbox {
 
 /** 128 + SIGKILL: what the init process reports for a killed launcher. */
 const EXIT_SIGKILL = 137;
-/** How long a run's container may outlive its deadline before the reaper treats it as abandoned. */
-const DEADLINE_SLACK_MS = 60_000;
+/** Margin on top of the longest a run can take to be reported, before a reaper may treat it as abandoned. */
+const DEADLINE_MARGIN_MS = 60_000;
 
 function streamClosed(stream: Duplex): Promise<void> {
   return new Promise((resolve) => {
@@ -123,7 +123,7 @@ export class Runner {
 
   /** Refuses new runs and kills the ones in progress; settle() then waits for their removal. */
   stopAll(): void {
-    this.stopping.abort();
+    this.stopping.abort(new ShuttingDownError('the server is shutting down; the run was stopped before it started'));
     this.pool.stop();
   }
 
@@ -135,10 +135,12 @@ export class Runner {
   private async admitAndRun(job: Job, { cancel, receivedAt = Date.now() }: RunOptions): Promise<RunResult> {
     if (this.stopping.signal.aborted) throw new ShuttingDownError();
     const deadline = receivedAt + job.timeoutMs;
+    // Ends the run early: the client went away, or the server is stopping.
+    const stop = AbortSignal.any([this.stopping.signal, ...(cancel ? [cancel] : [])]);
     let sandbox = this.pool.take(job.memoryMb);
     if (!sandbox) {
       this.pool.yieldSlot();
-      const release = await this.admission.acquire(deadline, AbortSignal.any([this.stopping.signal, ...(cancel ? [cancel] : [])]));
+      const release = await this.admission.acquire(deadline, stop);
       if (this.stopping.signal.aborted) {
         release();
         throw new ShuttingDownError();
@@ -146,7 +148,7 @@ export class Runner {
       sandbox = await this.prepare(job.memoryMb, release, deadline);
     }
     const queuedMs = Date.now() - receivedAt;
-    return this.execute(sandbox, job, { timeoutMs: Math.max(1, deadline - Date.now()), queuedMs, cancel });
+    return this.execute(sandbox, job, { timeoutMs: Math.max(1, deadline - Date.now()), queuedMs, stop });
   }
 
   /** Creates, attaches and starts a container holding `release`'s slot; on failure nothing is left behind. */
@@ -162,13 +164,15 @@ export class Runner {
       pidsLimit: config.limits.pidsLimit,
       workspaceMb: config.limits.workspaceMb,
       tmpMb: config.limits.tmpMb,
-      labels: runLabels(runId, this.instanceId, deadline + DEADLINE_SLACK_MS),
+      labels: runLabels(runId, this.instanceId, deadline + config.killGraceMs + 2 * config.dockerCallTimeoutMs + DEADLINE_MARGIN_MS),
     });
     let containerId: string | undefined;
     try {
       containerId = await this.docker.create(spec);
       // Attach before start, so not a byte of output is missed.
       const stream = await this.docker.attach(containerId);
+      // An idle pool member's connection can drop at any time; that must not become an uncaught 'error'.
+      stream.on('error', (err: Error) => this.log.debug({ runId, err: err.message }, 'sandbox stream error'));
       await this.docker.start(containerId);
       const abandonWait = new AbortController();
       const exit = this.docker.wait(containerId, abandonWait.signal);
@@ -183,7 +187,7 @@ export class Runner {
   private async execute(
     sandbox: Sandbox,
     job: Job,
-    { timeoutMs, queuedMs, cancel }: { timeoutMs: number; queuedMs: number; cancel?: AbortSignal },
+    { timeoutMs, queuedMs, stop }: { timeoutMs: number; queuedMs: number; stop: AbortSignal },
   ): Promise<RunResult> {
     const { config } = this;
     const { limits } = config;
@@ -202,8 +206,12 @@ export class Runner {
       if (exited) return;
       killing ??= this.docker.kill(containerId).catch((err: Error) => this.log.warn({ runId, err: err.message }, 'kill failed'));
     };
-    const stopSignal = AbortSignal.any([this.stopping.signal, ...(cancel ? [cancel] : [])]);
-    stopSignal.addEventListener('abort', kill, { once: true });
+    stop.addEventListener('abort', kill, { once: true });
+    // Known the moment the engine reports it, so a program ending right at the deadline is not a timeout.
+    void sandbox.exit.then(
+      () => (exited = true),
+      () => undefined,
+    );
 
     try {
       const input = await packJob(job, manifestFor(job, marker, limits));
@@ -235,7 +243,7 @@ export class Runner {
         timedOut = true;
         kill();
       }, timeoutMs);
-      if (stopSignal.aborted) kill();
+      if (stop.aborted) kill();
       // Half-closing our side closes the launcher's stdin once the job archive is through.
       stream.end(input);
 
@@ -246,7 +254,6 @@ export class Runner {
         if (abandonWait.signal.aborted) throw new EngineUnavailableError('the Docker engine stopped answering during the run');
         throw err;
       }
-      exited = true;
       const durationMs = Math.round(performance.now() - started);
       clearTimeout(timer);
       if (this.stopping.signal.aborted && !timedOut && !limitHit) {
@@ -258,9 +265,10 @@ export class Runner {
       await Promise.race([closed, grace.promise]);
       grace.cancel();
       output.end();
-      const { artifacts, truncated: artifactsTruncated } = await output.artifacts.finish();
-
+      const collectedArtifacts = await output.artifacts.finish();
       const serviceEnded = timedOut || limitHit;
+      // A run the service ended returns no artifacts, even if some arrived before the kill landed.
+      const { artifacts, truncated: artifactsTruncated } = serviceEnded ? { artifacts: [], truncated: false } : collectedArtifacts;
       // A launcher that exits 0 always writes the marker first; without it, the output was lost on the way.
       if (!serviceEnded && exitCode === 0 && !output.completed) {
         throw new EngineUnavailableError('the output stream from the sandbox was lost; the run\'s result is unknown');
@@ -296,7 +304,7 @@ export class Runner {
       clearTimeout(timer);
       clearTimeout(hardTimer);
       clearTimeout(afterStreamTimer);
-      stopSignal.removeEventListener('abort', kill);
+      stop.removeEventListener('abort', kill);
       this.discard(sandbox);
     }
   }

@@ -45,7 +45,7 @@ describe('Admission', () => {
     const controller = new AbortController();
     const cancelled = admission.acquire(far(), controller.signal).catch((e: Error) => e.message);
     controller.abort();
-    expect(await cancelled).toMatch(/cancelled/);
+    expect(await cancelled).toMatch(/went away while queued/);
     first();
     expect(admission.inUse).toBe(0);
   });

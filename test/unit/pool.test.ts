@@ -1,3 +1,4 @@
+import { EventEmitter } from 'node:events';
 import pino from 'pino';
 import { Admission } from '../../src/sandbox/admission';
 import { WarmPool, type PoolHooks } from '../../src/sandbox/pool';
@@ -9,6 +10,8 @@ const flush = () => new Promise((r) => setImmediate(r));
 /** Hooks that prepare fake sandboxes holding real admission slots, and record what was discarded. */
 function fakeHooks(imageId = 'sha256:a') {
   const discarded: string[] = [];
+  // As in the runner, a discarded sandbox frees its slot and the pool refills from there.
+  const owner: { pool?: WarmPool } = {};
   const exits = new Map<string, (code: number) => void>();
   let n = 0;
   const state = { imageId };
@@ -16,15 +19,17 @@ function fakeHooks(imageId = 'sha256:a') {
     prepare: async (memoryMb, release) => {
       const containerId = `c${++n}`;
       const exit = new Promise<number>((resolve) => exits.set(containerId, resolve));
-      return { runId: containerId, containerId, memoryMb, release, exit, abandonWait: new AbortController() } as unknown as Sandbox;
+      const stream = new EventEmitter();
+      return { runId: containerId, containerId, memoryMb, release, exit, stream, abandonWait: new AbortController() } as unknown as Sandbox;
     },
     discard: (sandbox) => {
       discarded.push(sandbox.containerId);
       sandbox.release();
+      owner.pool?.refill();
     },
     imageId: async () => state.imageId,
   };
-  return { hooks, discarded, exits, state };
+  return { hooks, discarded, exits, state, owner };
 }
 
 describe('WarmPool', () => {
@@ -67,8 +72,8 @@ describe('WarmPool', () => {
 
   it('replaces a member whose container dies while idle', async () => {
     const admission = new Admission(2, 0);
-    const { hooks, discarded, exits } = fakeHooks();
-    const pool = new WarmPool({ size: 1, memoryMb: 512, maxAgeMs: 60_000, maxRunMs: 1000 }, admission, hooks, log);
+    const { hooks, discarded, exits, owner } = fakeHooks();
+    const pool = (owner.pool = new WarmPool({ size: 1, memoryMb: 512, maxAgeMs: 60_000, maxRunMs: 1000 }, admission, hooks, log));
     pool.start();
     await flush();
     exits.get('c1')!(137);
@@ -81,8 +86,8 @@ describe('WarmPool', () => {
 
   it('retires members of an old image once the image behind the tag changes', async () => {
     const admission = new Admission(4, 0);
-    const { hooks, discarded, state } = fakeHooks('sha256:old');
-    const pool = new WarmPool({ size: 2, memoryMb: 512, maxAgeMs: 60_000, maxRunMs: 1000 }, admission, hooks, log);
+    const { hooks, discarded, state, owner } = fakeHooks('sha256:old');
+    const pool = (owner.pool = new WarmPool({ size: 2, memoryMb: 512, maxAgeMs: 60_000, maxRunMs: 1000 }, admission, hooks, log));
     pool.start();
     await flush();
     await pool.retire();
@@ -97,8 +102,8 @@ describe('WarmPool', () => {
 
   it('retires members past their maximum age', async () => {
     const admission = new Admission(2, 0);
-    const { hooks, discarded } = fakeHooks();
-    const pool = new WarmPool({ size: 1, memoryMb: 512, maxAgeMs: 1, maxRunMs: 1000 }, admission, hooks, log);
+    const { hooks, discarded, owner } = fakeHooks();
+    const pool = (owner.pool = new WarmPool({ size: 1, memoryMb: 512, maxAgeMs: 1, maxRunMs: 1000 }, admission, hooks, log));
     pool.start();
     await flush();
     await new Promise((r) => setTimeout(r, 5));
@@ -120,6 +125,41 @@ describe('WarmPool', () => {
     await flush();
     expect(discarded.sort()).toEqual(['c1', 'c2']);
     expect(admission.inUse).toBe(0);
+  });
+
+  it('hands a freshly prepared container\'s slot to a request that queued meanwhile', async () => {
+    const admission = new Admission(1, 2);
+    const { hooks, discarded } = fakeHooks();
+    const pool = new WarmPool({ size: 1, memoryMb: 512, maxAgeMs: 60_000, maxRunMs: 1000 }, admission, hooks, log);
+    pool.start(); // the refill takes the only slot...
+    const queued = admission.acquire(Date.now() + 60_000); // ...and a request queues before it is ready
+    await flush();
+    await queued;
+    expect(discarded).toEqual(['c1']);
+    expect(pool.size).toBe(0);
+    pool.stop();
+  });
+
+  it('backs off after a failed refill instead of retrying at once', async () => {
+    const admission = new Admission(4, 0);
+    let attempts = 0;
+    const hooks: PoolHooks = {
+      prepare: async (_memoryMb, release) => {
+        attempts++;
+        release();
+        throw new Error('image missing');
+      },
+      discard: () => undefined,
+      imageId: async () => undefined,
+    };
+    const pool = new WarmPool({ size: 3, memoryMb: 512, maxAgeMs: 60_000, maxRunMs: 1000 }, admission, hooks, log);
+    pool.start();
+    for (let i = 0; i < 20; i++) {
+      await flush();
+      pool.refill();
+    }
+    expect(attempts).toBe(3); // the first round only; the next waits for the back-off timer
+    pool.stop();
   });
 
   it('size 0 is the plain path: nothing is prepared', async () => {
