@@ -23,8 +23,10 @@ describe('Admission', () => {
   it('refuses at once with Retry-After when the queue is full', async () => {
     const admission = new Admission(1, 1, 3);
     await admission.acquire(far());
-    void admission.acquire(far()).catch(() => undefined);
+    const leave = new AbortController();
+    void admission.acquire(far(), leave.signal).catch(() => undefined);
     const err = await admission.acquire(far()).catch((e: unknown) => e);
+    leave.abort();
     expect(err).toBeInstanceOf(BusyError);
     expect((err as BusyError).headers['Retry-After']).toBe('3');
     expect((err as BusyError).status).toBe(503);
