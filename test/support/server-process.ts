@@ -18,7 +18,11 @@ export async function spawnServer(env: Record<string, string>) {
   const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
   let log = '';
   const port = await new Promise<number>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`server did not start:\n${log}`)), 20_000);
+    const timer = setTimeout(() => {
+      // Never leave a half-started server running behind the caller.
+      child.kill('SIGKILL');
+      reject(new Error(`server did not start:\n${log}`));
+    }, 20_000);
     child.stdout!.on('data', (chunk: Buffer) => {
       log += chunk.toString();
       const match = /"port":(\d+).*"msg":"runbox listening"/.exec(log);
