@@ -32,6 +32,10 @@ export function routes({ config, docker, runner, version, state }: RouteDeps): R
   const parser = new RunRequestParser(config.limits);
   const auth = requireApiKey(config.apiKey);
   const limits = config.limits;
+  // GET / shows every limit under its snake_case name, the API's convention.
+  const publicLimits = Object.fromEntries(
+    Object.entries(limits).map(([key, value]) => [key.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`), value]),
+  );
 
   router.get('/health', (ctx) => {
     ctx.body = { status: 'ok' };
@@ -57,30 +61,7 @@ export function routes({ config, docker, runner, version, state }: RouteDeps): R
       version,
       languages: SUPPORTED_LANGUAGES,
       auth: config.apiKey !== undefined ? 'api_key' : 'none',
-      limits: {
-        max_body_bytes: limits.maxBodyBytes,
-        max_code_bytes: limits.maxCodeBytes,
-        max_file_bytes: limits.maxFileBytes,
-        max_files_bytes: limits.maxFilesBytes,
-        max_files: limits.maxFiles,
-        max_stdin_bytes: limits.maxStdinBytes,
-        max_args: limits.maxArgs,
-        max_artifacts: limits.maxArtifacts,
-        max_artifact_bytes: limits.maxArtifactBytes,
-        max_artifacts_bytes: limits.maxArtifactsBytes,
-        max_output_bytes: limits.maxOutputBytes,
-        output_kill_bytes: limits.outputKillBytes,
-        default_timeout_ms: limits.defaultTimeoutMs,
-        max_timeout_ms: limits.maxTimeoutMs,
-        default_memory_mb: limits.defaultMemoryMb,
-        max_memory_mb: limits.maxMemoryMb,
-        pids_limit: limits.pidsLimit,
-        cpus: limits.cpus,
-        workspace_mb: limits.workspaceMb,
-        tmp_mb: limits.tmpMb,
-        max_concurrent: limits.maxConcurrent,
-        max_queue: limits.maxQueue,
-      },
+      limits: publicLimits,
     };
   });
 

@@ -5,9 +5,8 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { runContainers, startServer } from '../support/engine';
+import { postRun, type Json } from '../support/http';
 
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
-type Json = any;
 type Server = Awaited<ReturnType<typeof startServer>>;
 
 const OUTPUT_CAP = 65536;
@@ -15,14 +14,7 @@ let server: Server;
 
 const program = (name: string) => readFileSync(join(__dirname, 'programs', `${name}.py`), 'utf8');
 
-async function post(body: object): Promise<{ status: number; body: Json }> {
-  const res = await fetch(`${server.url}/v1/runs`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify(body),
-  });
-  return { status: res.status, body: await res.json() };
-}
+const post = (body: object) => postRun(server.url, body);
 
 async function attack(name: string, extra: object = {}): Promise<Json> {
   const { status, body } = await post({ code: program(name), ...extra });

@@ -44,6 +44,14 @@ describe('HTTP API with a fake engine', () => {
     const res = await request(appWith(testConfig(), fakeDocker()).app.callback()).get('/');
     expect(res.body).toMatchObject({ name: 'runbox', version: '0.0.0-test', languages: ['python'], auth: 'none' });
     expect(res.body.limits).toMatchObject({ max_code_bytes: 262144, default_timeout_ms: 10000, max_timeout_ms: 300000 });
+    expect(Object.keys(res.body.limits).sort()).toEqual(
+      [
+        'max_body_bytes', 'max_code_bytes', 'max_file_bytes', 'max_files_bytes', 'max_files', 'max_stdin_bytes', 'max_args',
+        'max_artifacts', 'max_artifact_bytes', 'max_artifacts_bytes', 'max_output_bytes', 'output_kill_bytes',
+        'default_timeout_ms', 'max_timeout_ms', 'default_memory_mb', 'max_memory_mb', 'pids_limit', 'cpus',
+        'workspace_mb', 'tmp_mb', 'max_concurrent', 'max_queue',
+      ].sort(),
+    );
   });
 
   describe('POST /v1/runs refuses bad requests before any container exists', () => {

@@ -7,19 +7,10 @@ import { sandboxImageTag } from '../../src/provision/image';
 import { startEngineProxy } from '../support/engine-proxy';
 import { docker, eventually, runContainers, startServer } from '../support/engine';
 import { spawnServer } from '../support/server-process';
+import { postRun, type Json } from '../support/http';
 
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
-type Json = any;
 
-async function post(url: string, body: object, signal?: AbortSignal): Promise<{ status: number; body: Json; headers: Headers }> {
-  const res = await fetch(`${url}/v1/runs`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify(body),
-    signal,
-  });
-  return { status: res.status, body: await res.json(), headers: res.headers };
-}
+const post = (url: string, body: object, signal?: AbortSignal) => postRun(url, body, { signal });
 
 const sleeper = (seconds: number, timeout_ms = 30_000) => ({ code: `import time; time.sleep(${seconds}); print("slept")`, timeout_ms });
 

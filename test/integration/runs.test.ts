@@ -1,21 +1,12 @@
 /** POST /v1/runs against the real Docker engine and the real sandbox image. */
 import { eventually, runContainers, startServer } from '../support/engine';
+import { postRun, type Json } from '../support/http';
 
 type Server = Awaited<ReturnType<typeof startServer>>;
 let server: Server;
 
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
-type Json = any;
 
-async function run(body: object, init: RequestInit = {}): Promise<{ status: number; body: Json }> {
-  const res = await fetch(`${server.url}/v1/runs`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify(body),
-    ...init,
-  });
-  return { status: res.status, body: await res.json() };
-}
+const run = (body: object, init?: RequestInit) => postRun(server.url, body, init);
 
 const py = (...lines: string[]) => lines.join('\n');
 
