@@ -4,6 +4,7 @@ import type { Logger } from 'pino';
 import type { Config } from './config';
 import type { DockerClient } from './docker/client';
 import { NotFoundError } from './errors';
+import { delivery } from './http/delivery';
 import { errorMiddleware } from './http/errors';
 import { routes } from './http/routes';
 import type { Runner } from './sandbox/runner';
@@ -20,7 +21,11 @@ export interface AppDeps {
 
 export function createApp(deps: AppDeps): Koa {
   const app = new Koa();
+  // Koa's own handler prints stack traces to stderr whatever the log level; ours goes through pino. What
+  // reaches it happens outside the middleware (a socket failing while a response is written).
+  app.on('error', (err: Error & { code?: string }) => deps.log.warn({ err: err.message, code: err.code }, 'response failed'));
   const router = routes(deps);
+  app.use(delivery(deps.config.http.responseTimeoutMs));
   app.use(errorMiddleware(deps.log));
   app.use(async (ctx, next) => {
     await next();

@@ -28,6 +28,17 @@ export interface Limits {
   maxQueue: number;
 }
 
+/** How the HTTP server treats its clients: what one client can hold, and for how long. */
+export interface HttpLimits {
+  headersTimeoutMs: number;
+  requestTimeoutMs: number;
+  keepAliveTimeoutMs: number;
+  responseTimeoutMs: number;
+  maxConnections: number;
+  maxConnectionsPerClient: number;
+  maxBodiesBytes: number;
+}
+
 export interface Config {
   host: string;
   port: number;
@@ -46,9 +57,17 @@ export interface Config {
   poolSize: number;
   poolMaxAgeMs: number;
   limits: Limits;
+  http: HttpLimits;
 }
 
 type Env = Record<string, string | undefined>;
+
+interface Setting {
+  env: string;
+  default: number;
+  min: number;
+  doc: string;
+}
 
 const MiB = 1024 * 1024;
 
@@ -81,7 +100,41 @@ export const SETTINGS = {
   tmpMb: { env: 'RUNBOX_TMP_MB', default: 64, min: 1, doc: 'tmpfs size of /tmp (at most a quarter of the run\'s memory)' },
   maxConcurrent: { env: 'RUNBOX_MAX_CONCURRENT', default: 4, min: 1, doc: 'live run containers at most (running, starting or being removed)' },
   maxQueue: { env: 'RUNBOX_MAX_QUEUE', default: 32, min: 0, doc: 'requests waiting for a slot; beyond it, 503 `busy` with Retry-After' },
-} as const satisfies Record<keyof Limits, { env: string; default: number; min: number; doc: string }>;
+} as const satisfies Record<keyof Limits, Setting>;
+
+/** The HTTP server's own defences; also in the README's configuration table. */
+export const HTTP_SETTINGS = {
+  headersTimeoutMs: { env: 'RUNBOX_HEADERS_TIMEOUT_MS', default: 10_000, min: 100, doc: 'time a client has to send a request\'s headers' },
+  requestTimeoutMs: {
+    env: 'RUNBOX_REQUEST_TIMEOUT_MS',
+    default: 30_000,
+    min: 100,
+    doc: 'time a client has to send a whole request, body included (the run itself is bounded by `timeout_ms`)',
+  },
+  keepAliveTimeoutMs: { env: 'RUNBOX_KEEP_ALIVE_TIMEOUT_MS', default: 5_000, min: 100, doc: 'an idle keep-alive connection is closed after this' },
+  responseTimeoutMs: {
+    env: 'RUNBOX_RESPONSE_TIMEOUT_MS',
+    default: 30_000,
+    min: 100,
+    doc: 'time a client has to take delivery of a response; then its connection is destroyed',
+  },
+  maxConnections: { env: 'RUNBOX_MAX_CONNECTIONS', default: 256, min: 1, doc: 'open connections at most; more are closed at once' },
+  maxConnectionsPerClient: {
+    env: 'RUNBOX_MAX_CONNECTIONS_PER_CLIENT',
+    default: 32,
+    min: 1,
+    doc: 'open connections per client address; behind a proxy, raise it to `RUNBOX_MAX_CONNECTIONS`',
+  },
+  maxBodiesBytes: {
+    env: 'RUNBOX_MAX_BODIES_BYTES',
+    default: 128 * MiB,
+    min: 1024,
+    doc: 'request bodies held at once, from their first byte to their response; beyond it, 503 `busy`',
+  },
+} as const satisfies Record<keyof HttpLimits, Setting>;
+
+/** Distinct sandbox uids (one per run slot) the image has passwd entries for (images/python/rootfs.sh). */
+export const MAX_RUN_SLOTS = 1000;
 
 export class ConfigError extends Error {}
 
@@ -99,10 +152,15 @@ function isLoopback(host: string): boolean {
   return host === 'localhost' || host === '::1' || (isIP(host) === 4 && host.startsWith('127.'));
 }
 
+function readTable<T>(env: Env, table: Record<string, Setting>, fractional: string[] = []): T {
+  return Object.fromEntries(
+    Object.entries(table).map(([key, s]) => [key, readNumber(env, s.env, s.default, s.min, !fractional.includes(key))]),
+  ) as T;
+}
+
 export function loadConfig(env: Env): Config {
-  const limits = Object.fromEntries(
-    Object.entries(SETTINGS).map(([key, s]) => [key, readNumber(env, s.env, s.default, s.min, key !== 'cpus')]),
-  ) as unknown as Limits;
+  const limits = readTable<Limits>(env, SETTINGS, ['cpus']);
+  const http = readTable<HttpLimits>(env, HTTP_SETTINGS);
 
   const check = (ok: boolean, message: string) => {
     if (!ok) throw new ConfigError(message);
@@ -112,6 +170,10 @@ export function loadConfig(env: Env): Config {
   check(limits.maxFileBytes <= limits.maxFilesBytes, 'RUNBOX_MAX_FILE_BYTES must not exceed RUNBOX_MAX_FILES_BYTES');
   check(limits.maxArtifactBytes <= limits.maxArtifactsBytes, 'RUNBOX_MAX_ARTIFACT_BYTES must not exceed RUNBOX_MAX_ARTIFACTS_BYTES');
   check(limits.maxOutputBytes <= limits.outputKillBytes, 'RUNBOX_MAX_OUTPUT_BYTES must not exceed RUNBOX_OUTPUT_KILL_BYTES');
+  check(limits.maxConcurrent <= MAX_RUN_SLOTS, `RUNBOX_MAX_CONCURRENT must not exceed ${MAX_RUN_SLOTS} (one sandbox uid per run slot)`);
+  check(http.headersTimeoutMs <= http.requestTimeoutMs, 'RUNBOX_HEADERS_TIMEOUT_MS must not exceed RUNBOX_REQUEST_TIMEOUT_MS');
+  check(http.maxConnectionsPerClient <= http.maxConnections, 'RUNBOX_MAX_CONNECTIONS_PER_CLIENT must not exceed RUNBOX_MAX_CONNECTIONS');
+  check(limits.maxBodyBytes <= http.maxBodiesBytes, 'RUNBOX_MAX_BODY_BYTES must not exceed RUNBOX_MAX_BODIES_BYTES');
 
   const apiKey = env.RUNBOX_API_KEY === '' ? undefined : env.RUNBOX_API_KEY;
   const host = env.HOST || '127.0.0.1';
@@ -143,5 +205,6 @@ export function loadConfig(env: Env): Config {
     poolSize,
     poolMaxAgeMs: readNumber(env, 'RUNBOX_POOL_MAX_AGE_MS', 300_000, 1000),
     limits: Object.freeze(limits),
+    http: Object.freeze(http),
   });
 }

@@ -1,10 +1,11 @@
 /** Wires the parts into one service with a lifecycle: start (reap, listen), and graceful stop. */
-import http from 'node:http';
+import type http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import { createApp } from './app';
 import type { Config } from './config';
 import type { DockerClient } from './docker/client';
+import { createHttpServer } from './http/connections';
 import { Admission } from './sandbox/admission';
 import { Reaper } from './sandbox/reaper';
 import { Runner } from './sandbox/runner';
@@ -31,9 +32,7 @@ export function createService(config: Config, docker: DockerClient, log: Logger)
   const reaper = new Reaper(docker, config.instanceId, (runId) => runner.isLive(runId), log);
   const state = { draining: false };
   const app = createApp({ config, docker, runner, log, version, state });
-  const server = http.createServer(app.callback());
-  // Runs may take up to the maximum timeout plus queueing; Node's default request timeout must not cut them.
-  server.requestTimeout = config.limits.maxTimeoutMs * 2 + 60_000;
+  const server = createHttpServer(config.http, app.callback(), log);
 
   return {
     config,

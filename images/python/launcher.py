@@ -9,8 +9,11 @@ Protocol with the server (see src/sandbox/job-tar.ts and src/sandbox/run-output.
 
 Nothing here is trusted by the server: the program runs as the same user and could replace any
 of it. The server enforces every cap again on what it reads. This file only makes the common
-case fast and correct.
+case fast and correct. One thing it does guard: the launcher makes itself non-dumpable before it
+reads the job, so the program cannot read the marker from, or write into, the launcher's memory
+(/proc/<pid>/mem, ptrace) and so cannot make its run look like a lost output stream.
 """
+import ctypes
 import json
 import os
 import signal
@@ -43,6 +46,17 @@ def write_file(path, reader, size):
                 break
             out.write(chunk)
             remaining -= len(chunk)
+
+
+PR_SET_DUMPABLE = 4
+
+
+def make_undumpable():
+    # Without CAP_SYS_PTRACE, a non-dumpable process's /proc/<pid>/{mem,fd,environ} and ptrace are closed to
+    # processes of the same uid. The program's own process is dumpable again after its execve; that is fine.
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0:
+        raise OSError(ctypes.get_errno(), "prctl(PR_SET_DUMPABLE, 0) failed")
 
 
 def read_job():
@@ -164,6 +178,7 @@ class _BytesReader:
 
 
 def main():
+    make_undumpable()
     job, stdin_path = read_job()
     os.makedirs(OUTPUT, mode=0o755, exist_ok=True)
     prepare_matplotlib()

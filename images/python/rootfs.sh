@@ -14,6 +14,11 @@ debootstrap --variant=minbase --include="$packages" bookworm "$rootfs" "$mirror"
 
 echo "[image] adding the sandbox user and matplotlib's font cache"
 echo 'runbox:x:10001:10001:runbox sandbox:/home/runbox:/usr/sbin/nologin' >>"$rootfs/etc/passwd"
+# Each run slot runs under its own uid (10001 + slot, up to MAX_RUN_SLOTS in src/config.ts), all in group 10001;
+# they get passwd entries so that getpwuid() and the libraries that call it work.
+for slot in $(seq 1 999); do
+  echo "runbox$slot:x:$((10001 + slot)):10001:runbox sandbox:/home/runbox:/usr/sbin/nologin"
+done >>"$rootfs/etc/passwd"
 echo 'runbox:x:10001:' >>"$rootfs/etc/group"
 # HOME exists but stays read-only like the rest of the root filesystem.
 install -d -m 0755 "$rootfs/home/runbox" "$rootfs/workspace" "$rootfs/opt/runbox/mplcache"

@@ -3,7 +3,7 @@ import type { Context, Next } from 'koa';
 import type { Logger } from 'pino';
 import { RunboxError } from '../errors';
 
-/** Errors thrown by koa-body and @koa/router carry an HTTP status; give them our shape. */
+/** Errors thrown by @koa/router (405) or Koa itself carry an HTTP status; give them our shape. */
 function fromHttpError(err: { status?: unknown; message?: string }): { status: number; code: string; message: string } | undefined {
   switch (err.status) {
     case 400:
@@ -24,6 +24,9 @@ export function errorMiddleware(log: Logger) {
     try {
       await next();
     } catch (err) {
+      // Refused before the whole request was read (401, 413, 415, a bad body...): answer, then close the
+      // connection rather than read, and parse, whatever else the client sends.
+      if (!ctx.req.complete) ctx.set('Connection', 'close');
       const mapped =
         err instanceof RunboxError
           ? { status: err.status, code: err.code, message: err.message, headers: err.headers }

@@ -1,14 +1,15 @@
 /** The HTTP API: GET /, GET /health, GET /ready, POST /v1/runs. */
 import Router from '@koa/router';
 import type { Context } from 'koa';
-import { koaBody } from 'koa-body';
 import { runResponse } from '../api/run-response';
 import { RunRequestParser, SUPPORTED_LANGUAGES } from '../api/run-request';
 import type { Config } from '../config';
 import type { DockerClient } from '../docker/client';
 import type { Runner } from '../sandbox/runner';
-import { ShuttingDownError, UnsupportedMediaTypeError } from '../errors';
+import { ShuttingDownError } from '../errors';
 import { requireApiKey } from './auth';
+import { ByteBudget, JsonBodyReader } from './body';
+import { closed } from './delivery';
 
 export interface RouteDeps {
   config: Config;
@@ -18,13 +19,47 @@ export interface RouteDeps {
   state: { draining: boolean };
 }
 
-/** Aborts when the client goes away before its response is written. */
+/** Aborts when the client goes away before its response is written (or has gone already). */
 function clientGone(ctx: Context): AbortSignal {
   const controller = new AbortController();
-  ctx.res.once('close', () => {
+  const check = () => {
     if (!ctx.res.writableFinished) controller.abort();
-  });
+  };
+  if (ctx.res.closed) check();
+  else ctx.res.once('close', check);
   return controller.signal;
+}
+
+/** How long one engine check answers every /ready probe: probes are unauthenticated, engine calls are not free. */
+const READY_CACHE_MS = 1000;
+/** A run request nests three levels ({ files: [ { } ] }); anything deeper is refused while it arrives. */
+const MAX_BODY_DEPTH = 16;
+
+interface EngineChecks {
+  engine: boolean;
+  image: boolean;
+}
+
+/** The engine and image checks, shared by every probe within READY_CACHE_MS of the last answer. */
+function engineProbe(docker: DockerClient, image: string): () => Promise<EngineChecks> {
+  let last: { at: number; checks: Promise<EngineChecks> } | undefined;
+  const check = async (): Promise<EngineChecks> => {
+    try {
+      await docker.ping();
+      return { engine: true, image: await docker.imageExists(image) };
+    } catch {
+      return { engine: false, image: false };
+    }
+  };
+  return () => {
+    // `at` is set when the check finishes, so an in-flight check is shared too.
+    if (!last || (last.at > 0 && Date.now() - last.at > READY_CACHE_MS)) {
+      const entry = { at: 0, checks: check() };
+      void entry.checks.then(() => (entry.at = Date.now()));
+      last = entry;
+    }
+    return last.checks;
+  };
 }
 
 export function routes({ config, docker, runner, version, state }: RouteDeps): Router {
@@ -32,6 +67,16 @@ export function routes({ config, docker, runner, version, state }: RouteDeps): R
   const parser = new RunRequestParser(config.limits);
   const auth = requireApiKey(config.apiKey);
   const limits = config.limits;
+  const bodies = new JsonBodyReader(
+    {
+      maxBytes: limits.maxBodyBytes,
+      maxDepth: MAX_BODY_DEPTH,
+      // Room for every field of a request at its limits (a file is an object of three fields and a comma).
+      maxItems: 8 * (limits.maxFiles + limits.maxArgs) + 64,
+    },
+    new ByteBudget(config.http.maxBodiesBytes),
+  );
+  const engineChecks = engineProbe(docker, config.image);
   // GET / shows every limit under its snake_case name, the API's convention.
   const publicLimits = Object.fromEntries(
     Object.entries(limits).map(([key, value]) => [key.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`), value]),
@@ -42,14 +87,7 @@ export function routes({ config, docker, runner, version, state }: RouteDeps): R
   });
 
   router.get('/ready', async (ctx) => {
-    const checks = { accepting: !state.draining, engine: false, image: false };
-    try {
-      await docker.ping();
-      checks.engine = true;
-      checks.image = await docker.imageExists(config.image);
-    } catch {
-      // Reported through the checks below.
-    }
+    const checks = { accepting: !state.draining, ...(await engineChecks()) };
     const ready = checks.accepting && checks.engine && checks.image;
     ctx.status = ready ? 200 : 503;
     ctx.body = { ready, checks, image: config.image };
@@ -65,32 +103,15 @@ export function routes({ config, docker, runner, version, state }: RouteDeps): R
     };
   });
 
-  router.post(
-    '/v1/runs',
-    auth,
-    koaBody({
-      json: true,
-      jsonStrict: true,
-      jsonLimit: limits.maxBodyBytes,
-      multipart: false,
-      urlencoded: false,
-      text: false,
-      // Parse errors reach our error middleware instead of koa's default text response.
-      onError: (err) => {
-        throw err;
-      },
-    }),
-    async (ctx) => {
-      if (!ctx.is('application/json')) {
-        throw new UnsupportedMediaTypeError('send the body as application/json');
-      }
-      const receivedAt = Date.now();
-      if (state.draining) throw new ShuttingDownError();
-      const job = parser.parse(ctx.request.body);
-      const result = await runner.run(job, { cancel: clientGone(ctx), receivedAt });
-      ctx.body = runResponse(result);
-    },
-  );
+  router.post('/v1/runs', auth, async (ctx) => {
+    if (state.draining) throw new ShuttingDownError();
+    const body = await bodies.read(ctx);
+    const receivedAt = Date.now();
+    const job = parser.parse(body);
+    // The run's slot is freed once its response is delivered, so undelivered results are bounded by capacity.
+    const result = await runner.run(job, { cancel: clientGone(ctx), receivedAt, holdSlotUntil: closed(ctx.res) });
+    ctx.body = runResponse(result);
+  });
 
   return router;
 }

@@ -1,18 +1,25 @@
 /**
  * Admission control: at most `maxConcurrent` slots in use (one per live container), and a bounded FIFO
  * queue in front of them. A full queue refuses at once; a waiter gives up at its deadline or when cancelled.
+ * Slots are numbered 0..maxConcurrent-1, so whatever must differ between concurrent runs (their uid) can
+ * follow the slot number.
  */
 import { BusyError, ClientGoneError, RunboxError } from '../errors';
 
-export type Release = () => void;
+export interface Slot {
+  readonly index: number;
+  /** Frees the slot (idempotent); it passes straight to the next waiter, if any. */
+  release(): void;
+}
 
 interface Waiter {
-  grant: (release: Release) => void;
+  grant: (slot: Slot) => void;
   fail: (err: Error) => void;
 }
 
 export class Admission {
-  private used = 0;
+  /** Slot numbers not in use (a stack: 0 goes first, then the most recently freed). */
+  private readonly free: number[];
   private readonly queue: Waiter[] = [];
 
   constructor(
@@ -20,10 +27,12 @@ export class Admission {
     readonly maxQueue: number,
     /** Suggested client back-off when refusing, in seconds. */
     private readonly retryAfterSeconds = 1,
-  ) {}
+  ) {
+    this.free = Array.from({ length: maxConcurrent }, (_, i) => maxConcurrent - 1 - i);
+  }
 
   get inUse(): number {
-    return this.used;
+    return this.maxConcurrent - this.free.length;
   }
 
   get queued(): number {
@@ -31,13 +40,12 @@ export class Admission {
   }
 
   /** Takes a slot only if one is free right now (for background work that must not queue ahead of requests). */
-  tryAcquire(): Release | undefined {
-    if (this.used >= this.maxConcurrent || this.queue.length > 0) return undefined;
-    this.used++;
-    return this.releaser();
+  tryAcquire(): Slot | undefined {
+    if (this.free.length === 0 || this.queue.length > 0) return undefined;
+    return this.slot(this.free.pop()!);
   }
 
-  acquire(deadline: number, cancel?: AbortSignal): Promise<Release> {
+  acquire(deadline: number, cancel?: AbortSignal): Promise<Slot> {
     const immediate = this.tryAcquire();
     if (immediate) return Promise.resolve(immediate);
     if (this.queue.length >= this.maxQueue) {
@@ -45,7 +53,7 @@ export class Admission {
         new BusyError(`all ${this.maxConcurrent} run slots are busy and the queue of ${this.maxQueue} is full`, this.retryAfterSeconds),
       );
     }
-    return new Promise<Release>((resolve, reject) => {
+    return new Promise<Slot>((resolve, reject) => {
       const leave = () => {
         clearTimeout(timer);
         cancel?.removeEventListener('abort', onAbort);
@@ -53,9 +61,9 @@ export class Admission {
         if (at >= 0) this.queue.splice(at, 1);
       };
       const waiter: Waiter = {
-        grant: (release) => {
+        grant: (slot) => {
           leave();
-          resolve(release);
+          resolve(slot);
         },
         fail: (err) => {
           leave();
@@ -69,20 +77,25 @@ export class Admission {
       // The canceller's reason (e.g. shutting down) is the answer; otherwise the client left the queue.
       const onAbort = () =>
         waiter.fail(cancel?.reason instanceof RunboxError ? cancel.reason : new ClientGoneError('the client went away while queued'));
-      cancel?.addEventListener('abort', onAbort, { once: true });
       this.queue.push(waiter);
+      // A client that left before it could queue has no business holding a place.
+      if (cancel?.aborted) onAbort();
+      else cancel?.addEventListener('abort', onAbort, { once: true });
     });
   }
 
-  private releaser(): Release {
+  private slot(index: number): Slot {
     let released = false;
-    return () => {
-      if (released) return;
-      released = true;
-      const next = this.queue[0];
-      // The slot passes straight to the next waiter, so nothing can jump the queue in between.
-      if (next) next.grant(this.releaser());
-      else this.used--;
+    return {
+      index,
+      release: () => {
+        if (released) return;
+        released = true;
+        const next = this.queue[0];
+        // The slot passes straight to the next waiter, so nothing can jump the queue in between.
+        if (next) next.grant(this.slot(index));
+        else this.free.push(index);
+      },
     };
   }
 }

@@ -4,12 +4,13 @@
  * or FIFOs; count, per-file and total caps hold while streaming; nothing touches the server's filesystem.
  */
 import { extract, type ExtractEvents, type Header } from 'tar-stream';
+import { encodeExact, type Encoding } from './encoding';
 import { relativePathProblem } from './paths';
 
 export interface Artifact {
   path: string;
   size: number;
-  encoding: 'utf8' | 'base64';
+  encoding: Encoding;
   content: string;
 }
 
@@ -31,14 +32,24 @@ const OUTPUT_PREFIX = 'output/';
 const ARCHIVE_OVERHEAD_PER_ENTRY = 3 * 512;
 const ARCHIVE_OVERHEAD = 64 * 1024;
 
-const utf8 = new TextDecoder('utf-8', { fatal: true });
+const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
+
+/**
+ * The entry's name, or undefined when it is not valid UTF-8. Plain and GNU names arrive as raw bytes (the
+ * parser is told latin1), so two different invalid names can never collapse into one; PAX names are UTF-8
+ * by definition and already decoded, with U+FFFD where they were not, which relativePathProblem refuses.
+ */
+function entryName(header: Header): string | undefined {
+  if ((header.pax as { path?: string } | null | undefined)?.path !== undefined) return header.name;
+  try {
+    return strictUtf8.decode(Buffer.from(header.name, 'latin1'));
+  } catch {
+    return undefined;
+  }
+}
 
 export function encodeArtifact(path: string, data: Buffer): Artifact {
-  try {
-    return { path, size: data.length, encoding: 'utf8', content: utf8.decode(data) };
-  } catch {
-    return { path, size: data.length, encoding: 'base64', content: data.toString('base64') };
-  }
+  return { path, size: data.length, ...encodeExact(data) };
 }
 
 /** A tar entry's content stream (a streamx stream, not a Node one). */
@@ -60,8 +71,11 @@ function readAll(stream: EntryStream, limit: number): Promise<Buffer> {
 
 /** Incremental reader: feed it the bytes after the marker, then call finish(). */
 export class ArtifactCollector {
-  private readonly parser = extract();
+  // tar-stream takes filenameEncoding; its type declarations do not list it.
+  private readonly parser = extract({ filenameEncoding: 'latin1' } as Parameters<typeof extract>[0]);
   private readonly artifacts: Artifact[] = [];
+  /** Names taken so far, in NFC: names that differ only in normalization would look the same to a user. */
+  private readonly taken = new Set<string>();
   private readonly rawLimit: number;
   private rawBytes = 0;
   private keptBytes = 0;
@@ -111,7 +125,8 @@ export class ArtifactCollector {
   }
 
   private async onEntry(header: Header, stream: EntryStream): Promise<void> {
-    if (header.name === SUMMARY_NAME && header.type === 'file') {
+    const name = entryName(header) ?? '';
+    if (name === SUMMARY_NAME && header.type === 'file') {
       try {
         const summary = JSON.parse((await readAll(stream, SUMMARY_MAX_BYTES)).toString('utf8')) as { skipped?: unknown };
         if (typeof summary.skipped === 'number' && summary.skipped > 0) this.truncated = true;
@@ -120,12 +135,12 @@ export class ArtifactCollector {
       }
       return;
     }
-    const path = header.name.startsWith(OUTPUT_PREFIX) ? header.name.slice(OUTPUT_PREFIX.length) : '';
+    const path = name.startsWith(OUTPUT_PREFIX) ? name.slice(OUTPUT_PREFIX.length) : '';
     const size = header.size ?? 0;
     const acceptable =
       header.type === 'file' &&
       relativePathProblem(path) === undefined &&
-      !this.artifacts.some((a) => a.path === path) &&
+      !this.taken.has(path.normalize('NFC')) &&
       this.artifacts.length < this.caps.maxFiles &&
       size <= this.caps.maxFileBytes &&
       this.keptBytes + size <= this.caps.maxTotalBytes;
@@ -138,6 +153,7 @@ export class ArtifactCollector {
       return;
     }
     this.keptBytes += size;
+    this.taken.add(path.normalize('NFC'));
     const data = await readAll(stream, size);
     this.artifacts.push(encodeArtifact(path, data));
   }

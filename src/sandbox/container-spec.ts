@@ -4,6 +4,7 @@
  */
 import type { ContainerCreateOptions } from '../docker/client';
 import { SANDBOX_UID } from './job-tar';
+import { SECCOMP_PROFILE } from './seccomp';
 
 export const WORKSPACE_PATH = '/workspace';
 export const LAUNCHER_COMMAND = ['python3', '-I', '-S', '/opt/runbox/launcher.py'];
@@ -15,6 +16,8 @@ const TMPFS_INODES = 8192;
 export interface SandboxSettings {
   image: string;
   runtime: string;
+  /** The run's own uid (one per run slot); its group is always SANDBOX_UID's. */
+  uid: number;
   memoryMb: number;
   cpus: number;
   pidsLimit: number;
@@ -28,8 +31,8 @@ export function tmpfsMb(requestedMb: number, memoryMb: number): number {
   return Math.max(1, Math.min(requestedMb, Math.floor(memoryMb / 4)));
 }
 
-function tmpfs(sizeMb: number): string {
-  return `rw,nosuid,nodev,noexec,size=${sizeMb}m,nr_inodes=${TMPFS_INODES},uid=${SANDBOX_UID},gid=${SANDBOX_UID},mode=0700`;
+function tmpfs(sizeMb: number, uid: number): string {
+  return `rw,nosuid,nodev,noexec,size=${sizeMb}m,nr_inodes=${TMPFS_INODES},uid=${uid},gid=${SANDBOX_UID},mode=0700`;
 }
 
 export function containerSpec(s: SandboxSettings): ContainerCreateOptions {
@@ -38,7 +41,7 @@ export function containerSpec(s: SandboxSettings): ContainerCreateOptions {
     Image: s.image,
     Entrypoint: LAUNCHER_COMMAND,
     Cmd: [],
-    User: `${SANDBOX_UID}:${SANDBOX_UID}`,
+    User: `${s.uid}:${SANDBOX_UID}`,
     WorkingDir: WORKSPACE_PATH,
     // The image supplies PATH, HOME, LANG and library settings; nothing of the server's environment.
     Env: [],
@@ -54,8 +57,10 @@ export function containerSpec(s: SandboxSettings): ContainerCreateOptions {
       NetworkMode: 'none',
       ReadonlyRootfs: true,
       Tmpfs: {
-        [WORKSPACE_PATH]: tmpfs(tmpfsMb(s.workspaceMb, s.memoryMb)),
-        '/tmp': tmpfs(tmpfsMb(s.tmpMb, s.memoryMb)),
+        [WORKSPACE_PATH]: tmpfs(tmpfsMb(s.workspaceMb, s.memoryMb), s.uid),
+        '/tmp': tmpfs(tmpfsMb(s.tmpMb, s.memoryMb), s.uid),
+        // Under the same rule as the other scratch spaces (IpcMode none mounts no /dev/shm of its own).
+        '/dev/shm': tmpfs(tmpfsMb(SHM_MB, s.memoryMb), s.uid),
       },
       Memory: memory,
       MemorySwap: memory,
@@ -68,11 +73,11 @@ export function containerSpec(s: SandboxSettings): ContainerCreateOptions {
       ],
       CapDrop: ['ALL'],
       CapAdd: [],
-      SecurityOpt: ['no-new-privileges'],
+      SecurityOpt: ['no-new-privileges', `seccomp=${SECCOMP_PROFILE}`],
       Privileged: false,
       Init: true,
-      IpcMode: 'private',
-      ShmSize: SHM_MB * MiB,
+      // A private IPC namespace without the engine's fixed-size /dev/shm; ours is in Tmpfs above.
+      IpcMode: 'none',
       LogConfig: { Type: 'none', Config: {} },
       Binds: [],
       Mounts: [],

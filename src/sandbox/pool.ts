@@ -4,7 +4,7 @@
  * live containers never exceed the maximum; refills take only slots nobody is queueing for.
  */
 import type { Logger } from 'pino';
-import type { Admission, Release } from './admission';
+import type { Admission, Slot } from './admission';
 import type { Sandbox } from './runner';
 
 export interface PoolOptions {
@@ -15,7 +15,7 @@ export interface PoolOptions {
 }
 
 export interface PoolHooks {
-  prepare(memoryMb: number, release: Release, deadline: number): Promise<Sandbox>;
+  prepare(memoryMb: number, slot: Slot, deadline: number): Promise<Sandbox>;
   discard(sandbox: Sandbox): void;
   /** The engine's id for the configured image, to notice a rebuild under the same tag. */
   imageId(): Promise<string | undefined>;
@@ -85,13 +85,13 @@ export class WarmPool {
   /** Tops the pool up in the background, one container per free slot. */
   refill(): void {
     while (this.running && this.retryTimer === undefined && this.idle.length + this.filling < this.options.size) {
-      const release = this.admission.tryAcquire();
-      if (!release) return;
+      const slot = this.admission.tryAcquire();
+      if (!slot) return;
       this.filling++;
       const bornAt = Date.now();
       this.hooks
         // Its deadline label covers idling to the maximum age, then the longest run it may be given.
-        .prepare(this.options.memoryMb, release, bornAt + this.options.maxAgeMs + this.options.maxRunMs)
+        .prepare(this.options.memoryMb, slot, bornAt + this.options.maxAgeMs + this.options.maxRunMs)
         .then(
           (sandbox) => {
             this.filling--;

@@ -4,6 +4,7 @@
  * into the program's output and the artifact archive, and a run that floods is reported so it can be killed.
  */
 import { ArtifactCollector, type ArtifactCaps } from './artifacts';
+import { encodeOutput, type Encoded } from './encoding';
 
 /** Keeps the first `cap` bytes of a stream and counts the rest. */
 export class CappedBuffer {
@@ -26,9 +27,13 @@ export class CappedBuffer {
     return this.total > this.cap;
   }
 
-  /** Decoded as UTF-8; invalid sequences (or a character cut at the cap) become U+FFFD. */
-  text(): string {
-    return Buffer.concat(this.chunks).toString('utf8');
+  bytes(): Buffer {
+    return Buffer.concat(this.chunks, this.kept);
+  }
+
+  /** As it goes into JSON: UTF-8 text (invalid sequences become U+FFFD) or, for floods of control bytes, base64. */
+  encoded(): Encoded {
+    return encodeOutput(this.bytes());
   }
 }
 
@@ -117,8 +122,8 @@ export interface RunOutputOptions {
 }
 
 export interface CollectedOutput {
-  stdout: string;
-  stderr: string;
+  stdout: Encoded;
+  stderr: Encoded;
   stdoutTruncated: boolean;
   stderrTruncated: boolean;
   /** The launcher finished normally and appended the artifact archive. */
@@ -164,8 +169,8 @@ export class RunOutput {
 
   collected(): CollectedOutput {
     return {
-      stdout: this.stdout.text(),
-      stderr: this.stderr.text(),
+      stdout: this.stdout.encoded(),
+      stderr: this.stderr.encoded(),
       stdoutTruncated: this.stdout.truncated,
       stderrTruncated: this.stderr.truncated,
       completed: this.completed,

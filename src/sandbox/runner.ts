@@ -5,11 +5,12 @@ import type { Logger } from 'pino';
 import type { Config } from '../config';
 import type { DockerClient } from '../docker/client';
 import { EngineUnavailableError, ShuttingDownError } from '../errors';
-import type { Admission, Release } from './admission';
+import type { Admission, Slot } from './admission';
 import type { Artifact } from './artifacts';
+import type { Encoded } from './encoding';
 import { containerSpec } from './container-spec';
 import type { Job } from './job';
-import { manifestFor, packJob } from './job-tar';
+import { manifestFor, packJob, SANDBOX_UID } from './job-tar';
 import { runLabels } from './labels';
 import { WarmPool } from './pool';
 import { RunOutput } from './run-output';
@@ -24,8 +25,8 @@ export interface RunResult {
   id: string;
   status: RunStatus;
   exitCode: number | null;
-  stdout: string;
-  stderr: string;
+  stdout: Encoded;
+  stderr: Encoded;
   stdoutTruncated: boolean;
   stderrTruncated: boolean;
   timedOut: boolean;
@@ -41,6 +42,11 @@ export interface RunOptions {
   cancel?: AbortSignal;
   /** When the request arrived; queueing counts toward its timeout. */
   receivedAt?: number;
+  /**
+   * The run's slot stays taken until this settles as well as until its container is gone. The HTTP layer
+   * passes its response's delivery, so results not yet delivered to slow clients count against capacity.
+   */
+  holdSlotUntil?: Promise<unknown>;
 }
 
 /** A started container whose launcher waits for its job on stdin; it holds one admission slot. */
@@ -49,7 +55,7 @@ export interface Sandbox {
   containerId: string;
   stream: Duplex;
   memoryMb: number;
-  release: Release;
+  slot: Slot;
   /** The engine's `wait`, asked as soon as the container started: resolves with the exit code. */
   exit: Promise<number>;
   /** Abandons `exit` (the engine stopped answering). */
@@ -61,14 +67,20 @@ const EXIT_SIGKILL = 137;
 /** Margin on top of the longest a run can take to be reported, before a reaper may treat it as abandoned. */
 const DEADLINE_MARGIN_MS = 60_000;
 
-function streamClosed(stream: Duplex): Promise<void> {
+/** Resolves when the stream is over: true when it ended cleanly (the engine closed it), false when it broke. */
+function streamClosed(stream: Duplex): Promise<boolean> {
   return new Promise((resolve) => {
-    if (stream.destroyed || stream.readableEnded) return resolve();
-    stream.once('end', resolve);
-    stream.once('close', resolve);
-    stream.once('error', () => resolve());
+    if (stream.readableEnded) return resolve(true);
+    if (stream.destroyed) return resolve(false);
+    stream.once('end', () => resolve(true));
+    stream.once('close', () => resolve(false));
+    stream.once('error', () => resolve(false));
   });
 }
+
+/** Appended to stderr when the program broke the launcher's protocol (see SECURITY.md, result integrity). */
+const PROTOCOL_BROKEN_NOTE =
+  '\nrunbox: the program interfered with the sandbox launcher (its output ended without the end marker); artifacts are not returned\n';
 
 function delay(ms: number): { promise: Promise<void>; cancel: () => void } {
   let timer: NodeJS.Timeout | undefined;
@@ -132,7 +144,7 @@ export class Runner {
     while (this.pending.size) await Promise.all([...this.pending]);
   }
 
-  private async admitAndRun(job: Job, { cancel, receivedAt = Date.now() }: RunOptions): Promise<RunResult> {
+  private async admitAndRun(job: Job, { cancel, receivedAt = Date.now(), holdSlotUntil }: RunOptions): Promise<RunResult> {
     if (this.stopping.signal.aborted) throw new ShuttingDownError();
     const deadline = receivedAt + job.timeoutMs;
     // Ends the run early: the client went away, or the server is stopping.
@@ -140,25 +152,27 @@ export class Runner {
     let sandbox = this.pool.take(job.memoryMb);
     if (!sandbox) {
       this.pool.yieldSlot();
-      const release = await this.admission.acquire(deadline, stop);
+      const slot = await this.admission.acquire(deadline, stop);
       if (this.stopping.signal.aborted) {
-        release();
+        slot.release();
         throw new ShuttingDownError();
       }
-      sandbox = await this.prepare(job.memoryMb, release, deadline);
+      sandbox = await this.prepare(job.memoryMb, slot, deadline, holdSlotUntil);
     }
     const queuedMs = Date.now() - receivedAt;
-    return this.execute(sandbox, job, { timeoutMs: Math.max(1, deadline - Date.now()), queuedMs, stop });
+    return this.execute(sandbox, job, { timeoutMs: Math.max(1, deadline - Date.now()), queuedMs, stop, holdSlotUntil });
   }
 
-  /** Creates, attaches and starts a container holding `release`'s slot; on failure nothing is left behind. */
-  async prepare(memoryMb: number, release: Release, deadline: number): Promise<Sandbox> {
+  /** Creates, attaches and starts a container holding `slot`; on failure nothing is left behind. */
+  async prepare(memoryMb: number, slot: Slot, deadline: number, holdSlotUntil?: Promise<unknown>): Promise<Sandbox> {
     const { config } = this;
     const runId = randomUUID();
     this.live.add(runId);
     const spec = containerSpec({
       image: config.image,
       runtime: config.runtime,
+      // Concurrent runs never share a uid, so per-uid kernel limits (inotify, pipe buffers) are each run's own.
+      uid: SANDBOX_UID + slot.index,
       memoryMb,
       cpus: config.limits.cpus,
       pidsLimit: config.limits.pidsLimit,
@@ -177,9 +191,9 @@ export class Runner {
       const abandonWait = new AbortController();
       const exit = this.docker.wait(containerId, abandonWait.signal);
       exit.catch(() => undefined); // observed by execute(); a pool member may be discarded unused
-      return { runId, containerId, stream, memoryMb, release, exit, abandonWait };
+      return { runId, containerId, stream, memoryMb, slot, exit, abandonWait };
     } catch (err) {
-      this.dispose(runId, containerId, release);
+      this.dispose(runId, containerId, slot, holdSlotUntil);
       throw err;
     }
   }
@@ -187,7 +201,7 @@ export class Runner {
   private async execute(
     sandbox: Sandbox,
     job: Job,
-    { timeoutMs, queuedMs, stop }: { timeoutMs: number; queuedMs: number; stop: AbortSignal },
+    { timeoutMs, queuedMs, stop, holdSlotUntil }: { timeoutMs: number; queuedMs: number; stop: AbortSignal; holdSlotUntil?: Promise<unknown> },
   ): Promise<RunResult> {
     const { config } = this;
     const { limits } = config;
@@ -262,17 +276,21 @@ export class Runner {
 
       // The engine closes the stream once the container is gone; a stream that lingers is cut off.
       const grace = delay(config.killGraceMs);
-      await Promise.race([closed, grace.promise]);
+      const endedCleanly = await Promise.race([closed, grace.promise.then(() => false)]);
       grace.cancel();
       output.end();
       const collectedArtifacts = await output.artifacts.finish();
       const serviceEnded = timedOut || limitHit;
-      // A run the service ended returns no artifacts, even if some arrived before the kill landed.
-      const { artifacts, truncated: artifactsTruncated } = serviceEnded ? { artifacts: [], truncated: false } : collectedArtifacts;
-      // A launcher that exits 0 always writes the marker first; without it, the output was lost on the way.
-      if (!serviceEnded && exitCode === 0 && !output.completed) {
+      // A launcher that exits 0 writes the marker first. Without it, either the stream was lost on the way
+      // (the engine's doing: a 503) or the program broke the protocol (its own error). Only a stream that
+      // ended cleanly, from an engine that still answers, puts it on the program.
+      const protocolBroken = !serviceEnded && exitCode === 0 && !output.completed;
+      if (protocolBroken && !(endedCleanly && (await this.engineAnswers()))) {
         throw new EngineUnavailableError('the output stream from the sandbox was lost; the run\'s result is unknown');
       }
+      // A run the service ended, or whose protocol was broken, returns no artifacts.
+      const { artifacts, truncated: artifactsTruncated } =
+        serviceEnded || protocolBroken ? { artifacts: [], truncated: protocolBroken } : collectedArtifacts;
       const oomKilled = !serviceEnded && exitCode === EXIT_SIGKILL && (await this.docker.inspectExit(containerId)).oomKilled;
       const status: RunStatus = timedOut
         ? 'timeout'
@@ -280,9 +298,10 @@ export class Runner {
           ? 'output_limit'
           : oomKilled
             ? 'oom'
-            : exitCode === 0
+            : exitCode === 0 && !protocolBroken
               ? 'ok'
               : 'error';
+      if (protocolBroken) output.stderr.push(Buffer.from(PROTOCOL_BROKEN_NOTE));
       const collected = output.collected();
       return {
         id: runId,
@@ -305,30 +324,42 @@ export class Runner {
       clearTimeout(hardTimer);
       clearTimeout(afterStreamTimer);
       stop.removeEventListener('abort', kill);
-      this.discard(sandbox);
+      this.discard(sandbox, holdSlotUntil);
     }
   }
 
+  private engineAnswers(): Promise<boolean> {
+    return this.docker.ping().then(
+      () => true,
+      () => false,
+    );
+  }
+
   /** Ends a sandbox, used or not: its stream closed, its container removed, its slot freed. */
-  private discard(sandbox: Sandbox): void {
+  private discard(sandbox: Sandbox, holdSlotUntil?: Promise<unknown>): void {
     sandbox.stream.destroy();
     sandbox.abandonWait.abort();
-    this.dispose(sandbox.runId, sandbox.containerId, sandbox.release);
+    this.dispose(sandbox.runId, sandbox.containerId, sandbox.slot, holdSlotUntil);
   }
 
   /**
-   * Removes the container off the response path, then frees its slot, so live containers never exceed
-   * the maximum. A removal that fails (engine gone) still frees the slot; the reaper finds the container later.
+   * Removes the container off the response path, then frees its slot (once `holdSlotUntil` settles too), so
+   * live containers never exceed the maximum. A removal that fails (engine gone) still frees the slot; the
+   * reaper finds the container later. settle() waits for the removal, not for the hold.
    */
-  private dispose(runId: string, containerId: string | undefined, release: Release): void {
+  private dispose(runId: string, containerId: string | undefined, slot: Slot, holdSlotUntil?: Promise<unknown>): void {
     const removal = containerId === undefined ? Promise.resolve() : this.docker.remove(containerId);
     void this.track(
       removal
         .catch((err: Error) => this.log.error({ runId, containerId, err: err.message }, 'container removal failed'))
         .finally(() => {
           this.live.delete(runId);
-          release();
-          this.pool.refill();
+          const free = () => {
+            slot.release();
+            this.pool.refill();
+          };
+          if (holdSlotUntil) void holdSlotUntil.then(free, free);
+          else free();
         }),
     );
   }

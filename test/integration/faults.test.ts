@@ -2,6 +2,7 @@
 import { randomBytes } from 'node:crypto';
 import { createDockerClient } from '../../src/docker/client';
 import { containerSpec } from '../../src/sandbox/container-spec';
+import { SANDBOX_UID } from '../../src/sandbox/job-tar';
 import { LABEL_INSTANCE, runLabels } from '../../src/sandbox/labels';
 import { sandboxImageTag } from '../../src/provision/image';
 import { startEngineProxy } from '../support/engine-proxy';
@@ -113,6 +114,7 @@ describe('orphans', () => {
     const spec = containerSpec({
       image: sandboxImageTag(),
       runtime: 'runc',
+      uid: SANDBOX_UID,
       memoryMb: 64,
       cpus: 0.1,
       pidsLimit: 16,

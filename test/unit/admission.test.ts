@@ -10,11 +10,11 @@ describe('Admission', () => {
     await admission.acquire(far());
     expect(admission.inUse).toBe(2);
     const order: string[] = [];
-    const c = admission.acquire(far()).then((release) => (order.push('c'), release));
-    const d = admission.acquire(far()).then((release) => (order.push('d'), release));
+    const c = admission.acquire(far()).then((slot) => (order.push('c'), slot));
+    const d = admission.acquire(far()).then((slot) => (order.push('d'), slot));
     expect(admission.queued).toBe(2);
-    a();
-    (await c)();
+    a.release();
+    (await c).release();
     await d;
     expect(order).toEqual(['c', 'd']);
     expect(admission.inUse).toBe(2);
@@ -48,26 +48,45 @@ describe('Admission', () => {
     const cancelled = admission.acquire(far(), controller.signal).catch((e: Error) => e.message);
     controller.abort();
     expect(await cancelled).toMatch(/went away while queued/);
-    first();
+    first.release();
     expect(admission.inUse).toBe(0);
+  });
+
+  it('does not queue a waiter whose client has already gone', async () => {
+    const admission = new Admission(1, 2);
+    await admission.acquire(far());
+    const gone = AbortSignal.abort();
+    expect(await admission.acquire(far(), gone).catch((e: Error) => e.message)).toMatch(/went away while queued/);
+    expect(admission.queued).toBe(0);
+  });
+
+  it('numbers slots 0..max-1, never two live slots with one number, and passes a number on with its slot', async () => {
+    const admission = new Admission(3, 1);
+    const slots = [await admission.acquire(far()), await admission.acquire(far()), await admission.acquire(far())];
+    expect(slots.map((s) => s.index).sort()).toEqual([0, 1, 2]);
+    const waiting = admission.acquire(far());
+    slots[1].release();
+    expect((await waiting).index).toBe(slots[1].index);
+    slots[0].release();
+    expect(admission.tryAcquire()!.index).toBe(slots[0].index);
   });
 
   it('releases a slot once however often release is called', async () => {
     const admission = new Admission(2, 0);
-    const release = await admission.acquire(far());
+    const slot = await admission.acquire(far());
     await admission.acquire(far());
-    release();
-    release();
+    slot.release();
+    slot.release();
     expect(admission.inUse).toBe(1);
   });
 
   it('lets background work take only a free slot nobody is waiting for', async () => {
     const admission = new Admission(1, 1);
-    const release = admission.tryAcquire();
-    expect(release).toBeDefined();
+    const slot = admission.tryAcquire();
+    expect(slot).toBeDefined();
     expect(admission.tryAcquire()).toBeUndefined();
     const waiting = admission.acquire(far());
-    release!();
+    slot!.release();
     await waiting;
     expect(admission.tryAcquire()).toBeUndefined();
   });

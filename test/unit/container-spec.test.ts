@@ -1,8 +1,11 @@
 import { containerSpec, tmpfsMb } from '../../src/sandbox/container-spec';
+import { REMOVED_SYSCALLS } from '../../src/sandbox/seccomp';
+import engineDefault from '../../src/sandbox/seccomp/docker-default.json';
 
 const settings = {
   image: 'runbox-python:abc',
   runtime: 'runc',
+  uid: 10003,
   memoryMb: 512,
   cpus: 1.5,
   pidsLimit: 128,
@@ -22,9 +25,9 @@ describe('containerSpec', () => {
 
   it('makes the root filesystem read-only with size-bounded, nosuid, noexec tmpfs scratch space', () => {
     expect(host.ReadonlyRootfs).toBe(true);
-    expect(Object.keys(host.Tmpfs!).sort()).toEqual(['/tmp', '/workspace']);
+    expect(Object.keys(host.Tmpfs!).sort()).toEqual(['/dev/shm', '/tmp', '/workspace']);
     for (const options of Object.values(host.Tmpfs!)) {
-      expect(options).toMatch(/size=64m/);
+      expect(options).toMatch(/size=(64|16)m/);
       expect(options).toMatch(/nosuid/);
       expect(options).toMatch(/nodev/);
       expect(options).toMatch(/noexec/);
@@ -42,9 +45,26 @@ describe('containerSpec', () => {
   it('drops every capability, forbids privilege gain and runs as the non-root sandbox user', () => {
     expect(host.CapDrop).toEqual(['ALL']);
     expect(host.CapAdd).toEqual([]);
-    expect(host.SecurityOpt).toEqual(['no-new-privileges']);
+    expect(host.SecurityOpt![0]).toBe('no-new-privileges');
     expect(host.Privileged).toBe(false);
-    expect(spec.User).toBe('10001:10001');
+    expect(spec.User).toBe('10003:10001');
+  });
+
+  it('owns the scratch spaces by the run\'s own uid', () => {
+    for (const options of Object.values(host.Tmpfs!)) expect(options).toMatch(/uid=10003,gid=10001,mode=0700/);
+  });
+
+  it('applies the engine\'s default seccomp profile without io_uring, and nothing else changed', () => {
+    const option = host.SecurityOpt!.find((o: string) => o.startsWith('seccomp='))!;
+    const applied = JSON.parse(option.slice('seccomp='.length)) as typeof engineDefault;
+    const names = (p: typeof engineDefault) => p.syscalls.flatMap((rule) => rule.names);
+    expect(names(engineDefault)).toEqual(expect.arrayContaining(REMOVED_SYSCALLS));
+    expect(names(applied)).not.toEqual(expect.arrayContaining([expect.stringMatching(/^io_uring/)]));
+    expect(names(applied)).toEqual(names(engineDefault).filter((n) => !n.startsWith('io_uring')));
+    expect({ ...applied, syscalls: applied.syscalls.map(({ names: _n, ...rule }) => rule) }).toEqual({
+      ...engineDefault,
+      syscalls: engineDefault.syscalls.map(({ names: _n, ...rule }) => rule),
+    });
   });
 
   it('runs an init, keeps no logs, mounts nothing from the host and passes no environment', () => {
@@ -68,5 +88,9 @@ describe('containerSpec', () => {
     expect(tmpfsMb(64, 512)).toBe(64);
     const small = containerSpec({ ...settings, memoryMb: 64 });
     expect(small.HostConfig!.Tmpfs!['/tmp']).toMatch(/size=16m/);
+    const tiny = containerSpec({ ...settings, memoryMb: 40 });
+    expect(tiny.HostConfig!.Tmpfs!['/dev/shm']).toMatch(/size=10m/);
+    expect(tiny.HostConfig!.IpcMode).toBe('none');
+    expect(tiny.HostConfig!.ShmSize).toBeUndefined();
   });
 });

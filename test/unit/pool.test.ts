@@ -16,15 +16,15 @@ function fakeHooks(imageId = 'sha256:a') {
   let n = 0;
   const state = { imageId };
   const hooks: PoolHooks = {
-    prepare: async (memoryMb, release) => {
+    prepare: async (memoryMb, slot) => {
       const containerId = `c${++n}`;
       const exit = new Promise<number>((resolve) => exits.set(containerId, resolve));
       const stream = new EventEmitter();
-      return { runId: containerId, containerId, memoryMb, release, exit, stream, abandonWait: new AbortController() } as unknown as Sandbox;
+      return { runId: containerId, containerId, memoryMb, slot, exit, stream, abandonWait: new AbortController() } as unknown as Sandbox;
     },
     discard: (sandbox) => {
       discarded.push(sandbox.containerId);
-      sandbox.release();
+      sandbox.slot.release();
       owner.pool?.refill();
     },
     imageId: async () => state.imageId,
@@ -63,7 +63,7 @@ describe('WarmPool', () => {
     pool.yieldSlot();
     await waiting;
     expect(pool.size).toBe(0);
-    busy();
+    busy.release();
     pool.refill();
     await flush();
     expect(admission.inUse).toBe(2);
@@ -144,9 +144,9 @@ describe('WarmPool', () => {
     const admission = new Admission(4, 0);
     let attempts = 0;
     const hooks: PoolHooks = {
-      prepare: async (_memoryMb, release) => {
+      prepare: async (_memoryMb, slot) => {
         attempts++;
-        release();
+        slot.release();
         throw new Error('image missing');
       },
       discard: () => undefined,

@@ -53,7 +53,7 @@ describe('CappedBuffer', () => {
     const buffer = new CappedBuffer(5);
     buffer.push(Buffer.from('abc'));
     buffer.push(Buffer.from('defgh'));
-    expect(buffer.text()).toBe('abcde');
+    expect(buffer.encoded()).toEqual({ encoding: 'utf8', content: 'abcde' });
     expect(buffer.total).toBe(8);
     expect(buffer.truncated).toBe(true);
   });
@@ -61,7 +61,13 @@ describe('CappedBuffer', () => {
   it('turns invalid UTF-8 into replacement characters instead of failing', () => {
     const buffer = new CappedBuffer(10);
     buffer.push(Buffer.from([0x61, 0xff, 0x62]));
-    expect(buffer.text()).toBe('a\uFFFDb');
+    expect(buffer.encoded()).toEqual({ encoding: 'utf8', content: 'a\uFFFDb' });
+  });
+
+  it('sends a flood of control bytes as base64 rather than escaping it sixfold', () => {
+    const buffer = new CappedBuffer(4096);
+    buffer.push(Buffer.alloc(3000, 1));
+    expect(buffer.encoded()).toEqual({ encoding: 'base64', content: Buffer.alloc(3000, 1).toString('base64') });
   });
 });
 
@@ -80,8 +86,8 @@ describe('RunOutput', () => {
     output.write(Buffer.concat([frame(1, 'hello'), frame(2, 'oops'), frame(1, Buffer.concat([Buffer.from('\0MARK\0'), archive]))]));
     output.end();
     expect(output.collected()).toEqual({
-      stdout: 'hello',
-      stderr: 'oops',
+      stdout: { encoding: 'utf8', content: 'hello' },
+      stderr: { encoding: 'utf8', content: 'oops' },
       stdoutTruncated: false,
       stderrTruncated: false,
       completed: true,
@@ -96,7 +102,7 @@ describe('RunOutput', () => {
     for (let i = 0; i < 10; i++) output.write(Buffer.concat([frame(1, 'xxxxxxxx'), frame(2, 'yy')]));
     output.end();
     const collected = output.collected();
-    expect(collected.stdout).toBe('x'.repeat(10));
+    expect(collected.stdout.content).toBe('x'.repeat(10));
     expect(collected.stdoutTruncated).toBe(true);
     expect(collected.stderrTruncated).toBe(true);
     expect(limits).toEqual(['output']);
