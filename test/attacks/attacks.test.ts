@@ -4,6 +4,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { SANDBOX_UID } from '../../src/sandbox/job-tar';
 import { runContainers, startServer } from '../support/engine';
 import { postRun, type Json } from '../support/http';
 
@@ -62,6 +63,14 @@ describe('resource exhaustion', () => {
     expect(Number(megabytes)).toBeLessThanOrEqual(64);
   });
 
+  it('/dev/shm fill: ENOSPC at a quarter of a small memory limit, not the OOM killer', async () => {
+    const body = await attack('shm-fill', { memory_mb: 32 });
+    expect(body).toMatchObject({ status: 'ok', oom_killed: false });
+    const [megabytes, code] = body.stdout.trim().split(' ');
+    expect(code).toBe('ENOSPC');
+    expect(Number(megabytes)).toBeLessThanOrEqual(8);
+  });
+
   it('inode exhaustion: ENOSPC once the tmpfs inodes are used up', async () => {
     const body = await attack('inode-exhaustion', { timeout_ms: 30_000 });
     expect(body).toMatchObject({ status: 'ok', stdout: 'True ENOSPC\n' });
@@ -106,8 +115,17 @@ describe('output floods', () => {
   ])('%s: kept to the cap, flagged, the run ended as output_limit', async (_name, file, stream) => {
     const body = await attack(file, { timeout_ms: 60_000 });
     expect(body).toMatchObject({ status: 'output_limit', exit_code: null, [`${stream}_truncated`]: true });
-    expect(Buffer.byteLength(body[stream])).toBeLessThanOrEqual(OUTPUT_CAP * 3); // U+FFFD is 3 bytes per invalid byte
-    expect(body[stream].length).toBeLessThanOrEqual(OUTPUT_CAP);
+    const kept = Buffer.from(body[stream], body[`${stream}_encoding`]);
+    expect(kept.length).toBeLessThanOrEqual(OUTPUT_CAP * 3); // U+FFFD is 3 bytes per invalid byte
+    // In JSON it costs at most twice what was kept: beyond that, the bytes travel as base64.
+    expect(Buffer.byteLength(JSON.stringify(body[stream]))).toBeLessThanOrEqual(2 * OUTPUT_CAP + 2);
+  });
+
+  it('control bytes: a flood of \\x01 comes back as exact base64, not escaped sixfold', async () => {
+    const code = 'import os\nos.write(1, b"\\x01" * 60000)\nos.write(2, b"warn\\n")';
+    const body = (await post({ code })).body;
+    expect(body).toMatchObject({ status: 'ok', stdout_encoding: 'base64', stderr_encoding: 'utf8', stderr: 'warn\n' });
+    expect(Buffer.from(body.stdout, 'base64')).toEqual(Buffer.alloc(60000, 1));
   });
 
   it('floods leave the server\'s memory flat', async () => {
@@ -153,8 +171,11 @@ describe('network and host', () => {
 
   it('privileges: CapEff 0, NoNewPrivs 1, Seccomp 2; setuid, mount, unshare, chroot, mknod fail', async () => {
     const body = await attack('privileges');
+    const uid = Number(/^uid (\d+)/.exec(lines(body)[0])?.[1]);
+    expect(uid).toBeGreaterThanOrEqual(SANDBOX_UID);
+    expect(uid).toBeLessThan(SANDBOX_UID + server.config.limits.maxConcurrent);
     expect(lines(body)).toEqual([
-      'uid 10001 CapEff 0000000000000000 NoNewPrivs 1 Seccomp 2',
+      `uid ${uid} CapEff 0000000000000000 NoNewPrivs 1 Seccomp 2`,
       'setuid EPERM',
       'mount EPERM',
       'unshare EPERM',
@@ -165,6 +186,36 @@ describe('network and host', () => {
 
   it('no Docker or containerd socket inside', async () => {
     expect((await attack('engine-sockets')).stdout).toBe('[]\n');
+  });
+
+  it('io_uring: setup, enter and register fail with EPERM', async () => {
+    expect(lines(await attack('io-uring'))).toEqual(['io_uring_setup EPERM', 'io_uring_enter EPERM', 'io_uring_register EPERM']);
+  });
+});
+
+describe('result integrity', () => {
+  it('launcher memory: /proc/<launcher>/mem, fd and environ, and ptrace are all closed; the run is intact', async () => {
+    const body = await attack('launcher-memory');
+    const out = lines(body);
+    expect(out[0]).toBe('parent launcher');
+    for (const line of out.slice(1)) expect(line).toMatch(/^(mem|fd|environ|ptrace) (EACCES|EPERM)$/);
+    expect(out).toHaveLength(5);
+    expect(body).toMatchObject({ status: 'ok', exit_code: 0, artifacts: [{ path: 'after.txt', content: 'intact' }] });
+  });
+});
+
+describe('concurrent runs', () => {
+  it('per-uid kernel limits: one run holding every inotify instance does not starve another', async () => {
+    const hog = attack('inotify-hog', { timeout_ms: 20_000 });
+    // The hog takes its instances within a second of starting, then holds them for six.
+    await new Promise((r) => setTimeout(r, 2000));
+    const check = await attack('inotify-check');
+    const [held, why, hogUid] = (await hog).stdout.trim().split(' ');
+    expect(Number(held)).toBeGreaterThan(0);
+    expect(why).toBe('EMFILE');
+    const [result, checkUid] = check.stdout.trim().split(' ');
+    expect(result).toBe('ok');
+    expect(checkUid).not.toBe(hogUid);
   });
 });
 
@@ -198,6 +249,14 @@ describe('hostile input and artifacts', () => {
     expect(body.artifacts.map((a: Json) => a.path).sort()).toEqual(['dir/ok.txt']);
     expect(body.artifacts_truncated).toBe(true);
     expect(JSON.stringify(body)).not.toMatch(/root:x:0:0/);
+  });
+
+  it('hostile artifact names: bidi overrides, separators, zero-width, BOM, invalid UTF-8 and look-alikes are left out', async () => {
+    const body = await attack('hostile-names');
+    expect(body.stdout).toBe('10\n');
+    // Of the NFD/NFC pair only the first in the archive (sorted by name) comes back; the rest are flagged.
+    expect(body.artifacts.map((a: Json) => a.path).sort()).toEqual(['cafe\u0301', 'plain.txt']);
+    expect(body.artifacts_truncated).toBe(true);
   });
 
   it('thousands of artifacts: the count cap holds and the rest is flagged', async () => {
