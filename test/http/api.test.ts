@@ -1,4 +1,8 @@
+import pino from 'pino';
 import request from 'supertest';
+import { createApp } from '../../src/app';
+import { Admission } from '../../src/sandbox/admission';
+import { Runner } from '../../src/sandbox/runner';
 import { appWith } from '../support/app';
 import { testConfig } from '../support/config';
 import { fakeDocker } from '../support/fake-docker';
@@ -138,6 +142,25 @@ describe('HTTP API with a fake engine', () => {
     it('keeps /health open for probes', async () => {
       expect((await request(app).get('/health')).status).toBe(200);
     });
+  });
+
+  it('sends Koa\'s own error events through the logger, at its level, never to stderr', () => {
+    const lines: string[] = [];
+    const log = pino({ level: 'warn' }, { write: (line: string) => void lines.push(line) });
+    const config = testConfig();
+    const docker = fakeDocker();
+    const runner = new Runner(docker, config, new Admission(1, 0), config.instanceId, log);
+    const app = createApp({ config, docker, runner, log, version: '0', state: { draining: false } });
+    app.callback();
+    const stderr = jest.spyOn(console, 'error').mockImplementation(() => undefined);
+    try {
+      app.emit('error', Object.assign(new Error('write EPIPE'), { code: 'EPIPE' }));
+      expect(stderr).not.toHaveBeenCalled();
+    } finally {
+      stderr.mockRestore();
+    }
+    expect(lines).toHaveLength(1);
+    expect(JSON.parse(lines[0])).toMatchObject({ level: 40, err: 'write EPIPE', code: 'EPIPE', msg: 'response failed' });
   });
 
   it('503 engine_unavailable when the engine does not answer', async () => {

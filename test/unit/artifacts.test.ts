@@ -51,6 +51,26 @@ describe('ArtifactCollector', () => {
     expect(result.truncated).toBe(true);
   });
 
+  it('leaves out names that display as something else, and names that collide once normalised', async () => {
+    const result = await entries([
+      file('output/invoice\u202etxt.exe', 'x'),
+      file('output/zero\u200bwidth', 'x'),
+      file('output/cafe\u0301', 'first'),
+      file('output/caf\u00e9', 'second'),
+      file('output/plain.txt', 'x'),
+    ]);
+    expect(result.artifacts.map((a) => [a.path, a.content])).toEqual([
+      ['cafe\u0301', 'first'],
+      ['plain.txt', 'x'],
+    ]);
+    expect(result.truncated).toBe(true);
+  });
+
+  it('sends valid UTF-8 that escaping would more than double as base64', async () => {
+    const result = await entries([file('output/ctrl.bin', Buffer.alloc(40, 1)), file('output/lines.txt', '\n'.repeat(40))]);
+    expect(result.artifacts.map((a) => a.encoding)).toEqual(['base64', 'utf8']);
+  });
+
   it('enforces the per-file, total and count caps', async () => {
     const result = await entries([
       file('output/big', 'x'.repeat(101)),

@@ -23,6 +23,16 @@ describe('relativePathProblem', () => {
     ['x'.repeat(256), /segment longer/],
     [Array(17).fill('d').join('/'), /deeper/],
     ['y/'.repeat(300) + 'z', /longer than 512/],
+    ['invoice\u202etxt.exe', /U\+202E, a control, format or separator/],
+    ['a\u2066b', /U\+2066/],
+    ['line\u2028break', /U\+2028/],
+    ['para\u2029graph', /U\+2029/],
+    ['next\u0085line', /U\+0085/],
+    ['zero\u200bwidth', /U\+200B/],
+    ['\ufeffbom', /U\+FEFF/],
+    ['soft\u00adhyphen', /U\+00AD/],
+    ['lone\ud800surrogate', /not valid Unicode/],
+    ['replaced\ufffd', /not valid Unicode/],
   ])('rejects %j', (path, why) => expect(relativePathProblem(path)).toMatch(why));
 });
 
