@@ -40,6 +40,8 @@ const HEALTH_EVERY_MS = 200;
 const RUN_EVERY_MS = 2_000;
 const TERM_GRACE_MS = 15_000;
 const TRIVIAL = JSON.stringify({ code: 'print(1)' });
+/** The probes are another client than the attackers (127.0.0.1), so per-address limits tell them apart. */
+const PROBE_ADDRESS = '127.0.0.2';
 const PARTS = process.env.HOSTILE_PARTS ? process.env.HOSTILE_PARTS.split(',').map((p) => p.trim()) : undefined;
 const part = (name: string) => PARTS === undefined || PARTS.includes(name);
 
@@ -86,7 +88,16 @@ interface CallResult {
 /** One HTTP request on a fresh connection, bounded by timeoutMs and by `stop` (recorded as `cut`). */
 function httpCall(
   port: number,
-  o: { method: string; path: string; headers?: Record<string, string>; body?: Buffer | string; timeoutMs: number; stop?: AbortSignal },
+  o: {
+    method: string;
+    path: string;
+    headers?: Record<string, string>;
+    body?: Buffer | string;
+    timeoutMs: number;
+    stop?: AbortSignal;
+    /** Where the connection comes from; the well-behaved probes use their own address, as another client would. */
+    localAddress?: string;
+  },
 ): Promise<CallResult> {
   return new Promise((resolve) => {
     const t0 = performance.now();
@@ -104,7 +115,7 @@ function httpCall(
       resolve({ status, outcome, ms, bytes, failed, ...(message ? { message } : {}) });
       req.destroy();
     };
-    const req = http.request({ host: '127.0.0.1', port, method: o.method, path: o.path, headers: o.headers, agent: false }, (res) => {
+    const req = http.request({ host: '127.0.0.1', port, localAddress: o.localAddress, method: o.method, path: o.path, headers: o.headers, agent: false }, (res) => {
       status = res.statusCode ?? 0;
       res.on('data', (chunk: Buffer) => {
         bytes += chunk.length;
@@ -179,7 +190,7 @@ async function probeWorker(d: ProbeData): Promise<void> {
   const health: Sample[] = [];
   const runs: Sample[] = [];
   await Promise.all([
-    loop(HEALTH_EVERY_MS, health, () => httpCall(d.port, { method: 'GET', path: '/health', timeoutMs: PROBE_TIMEOUT_MS, stop: stop.signal })),
+    loop(HEALTH_EVERY_MS, health, () => httpCall(d.port, { method: 'GET', path: '/health', timeoutMs: PROBE_TIMEOUT_MS, stop: stop.signal, localAddress: PROBE_ADDRESS })),
     loop(RUN_EVERY_MS, runs, () =>
       httpCall(d.port, {
         method: 'POST',
@@ -188,6 +199,7 @@ async function probeWorker(d: ProbeData): Promise<void> {
         body: TRIVIAL,
         timeoutMs: PROBE_TIMEOUT_MS,
         stop: stop.signal,
+        localAddress: PROBE_ADDRESS,
       }),
     ),
   ]);
