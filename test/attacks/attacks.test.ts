@@ -63,7 +63,7 @@ describe('resource exhaustion', () => {
     expect(Number(megabytes)).toBeLessThanOrEqual(64);
   });
 
-  it('/dev/shm fill: ENOSPC at a quarter of a small memory limit, not the OOM killer', async () => {
+  it('/dev/shm fill: ENOSPC at a quarter of the run\'s memory, like the other scratch spaces', async () => {
     const body = await attack('shm-fill', { memory_mb: 32 });
     expect(body).toMatchObject({ status: 'ok', oom_killed: false });
     const [megabytes, code] = body.stdout.trim().split(' ');
