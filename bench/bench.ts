@@ -23,7 +23,11 @@ const FILE_AND_ARTIFACT = {
 type Attempt = () => Promise<void>;
 
 async function runboxRequest(url: string, body: object): Promise<void> {
-  const res = await fetch(`${url}/v1/runs`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+  const res = await fetch(`${url}/v1/runs`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify(body),
+  });
   const json = (await res.json()) as { status?: string };
   if (res.status !== 200 || json.status !== 'ok') throw new Error(`runbox answered ${res.status} ${JSON.stringify(json).slice(0, 200)}`);
 }
@@ -77,7 +81,10 @@ async function main() {
     RUNBOX_POOL_SIZE: POOL_SIZE,
   });
   const image = /"image":"([^"]+)"/.exec(server.log())![1];
-  const runbox = (body: object): Attempt => () => runboxRequest(server.url, body);
+  const runbox =
+    (body: object): Attempt =>
+    () =>
+      runboxRequest(server.url, body);
   const docker: Attempt = () => dockerRun(image);
 
   try {
@@ -99,11 +106,41 @@ async function main() {
     const peakRssMb = rssOf(server.pid, 'VmHWM') / 1024;
 
     const rows = [
-      { metric: 'trivial p50 latency, c=1 (ms)', runbox: ms(latencyRunbox.p50), docker_run: ms(latencyDocker.p50), ratio: two(latencyRunbox.p50 / latencyDocker.p50), target: '<= 0.5' },
-      { metric: 'trivial p95 latency, c=1 (ms)', runbox: ms(latencyRunbox.p95), docker_run: ms(latencyDocker.p95), ratio: two(latencyRunbox.p95 / latencyDocker.p95), target: '' },
-      { metric: 'file + artifact p50, c=1 (ms)', runbox: ms(fileArtifact.p50), docker_run: '', ratio: two(fileArtifact.p50 / latencyRunbox.p50), target: '<= 1.2 x trivial' },
-      { metric: 'throughput c=4 (runs/s)', runbox: two(c4Runbox.perSecond), docker_run: two(c4Docker.perSecond), ratio: two(c4Runbox.perSecond / c4Docker.perSecond), target: '>= 1.0' },
-      { metric: 'throughput c=8 (runs/s)', runbox: two(c8Runbox.perSecond), docker_run: two(c8Docker.perSecond), ratio: two(c8Runbox.perSecond / c8Docker.perSecond), target: '' },
+      {
+        metric: 'trivial p50 latency, c=1 (ms)',
+        runbox: ms(latencyRunbox.p50),
+        docker_run: ms(latencyDocker.p50),
+        ratio: two(latencyRunbox.p50 / latencyDocker.p50),
+        target: '<= 0.5',
+      },
+      {
+        metric: 'trivial p95 latency, c=1 (ms)',
+        runbox: ms(latencyRunbox.p95),
+        docker_run: ms(latencyDocker.p95),
+        ratio: two(latencyRunbox.p95 / latencyDocker.p95),
+        target: '',
+      },
+      {
+        metric: 'file + artifact p50, c=1 (ms)',
+        runbox: ms(fileArtifact.p50),
+        docker_run: '',
+        ratio: two(fileArtifact.p50 / latencyRunbox.p50),
+        target: '<= 1.2 x trivial',
+      },
+      {
+        metric: 'throughput c=4 (runs/s)',
+        runbox: two(c4Runbox.perSecond),
+        docker_run: two(c4Docker.perSecond),
+        ratio: two(c4Runbox.perSecond / c4Docker.perSecond),
+        target: '>= 1.0',
+      },
+      {
+        metric: 'throughput c=8 (runs/s)',
+        runbox: two(c8Runbox.perSecond),
+        docker_run: two(c8Docker.perSecond),
+        ratio: two(c8Runbox.perSecond / c8Docker.perSecond),
+        target: '',
+      },
       { metric: 'server peak RSS (MB)', runbox: two(peakRssMb), docker_run: '', ratio: '', target: '< 200' },
     ];
     console.table(rows);

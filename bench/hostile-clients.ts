@@ -115,16 +115,19 @@ function httpCall(
       resolve({ status, outcome, ms, bytes, failed, ...(message ? { message } : {}) });
       req.destroy();
     };
-    const req = http.request({ host: '127.0.0.1', port, localAddress: o.localAddress, method: o.method, path: o.path, headers: o.headers, agent: false }, (res) => {
-      status = res.statusCode ?? 0;
-      res.on('data', (chunk: Buffer) => {
-        bytes += chunk.length;
-        if (head.length < 4096) head += chunk.subarray(0, 4096 - head.length).toString('latin1');
-      });
-      res.on('end', () => finish(outcomeOf(status, head), false));
-      res.on('error', (e) => finish(`error ${errCode(e)}`, true));
-      res.on('close', () => finish(res.complete ? outcomeOf(status, head) : 'error aborted', !res.complete));
-    });
+    const req = http.request(
+      { host: '127.0.0.1', port, localAddress: o.localAddress, method: o.method, path: o.path, headers: o.headers, agent: false },
+      (res) => {
+        status = res.statusCode ?? 0;
+        res.on('data', (chunk: Buffer) => {
+          bytes += chunk.length;
+          if (head.length < 4096) head += chunk.subarray(0, 4096 - head.length).toString('latin1');
+        });
+        res.on('end', () => finish(outcomeOf(status, head), false));
+        res.on('error', (e) => finish(`error ${errCode(e)}`, true));
+        res.on('close', () => finish(res.complete ? outcomeOf(status, head) : 'error aborted', !res.complete));
+      },
+    );
     const timer = setTimeout(() => finish('timeout', true, o.timeoutMs), o.timeoutMs);
     const onStop = () => finish('cut', false);
     o.stop?.addEventListener('abort', onStop, { once: true });
@@ -190,7 +193,9 @@ async function probeWorker(d: ProbeData): Promise<void> {
   const health: Sample[] = [];
   const runs: Sample[] = [];
   await Promise.all([
-    loop(HEALTH_EVERY_MS, health, () => httpCall(d.port, { method: 'GET', path: '/health', timeoutMs: PROBE_TIMEOUT_MS, stop: stop.signal, localAddress: PROBE_ADDRESS })),
+    loop(HEALTH_EVERY_MS, health, () =>
+      httpCall(d.port, { method: 'GET', path: '/health', timeoutMs: PROBE_TIMEOUT_MS, stop: stop.signal, localAddress: PROBE_ADDRESS }),
+    ),
     loop(RUN_EVERY_MS, runs, () =>
       httpCall(d.port, {
         method: 'POST',
@@ -332,17 +337,33 @@ const responses: Scenario = {
           socket.on('error', (e) => (rec.error ??= errCode(e)));
           socket.on('close', () => (rec.closed_at_s ??= ctx.at()));
           socket.write(
-            rawRequestHead(ctx.port, { 'Content-Type': 'application/json', 'X-API-Key': API_KEY, 'Content-Length': String(Buffer.byteLength(body)) }) + body,
+            rawRequestHead(ctx.port, {
+              'Content-Type': 'application/json',
+              'X-API-Key': API_KEY,
+              'Content-Length': String(Buffer.byteLength(body)),
+            }) + body,
           );
           void connected(socket, ctx.stop).then((ok) => (rec.connected = ok));
           await sleep(1_300, ctx.stop);
         }
       };
-      type Shape = { stdout_chars?: number; stderr_chars?: number; stdout_truncated?: boolean; artifacts?: string[]; artifacts_truncated?: boolean };
+      type Shape = {
+        stdout_chars?: number;
+        stderr_chars?: number;
+        stdout_truncated?: boolean;
+        artifacts?: string[];
+        artifacts_truncated?: boolean;
+      };
       const good: (Sample & { bytes: number; shape?: Shape })[] = [];
       const shapeOf = (text: string): Shape | undefined => {
         try {
-          const j = JSON.parse(text) as { stdout?: string; stderr?: string; stdout_truncated?: boolean; artifacts?: { path: string; size: number }[]; artifacts_truncated?: boolean };
+          const j = JSON.parse(text) as {
+            stdout?: string;
+            stderr?: string;
+            stdout_truncated?: boolean;
+            artifacts?: { path: string; size: number }[];
+            artifacts_truncated?: boolean;
+          };
           return {
             stdout_chars: j.stdout?.length,
             stderr_chars: j.stderr?.length,
@@ -386,7 +407,14 @@ const responses: Scenario = {
             if (status === 503 && retryAfter > 0) await sleep(Math.min(retryAfter, 5) * 1000, ctx.stop);
           } catch (e) {
             const cut = ctx.stop.aborted;
-            good.push({ at_s: at, ms: round(performance.now() - t0)!, status, outcome: cut ? 'cut' : `error ${errCode((e as Error).cause ?? e)}`, failed: !cut, bytes });
+            good.push({
+              at_s: at,
+              ms: round(performance.now() - t0)!,
+              status,
+              outcome: cut ? 'cut' : `error ${errCode((e as Error).cause ?? e)}`,
+              failed: !cut,
+              bytes,
+            });
             if (!cut) await sleep(500, ctx.stop);
           }
         }
@@ -398,7 +426,14 @@ const responses: Scenario = {
         hostile_connected: hostile.filter((h) => h.connected).length,
         hostile_closed_by_server_or_error: hostile.filter((h) => h.closed_at_s !== undefined).length,
         hostile: hostile,
-        good_clients: { ...summarize(good), response_bytes: { min: sizes.length ? Math.min(...sizes) : null, p50: percentile(sizes, 50) || null, max: sizes.length ? Math.max(...sizes) : null } },
+        good_clients: {
+          ...summarize(good),
+          response_bytes: {
+            min: sizes.length ? Math.min(...sizes) : null,
+            p50: percentile(sizes, 50) || null,
+            max: sizes.length ? Math.max(...sizes) : null,
+          },
+        },
         good_samples: good,
       };
     };
@@ -429,13 +464,30 @@ const bodies: Scenario = {
             timeoutMs: Math.max(1, ctx.deadline - Date.now()),
             stop: ctx.stop,
           });
-          out.push({ at_s: at, ms: round(r.ms)!, status: r.status, outcome: r.outcome, failed: r.failed, ...(r.message ? { message: r.message } : {}) });
+          out.push({
+            at_s: at,
+            ms: round(r.ms)!,
+            status: r.status,
+            outcome: r.outcome,
+            failed: r.failed,
+            ...(r.message ? { message: r.message } : {}),
+          });
           if (r.failed) await sleep(500, ctx.stop);
         }
         return out;
       };
       const [gzipped, plain] = await Promise.all([part('gzip') ? loop(gz, true) : [], part('plain') ? loop(nested, false) : []]);
-      const brief = (s: Sample[]) => ({ n: s.length, by_outcome: countBy(s, (x) => x.outcome), ms_p50: round(percentile(s.map((x) => x.ms), 50)), ms_max: s.length ? round(Math.max(...s.map((x) => x.ms))) : null });
+      const brief = (s: Sample[]) => ({
+        n: s.length,
+        by_outcome: countBy(s, (x) => x.outcome),
+        ms_p50: round(
+          percentile(
+            s.map((x) => x.ms),
+            50,
+          ),
+        ),
+        ms_max: s.length ? round(Math.max(...s.map((x) => x.ms))) : null,
+      });
       return {
         body_bytes: nested.length,
         gzip_bytes: gz.length,
@@ -460,7 +512,16 @@ const connections: Scenario = {
       // (a) chunked bodies, one byte per chunk, as fast as the socket takes them
       const chunked = async () => {
         const socket = ctx.hold(net.connect({ host: '127.0.0.1', port: ctx.port }));
-        const rec = { connected: false, chunks_sent: 0, bytes_sent: 0, response: null as string | null, response_at_s: null as number | null, server_end_at_s: null as number | null, closed_at_s: null as number | null, error: null as string | null };
+        const rec = {
+          connected: false,
+          chunks_sent: 0,
+          bytes_sent: 0,
+          response: null as string | null,
+          response_at_s: null as number | null,
+          server_end_at_s: null as number | null,
+          closed_at_s: null as number | null,
+          error: null as string | null,
+        };
         let closed = false;
         let received = '';
         socket.on('data', (d: Buffer) => {
@@ -491,10 +552,22 @@ const connections: Scenario = {
 
       // (b) 1000 idle connections: even ones send nothing, odd ones half a request line
       const idle = async () => {
-        const recs: { connected: boolean; server_closed_at_s: number | null; got_bytes: number; first_line: string | null; error: string | null }[] = [];
+        const recs: {
+          connected: boolean;
+          server_closed_at_s: number | null;
+          got_bytes: number;
+          first_line: string | null;
+          error: string | null;
+        }[] = [];
         for (let i = 0; i < 1000 && !ctx.stop.aborted; i++) {
           const socket = ctx.hold(net.connect({ host: '127.0.0.1', port: ctx.port }));
-          const rec = { connected: false, server_closed_at_s: null as number | null, got_bytes: 0, first_line: null as string | null, error: null as string | null };
+          const rec = {
+            connected: false,
+            server_closed_at_s: null as number | null,
+            got_bytes: 0,
+            first_line: null as string | null,
+            error: null as string | null,
+          };
           recs.push(rec);
           socket.on('connect', () => {
             rec.connected = true;
@@ -520,15 +593,28 @@ const connections: Scenario = {
           closed_by_server: closedTimes.length,
           first_close_at_s: closedTimes.length ? Math.min(...closedTimes) : null,
           got_a_response: recs.filter((r) => r.got_bytes > 0).length,
-          responses: countBy(recs.filter((r) => r.first_line), (r) => r.first_line!),
-          errors: countBy(recs.filter((r) => r.error), (r) => r.error!),
+          responses: countBy(
+            recs.filter((r) => r.first_line),
+            (r) => r.first_line!,
+          ),
+          errors: countBy(
+            recs.filter((r) => r.error),
+            (r) => r.error!,
+          ),
         };
       };
 
       // (c) keyed bodies declared as 20 MiB, sent up to 19 MiB, then nothing
       const truncated = async () => {
         const socket = ctx.hold(net.connect({ host: '127.0.0.1', port: ctx.port }));
-        const rec = { connected: false, bytes_sent: 0, sent_all_at_s: null as number | null, response: null as string | null, closed_at_s: null as number | null, error: null as string | null };
+        const rec = {
+          connected: false,
+          bytes_sent: 0,
+          sent_all_at_s: null as number | null,
+          response: null as string | null,
+          closed_at_s: null as number | null,
+          error: null as string | null,
+        };
         socket.on('data', (d: Buffer) => (rec.response ??= d.toString('latin1').split('\r\n')[0].slice(0, 80)));
         socket.on('error', (e) => (rec.error ??= errCode(e)));
         socket.on('close', () => {
@@ -536,7 +622,9 @@ const connections: Scenario = {
         });
         rec.connected = await connected(socket, ctx.stop);
         if (!rec.connected) return rec;
-        socket.write(rawRequestHead(ctx.port, { 'Content-Type': 'application/json', 'X-API-Key': API_KEY, 'Content-Length': String(DECLARED) }));
+        socket.write(
+          rawRequestHead(ctx.port, { 'Content-Type': 'application/json', 'X-API-Key': API_KEY, 'Content-Length': String(DECLARED) }),
+        );
         socket.write('{"code":"');
         rec.bytes_sent = 9;
         while (rec.bytes_sent < SENT && !ctx.stop.aborted && !socket.destroyed) {
@@ -566,8 +654,14 @@ const connections: Scenario = {
           all_19mib_sent: cutShort.filter((c) => c.sent_all_at_s !== null).length,
           last_sent_at_s: cutShort.length ? Math.max(...cutShort.map((c) => c.sent_all_at_s ?? -1)) : null,
           closed_by_server: cutShort.filter((c) => c.closed_at_s !== null).length,
-          responses: countBy(cutShort.filter((c) => c.response), (c) => c.response!),
-          errors: countBy(cutShort.filter((c) => c.error), (c) => c.error!),
+          responses: countBy(
+            cutShort.filter((c) => c.response),
+            (c) => c.response!,
+          ),
+          errors: countBy(
+            cutShort.filter((c) => c.error),
+            (c) => c.error!,
+          ),
         },
       };
     };
@@ -687,8 +781,9 @@ async function runScenario(scenario: Scenario) {
   };
   let attackReport: Record<string, unknown>;
   try {
-    attackReport =
-      (await Promise.race([attack(ctx), sleep(SCENARIO_MS + 10_000).then(() => undefined)])) ?? { error: 'attack did not finish within the scenario time + 10 s' };
+    attackReport = (await Promise.race([attack(ctx), sleep(SCENARIO_MS + 10_000).then(() => undefined)])) ?? {
+      error: 'attack did not finish within the scenario time + 10 s',
+    };
   } catch (err) {
     attackReport = { error: (err as Error).stack ?? String(err) };
   }
@@ -705,7 +800,7 @@ async function runScenario(scenario: Scenario) {
   mainDelay.disable();
   const benchCpu = process.cpuUsage(benchCpu0);
   const end = exit ? undefined : procStatus(pid);
-  const cpuEnd = exit ? lastCpu : procCpuTicks(pid) ?? lastCpu;
+  const cpuEnd = exit ? lastCpu : (procCpuTicks(pid) ?? lastCpu);
   const cpuWindowS = ((exit ? lastCpuAt : Date.now()) - startAt) / 1000;
   if (end) peakRssKb = Math.max(peakRssKb, end.rssKb);
 
@@ -737,7 +832,15 @@ async function runScenario(scenario: Scenario) {
     server: {
       pid,
       died,
-      ...(died ? { exit_code: exit!.code, exit_signal: exit!.signal, died_at_s: exit!.at_s, stderr_tail: stderrTail.slice(-1500), stdout_tail: stdoutTail.slice(-1000) } : {}),
+      ...(died
+        ? {
+            exit_code: exit!.code,
+            exit_signal: exit!.signal,
+            died_at_s: exit!.at_s,
+            stderr_tail: stderrTail.slice(-1500),
+            stdout_tail: stdoutTail.slice(-1000),
+          }
+        : {}),
       shutdown,
     },
     rss_mb: {
@@ -807,8 +910,16 @@ function tableRow(r: Awaited<ReturnType<typeof runScenario>>) {
 }
 
 function statusLines(r: Awaited<ReturnType<typeof runScenario>>): string[] {
-  const fmt = (o: unknown) => (o && typeof o === 'object' ? Object.entries(o as Record<string, number>).map(([k, v]) => `${k}×${v}`).join(', ') : '-');
-  const lines = [`  health: ${fmt((r.health as { by_outcome?: unknown }).by_outcome)}`, `  trivial run: ${fmt((r.trivial_run as { by_outcome?: unknown }).by_outcome)}`];
+  const fmt = (o: unknown) =>
+    o && typeof o === 'object'
+      ? Object.entries(o as Record<string, number>)
+          .map(([k, v]) => `${k}×${v}`)
+          .join(', ')
+      : '-';
+  const lines = [
+    `  health: ${fmt((r.health as { by_outcome?: unknown }).by_outcome)}`,
+    `  trivial run: ${fmt((r.trivial_run as { by_outcome?: unknown }).by_outcome)}`,
+  ];
   const a = r.attack as Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
   if (r.scenario === 'responses' && a.good_clients) {
     lines.push(`  hostile never-reading requests: ${a.hostile_requests} (closed: ${a.hostile_closed_by_server_or_error})`);
@@ -818,12 +929,19 @@ function statusLines(r: Awaited<ReturnType<typeof runScenario>>): string[] {
     lines.push(`  plain: ${fmt(a.plain.by_outcome)} (p50 ${a.plain.ms_p50} ms, max ${a.plain.ms_max} ms)`);
   } else if (r.scenario === 'connections' && a.truncated_bodies) {
     for (const f of a.chunked_unauthenticated) {
-      lines.push(`  chunked: ${f.mb_sent} MB sent, response "${f.response}" @${f.response_at_s}s, server end @${f.server_end_at_s}, closed @${f.closed_at_s}`);
+      lines.push(
+        `  chunked: ${f.mb_sent} MB sent, response "${f.response}" @${f.response_at_s}s, server end @${f.server_end_at_s}, closed @${f.closed_at_s}`,
+      );
     }
     const i = a.idle_connections;
-    if (i) lines.push(`  idle: ${i.connected}/${i.opened} connected, ${i.closed_by_server} closed by server (first @${i.first_close_at_s}s); fds ${r.fds.start}→${r.fds.peak}`);
+    if (i)
+      lines.push(
+        `  idle: ${i.connected}/${i.opened} connected, ${i.closed_by_server} closed by server (first @${i.first_close_at_s}s); fds ${r.fds.start}→${r.fds.peak}`,
+      );
     const t = a.truncated_bodies;
-    lines.push(`  19/20 MiB bodies: ${t.all_19mib_sent}/${t.clients} sent all, ${t.closed_by_server} closed by server, responses ${fmt(t.responses)}`);
+    lines.push(
+      `  19/20 MiB bodies: ${t.all_19mib_sent}/${t.clients} sent all, ${t.closed_by_server} closed by server, responses ${fmt(t.responses)}`,
+    );
   }
   if (a.error) lines.push(`  attack error: ${String(a.error).split('\n')[0]}`);
   if (r.server.died) lines.push(`  stderr tail: ${String(r.server.stderr_tail).trim().split('\n').slice(-3).join(' | ')}`);
@@ -855,7 +973,12 @@ async function main() {
     node: process.version,
     scenario_ms: SCENARIO_MS,
     parts: PARTS ?? 'all',
-    probe: { health_every_ms: HEALTH_EVERY_MS, run_every_ms: RUN_EVERY_MS, timeout_ms: PROBE_TIMEOUT_MS, failures_count_as_ms: PROBE_TIMEOUT_MS },
+    probe: {
+      health_every_ms: HEALTH_EVERY_MS,
+      run_every_ms: RUN_EVERY_MS,
+      timeout_ms: PROBE_TIMEOUT_MS,
+      failures_count_as_ms: PROBE_TIMEOUT_MS,
+    },
     results,
   };
   console.table(results.map(tableRow));

@@ -96,22 +96,37 @@ export const SETTINGS = {
   maxMemoryMb: { env: 'RUNBOX_MAX_MEMORY_MB', default: 2048, min: 32, doc: 'largest `memory_mb` accepted' },
   pidsLimit: { env: 'RUNBOX_PIDS_LIMIT', default: 128, min: 8, doc: 'processes and threads per run' },
   cpus: { env: 'RUNBOX_CPUS', default: 1, min: 0.01, doc: 'CPU quota per run (cores, fractional allowed)' },
-  workspaceMb: { env: 'RUNBOX_WORKSPACE_MB', default: 64, min: 1, doc: 'tmpfs size of the working directory (at most a quarter of the run\'s memory)' },
-  tmpMb: { env: 'RUNBOX_TMP_MB', default: 64, min: 1, doc: 'tmpfs size of /tmp (at most a quarter of the run\'s memory)' },
-  maxConcurrent: { env: 'RUNBOX_MAX_CONCURRENT', default: 4, min: 1, doc: 'live run containers at most (running, starting or being removed)' },
+  workspaceMb: {
+    env: 'RUNBOX_WORKSPACE_MB',
+    default: 64,
+    min: 1,
+    doc: "tmpfs size of the working directory (at most a quarter of the run's memory)",
+  },
+  tmpMb: { env: 'RUNBOX_TMP_MB', default: 64, min: 1, doc: "tmpfs size of /tmp (at most a quarter of the run's memory)" },
+  maxConcurrent: {
+    env: 'RUNBOX_MAX_CONCURRENT',
+    default: 4,
+    min: 1,
+    doc: 'live run containers at most (running, starting or being removed)',
+  },
   maxQueue: { env: 'RUNBOX_MAX_QUEUE', default: 32, min: 0, doc: 'requests waiting for a slot; beyond it, 503 `busy` with Retry-After' },
 } as const satisfies Record<keyof Limits, Setting>;
 
 /** The HTTP server's own defences; also in the README's configuration table. */
 export const HTTP_SETTINGS = {
-  headersTimeoutMs: { env: 'RUNBOX_HEADERS_TIMEOUT_MS', default: 10_000, min: 100, doc: 'time a client has to send a request\'s headers' },
+  headersTimeoutMs: { env: 'RUNBOX_HEADERS_TIMEOUT_MS', default: 10_000, min: 100, doc: "time a client has to send a request's headers" },
   requestTimeoutMs: {
     env: 'RUNBOX_REQUEST_TIMEOUT_MS',
     default: 30_000,
     min: 100,
     doc: 'time a client has to send a whole request, body included (the run itself is bounded by `timeout_ms`)',
   },
-  keepAliveTimeoutMs: { env: 'RUNBOX_KEEP_ALIVE_TIMEOUT_MS', default: 5_000, min: 100, doc: 'an idle keep-alive connection is closed after this' },
+  keepAliveTimeoutMs: {
+    env: 'RUNBOX_KEEP_ALIVE_TIMEOUT_MS',
+    default: 5_000,
+    min: 100,
+    doc: 'an idle keep-alive connection is closed after this',
+  },
   responseTimeoutMs: {
     env: 'RUNBOX_RESPONSE_TIMEOUT_MS',
     default: 30_000,

@@ -43,9 +43,7 @@ export interface DockerClientOptions {
 }
 
 function statusOf(err: unknown): number | undefined {
-  return typeof err === 'object' && err !== null && 'statusCode' in err
-    ? Number((err as { statusCode: unknown }).statusCode)
-    : undefined;
+  return typeof err === 'object' && err !== null && 'statusCode' in err ? Number(err.statusCode) : undefined;
 }
 
 /** Turns connection failures and timeouts into EngineUnavailableError; engine-side answers pass through. */
@@ -77,14 +75,18 @@ export function createDockerClient(options: DockerClientOptions): DockerClient {
       if (signal.aborted) return onAbort();
       signal.addEventListener('abort', onAbort, { once: true });
       fn(opts)
-        .then(resolve, (err: unknown) => reject(signal.aborted ? new EngineUnavailableError(`Docker engine call did not answer in time (${what})`) : translate(err, what)))
+        .then(resolve, (err: unknown) =>
+          reject(signal.aborted ? new EngineUnavailableError(`Docker engine call did not answer in time (${what})`) : translate(err, what)),
+        )
         .finally(() => signal.removeEventListener('abort', onAbort));
     });
   }
 
-  const ignoring = (...statuses: number[]) => (err: unknown) => {
-    if (!statuses.includes(statusOf(err) ?? -1)) throw err;
-  };
+  const ignoring =
+    (...statuses: number[]) =>
+    (err: unknown) => {
+      if (!statuses.includes(statusOf(err) ?? -1)) throw err;
+    };
 
   const client: DockerClient = {
     imageExists: async (ref) => (await client.imageId(ref)) !== undefined,
@@ -107,7 +109,7 @@ export function createDockerClient(options: DockerClientOptions): DockerClient {
     create: (createOptions) =>
       call('create', async (opts) => {
         try {
-          return (await docker.createContainer(opts(createOptions) as ContainerCreateOptions)).id;
+          return (await docker.createContainer(opts(createOptions))).id;
         } catch (err) {
           if (statusOf(err) !== 404) throw err;
           throw new EngineUnavailableError(`the sandbox image ${createOptions.Image} is not in the engine; run npm run provision`);
@@ -136,14 +138,28 @@ export function createDockerClient(options: DockerClientOptions): DockerClient {
       }),
 
     // 404: already removed; 409: not running any more. Both mean there is nothing left to kill.
-    kill: (id) => call('kill', (opts) => docker.getContainer(id).kill(opts({ signal: 'SIGKILL' })).then(() => undefined, ignoring(404, 409))),
+    kill: (id) =>
+      call('kill', (opts) =>
+        docker
+          .getContainer(id)
+          .kill(opts({ signal: 'SIGKILL' }))
+          .then(() => undefined, ignoring(404, 409)),
+      ),
 
     // 404: gone already; 409: removal already in progress.
-    remove: (id) => call('remove', (opts) => docker.getContainer(id).remove(opts({ force: true, v: true })).then(() => undefined, ignoring(404, 409))),
+    remove: (id) =>
+      call('remove', (opts) =>
+        docker
+          .getContainer(id)
+          .remove(opts({ force: true, v: true }))
+          .then(() => undefined, ignoring(404, 409)),
+      ),
 
     listByLabel: (label) =>
       call('list', async (opts) => {
-        const rows = await docker.listContainers(opts({ all: true, filters: JSON.stringify({ label: [label] }) }) as Docker.ContainerListOptions);
+        const rows = await docker.listContainers(
+          opts({ all: true, filters: JSON.stringify({ label: [label] }) }) as Docker.ContainerListOptions,
+        );
         return rows.map((row) => ({ id: row.Id, labels: row.Labels ?? {}, state: row.State }));
       }),
   };

@@ -60,8 +60,7 @@ export interface JsonBodyLimits {
 }
 
 const tooLarge = () => new PayloadTooLargeError('the request body exceeds RUNBOX_MAX_BODY_BYTES');
-const noRoom = () =>
-  new BusyError('the server is holding as many request bodies as RUNBOX_MAX_BODIES_BYTES allows; retry shortly', 1);
+const noRoom = () => new BusyError('the server is holding as many request bodies as RUNBOX_MAX_BODIES_BYTES allows; retry shortly', 1);
 
 export class JsonBodyReader {
   constructor(

@@ -10,7 +10,12 @@ import type { HttpLimits } from '../config';
 /** How often Node checks connections against the header and request timeouts (its default is 30 s). */
 const TIMEOUT_CHECK_INTERVAL_MS = 1000;
 
-export function createHttpServer(limits: HttpLimits, handler: http.RequestListener, log: Logger): http.Server {
+/** `handler` is Koa's callback, which settles its own errors; its promise is not ours to await. */
+export function createHttpServer(
+  limits: HttpLimits,
+  handler: (req: http.IncomingMessage, res: http.ServerResponse) => Promise<void>,
+  log: Logger,
+): http.Server {
   const server = http.createServer(
     {
       headersTimeout: limits.headersTimeoutMs,
@@ -19,7 +24,7 @@ export function createHttpServer(limits: HttpLimits, handler: http.RequestListen
       keepAliveTimeout: limits.keepAliveTimeoutMs,
       connectionsCheckingInterval: TIMEOUT_CHECK_INTERVAL_MS,
     },
-    handler,
+    (req, res) => void handler(req, res),
   );
   // Past the total, Node itself drops new connections.
   server.maxConnections = limits.maxConnections;

@@ -33,7 +33,7 @@ export function errorMiddleware(log: Logger) {
           : fromHttpError(err as { status?: unknown });
       if (mapped) {
         ctx.status = mapped.status;
-        ctx.set('headers' in mapped ? mapped.headers ?? {} : {});
+        ctx.set('headers' in mapped ? (mapped.headers ?? {}) : {});
         ctx.body = { error: { code: mapped.code, message: mapped.message } };
         if (mapped.status >= 500) log.warn({ code: mapped.code, msg: mapped.message }, 'request failed');
         return;

@@ -7,9 +7,7 @@ export function isDebianRoot(): boolean {
 }
 
 export function onPath(command: string): boolean {
-  return (process.env.PATH ?? '')
-    .split(':')
-    .some((dir) => dir !== '' && existsSync(`${dir}/${command}`));
+  return (process.env.PATH ?? '').split(':').some((dir) => dir !== '' && existsSync(`${dir}/${command}`));
 }
 
 /** Runs a command with its output on ours, so long steps show progress; rejects on a non-zero exit. */

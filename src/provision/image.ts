@@ -12,7 +12,11 @@ export const IMAGE_REPOSITORY = 'runbox-python';
 export function sandboxImageTag(dir: string = IMAGE_DIR): string {
   const hash = createHash('sha256');
   for (const name of readdirSync(dir).sort()) {
-    hash.update(name).update('\0').update(readFileSync(join(dir, name))).update('\0');
+    hash
+      .update(name)
+      .update('\0')
+      .update(readFileSync(join(dir, name)))
+      .update('\0');
   }
   return `${IMAGE_REPOSITORY}:${hash.digest('hex').slice(0, 16)}`;
 }

@@ -71,7 +71,7 @@ export class Admission {
         },
       };
       const timer = setTimeout(
-        () => waiter.fail(new BusyError('waited for a run slot until the run\'s deadline passed', this.retryAfterSeconds)),
+        () => waiter.fail(new BusyError("waited for a run slot until the run's deadline passed", this.retryAfterSeconds)),
         Math.max(0, deadline - Date.now()),
       );
       // The canceller's reason (e.g. shutting down) is the answer; otherwise the client left the queue.

@@ -86,7 +86,10 @@ export class ArtifactCollector {
   constructor(private readonly caps: ArtifactCaps) {
     this.rawLimit = caps.maxTotalBytes + ARCHIVE_OVERHEAD + (caps.maxFiles + 1) * ARCHIVE_OVERHEAD_PER_ENTRY;
     this.parser.on('entry', (header, stream, next) => {
-      this.onEntry(header, stream).then(() => next(), () => next());
+      this.onEntry(header, stream).then(
+        () => next(),
+        () => next(),
+      );
     });
     this.done = new Promise((resolve) => {
       this.parser.on('finish', resolve);

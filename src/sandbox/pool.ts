@@ -57,7 +57,10 @@ export class WarmPool {
     this.running = true;
     this.timer = setInterval(() => void this.retire(), Math.min(30_000, Math.max(1000, this.options.maxAgeMs / 2)));
     this.timer.unref();
-    void this.hooks.imageId().then((id) => (this.currentImageId = id), () => undefined);
+    void this.hooks.imageId().then(
+      (id) => (this.currentImageId = id),
+      () => undefined,
+    );
     this.refill();
   }
 

@@ -201,7 +201,12 @@ export class Runner {
   private async execute(
     sandbox: Sandbox,
     job: Job,
-    { timeoutMs, queuedMs, stop, holdSlotUntil }: { timeoutMs: number; queuedMs: number; stop: AbortSignal; holdSlotUntil?: Promise<unknown> },
+    {
+      timeoutMs,
+      queuedMs,
+      stop,
+      holdSlotUntil,
+    }: { timeoutMs: number; queuedMs: number; stop: AbortSignal; holdSlotUntil?: Promise<unknown> },
   ): Promise<RunResult> {
     const { config } = this;
     const { limits } = config;
@@ -286,7 +291,7 @@ export class Runner {
       // ended cleanly, from an engine that still answers, puts it on the program.
       const protocolBroken = !serviceEnded && exitCode === 0 && !output.completed;
       if (protocolBroken && !(endedCleanly && (await this.engineAnswers()))) {
-        throw new EngineUnavailableError('the output stream from the sandbox was lost; the run\'s result is unknown');
+        throw new EngineUnavailableError("the output stream from the sandbox was lost; the run's result is unknown");
       }
       // A run the service ended, or whose protocol was broken, returns no artifacts.
       const { artifacts, truncated: artifactsTruncated } =

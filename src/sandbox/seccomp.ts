@@ -10,7 +10,10 @@ export const REMOVED_SYSCALLS = ['io_uring_setup', 'io_uring_enter', 'io_uring_r
 type Profile = typeof engineDefault;
 
 export function withoutSyscalls(profile: Profile, removed: string[]): Profile {
-  return { ...profile, syscalls: profile.syscalls.map((rule) => ({ ...rule, names: rule.names.filter((name) => !removed.includes(name)) })) };
+  return {
+    ...profile,
+    syscalls: profile.syscalls.map((rule) => ({ ...rule, names: rule.names.filter((name) => !removed.includes(name)) })),
+  };
 }
 
 /** The profile as the Engine API takes it: `seccomp=<JSON text>` in HostConfig.SecurityOpt. */

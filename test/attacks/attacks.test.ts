@@ -63,7 +63,7 @@ describe('resource exhaustion', () => {
     expect(Number(megabytes)).toBeLessThanOrEqual(64);
   });
 
-  it('/dev/shm fill: ENOSPC at a quarter of the run\'s memory, like the other scratch spaces', async () => {
+  it("/dev/shm fill: ENOSPC at a quarter of the run's memory, like the other scratch spaces", async () => {
     const body = await attack('shm-fill', { memory_mb: 32 });
     expect(body).toMatchObject({ status: 'ok', oom_killed: false });
     const [megabytes, code] = body.stdout.trim().split(' ');
@@ -91,13 +91,7 @@ describe('resource exhaustion', () => {
 describe('filesystem', () => {
   it('writes to /, /usr, /etc, /var/tmp and $HOME fail with EROFS', async () => {
     const body = await attack('write-system-paths');
-    expect(lines(body)).toEqual([
-      '/evil EROFS',
-      '/usr/evil EROFS',
-      '/etc/evil EROFS',
-      '/var/tmp/evil EROFS',
-      '/home/runbox/evil EROFS',
-    ]);
+    expect(lines(body)).toEqual(['/evil EROFS', '/usr/evil EROFS', '/etc/evil EROFS', '/var/tmp/evil EROFS', '/home/runbox/evil EROFS']);
   });
 
   it('persistence: nothing one run writes is there for the next', async () => {
@@ -128,7 +122,7 @@ describe('output floods', () => {
     expect(Buffer.from(body.stdout, 'base64')).toEqual(Buffer.alloc(60000, 1));
   });
 
-  it('floods leave the server\'s memory flat', async () => {
+  it("floods leave the server's memory flat", async () => {
     const floods = ['flood-stdout', 'flood-one-line', 'flood-invalid-utf8', 'flood-stderr'];
     await attack('flood-stdout', { timeout_ms: 60_000 });
     const before = process.memoryUsage().rss;
@@ -238,7 +232,13 @@ describe('hostile input and artifacts', () => {
   });
 
   it('duplicate input names: 400', async () => {
-    const { status, body } = await post({ code: 'print(1)', files: [{ path: 'a', content: '1' }, { path: 'a', content: '2' }] });
+    const { status, body } = await post({
+      code: 'print(1)',
+      files: [
+        { path: 'a', content: '1' },
+        { path: 'a', content: '2' },
+      ],
+    });
     expect(status).toBe(400);
     expect(body.error.message).toMatch(/a is given twice/);
   });

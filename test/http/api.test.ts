@@ -50,10 +50,28 @@ describe('HTTP API with a fake engine', () => {
     expect(res.body.limits).toMatchObject({ max_code_bytes: 262144, default_timeout_ms: 10000, max_timeout_ms: 300000 });
     expect(Object.keys(res.body.limits).sort()).toEqual(
       [
-        'max_body_bytes', 'max_code_bytes', 'max_file_bytes', 'max_files_bytes', 'max_files', 'max_stdin_bytes', 'max_args',
-        'max_artifacts', 'max_artifact_bytes', 'max_artifacts_bytes', 'max_output_bytes', 'output_kill_bytes',
-        'default_timeout_ms', 'max_timeout_ms', 'default_memory_mb', 'max_memory_mb', 'pids_limit', 'cpus',
-        'workspace_mb', 'tmp_mb', 'max_concurrent', 'max_queue',
+        'max_body_bytes',
+        'max_code_bytes',
+        'max_file_bytes',
+        'max_files_bytes',
+        'max_files',
+        'max_stdin_bytes',
+        'max_args',
+        'max_artifacts',
+        'max_artifact_bytes',
+        'max_artifacts_bytes',
+        'max_output_bytes',
+        'output_kill_bytes',
+        'default_timeout_ms',
+        'max_timeout_ms',
+        'default_memory_mb',
+        'max_memory_mb',
+        'pids_limit',
+        'cpus',
+        'workspace_mb',
+        'tmp_mb',
+        'max_concurrent',
+        'max_queue',
       ].sort(),
     );
   });
@@ -91,7 +109,9 @@ describe('HTTP API with a fake engine', () => {
     });
 
     it('413 naming the limit for a body over RUNBOX_MAX_BODY_BYTES', async () => {
-      const res = await request(app).post('/v1/runs').send({ code: 'x'.repeat(4096) });
+      const res = await request(app)
+        .post('/v1/runs')
+        .send({ code: 'x'.repeat(4096) });
       expect(res.status).toBe(413);
       expect(res.body.error).toEqual({ code: 'payload_too_large', message: 'the request body exceeds RUNBOX_MAX_BODY_BYTES' });
     });
@@ -144,7 +164,7 @@ describe('HTTP API with a fake engine', () => {
     });
   });
 
-  it('sends Koa\'s own error events through the logger, at its level, never to stderr', () => {
+  it("sends Koa's own error events through the logger, at its level, never to stderr", () => {
     const lines: string[] = [];
     const log = pino({ level: 'warn' }, { write: (line: string) => void lines.push(line) });
     const config = testConfig();

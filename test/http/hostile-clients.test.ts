@@ -39,7 +39,10 @@ async function upload(client: RawClient, body: Buffer, chunk = 64 * 1024): Promi
 }
 
 const within = <T>(promise: Promise<T>, ms: number, what: string) =>
-  Promise.race([promise, new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`${what}: not within ${ms} ms`)), ms).unref())]);
+  Promise.race([
+    promise,
+    new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`${what}: not within ${ms} ms`)), ms).unref()),
+  ]);
 
 describe('hostile bodies', () => {
   it('a gzip body is refused with 415 before it is inflated, and the connection is closed', async () => {

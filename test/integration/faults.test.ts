@@ -10,7 +10,6 @@ import { docker, eventually, runContainers, startServer } from '../support/engin
 import { spawnServer } from '../support/server-process';
 import { postRun, type Json } from '../support/http';
 
-
 const post = (url: string, body: object, signal?: AbortSignal) => postRun(url, body, { signal });
 
 const sleeper = (seconds: number, timeout_ms = 30_000) => ({ code: `import time; time.sleep(${seconds}); print("slept")`, timeout_ms });
@@ -38,9 +37,7 @@ describe('admission control', () => {
     const server = await startServer({ RUNBOX_MAX_CONCURRENT: '2', RUNBOX_MAX_QUEUE: '2', RUNBOX_POOL_SIZE: '0' });
     try {
       const order: string[] = [];
-      const requests = Array.from({ length: 8 }, () =>
-        post(server.url, sleeper(1.5)).then((r) => (order.push(String(r.status)), r)),
-      );
+      const requests = Array.from({ length: 8 }, () => post(server.url, sleeper(1.5)).then((r) => (order.push(String(r.status)), r)));
       const all = Promise.all(requests);
       const peak = await peakContainers(all);
       const results = await all;
@@ -125,7 +122,7 @@ describe('orphans', () => {
     return docker.create(spec);
   }
 
-  it('reaps its own instance\'s containers that no run owns, and anyone\'s past their deadline, but not others\' live ones', async () => {
+  it("reaps its own instance's containers that no run owns, and anyone's past their deadline, but not others' live ones", async () => {
     const instance = uniqueInstance();
     const other = uniqueInstance();
     const mine = await orphan(instance, Date.now() + 3_600_000);
@@ -170,7 +167,10 @@ describe('engine outage', () => {
   it('ends in-flight runs with a quick 503, reports not ready, recovers, and reaps what it could not remove', async () => {
     const proxy = await startEngineProxy();
     const engine = createDockerClient({ callTimeoutMs: 2000, socketPath: proxy.path });
-    const server = await startServer({ RUNBOX_REAP_INTERVAL_MS: '500', RUNBOX_DOCKER_CALL_TIMEOUT_MS: '2000', RUNBOX_POOL_SIZE: '0' }, engine);
+    const server = await startServer(
+      { RUNBOX_REAP_INTERVAL_MS: '500', RUNBOX_DOCKER_CALL_TIMEOUT_MS: '2000', RUNBOX_POOL_SIZE: '0' },
+      engine,
+    );
     try {
       const inflight = post(server.url, sleeper(30, 60_000));
       expect(await eventually(async () => (await docker.listByLabel('runbox.run-id')).some((c) => c.state === 'running'))).toBe(true);
@@ -235,7 +235,9 @@ it('tags every container with its instance', async () => {
   const server = await startServer({ RUNBOX_POOL_SIZE: '0' });
   try {
     const run = post(server.url, sleeper(1));
-    expect(await eventually(async () => (await docker.listByLabel(`${LABEL_INSTANCE}=${server.config.instanceId}`)).length === 1)).toBe(true);
+    expect(await eventually(async () => (await docker.listByLabel(`${LABEL_INSTANCE}=${server.config.instanceId}`)).length === 1)).toBe(
+      true,
+    );
     await run;
   } finally {
     await server.close(10_000);

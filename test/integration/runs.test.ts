@@ -5,7 +5,6 @@ import { postRun, type Json } from '../support/http';
 type Server = Awaited<ReturnType<typeof startServer>>;
 let server: Server;
 
-
 const run = (body: object, init?: RequestInit) => postRun(server.url, body, init);
 
 const py = (...lines: string[]) => lines.join('\n');
@@ -14,133 +13,135 @@ describe.each([
   ['cold path (no pool)', '0'],
   ['warm pool', '2'],
 ])('%s', (_path, poolSize) => {
-beforeAll(async () => {
-  server = await startServer({ RUNBOX_MAX_OUTPUT_BYTES: '65536', RUNBOX_OUTPUT_KILL_BYTES: '4194304', RUNBOX_POOL_SIZE: poolSize });
-});
+  beforeAll(async () => {
+    server = await startServer({ RUNBOX_MAX_OUTPUT_BYTES: '65536', RUNBOX_OUTPUT_KILL_BYTES: '4194304', RUNBOX_POOL_SIZE: poolSize });
+  });
 
+  describe('runs', () => {
+    it('runs hello world and returns the full result shape', async () => {
+      const { status, body } = await run({ code: 'print(2 + 2)' });
+      expect(status).toBe(200);
+      expect(body).toEqual({
+        id: expect.stringMatching(/^[0-9a-f-]{36}$/),
+        status: 'ok',
+        exit_code: 0,
+        stdout: '4\n',
+        stdout_encoding: 'utf8',
+        stderr: '',
+        stderr_encoding: 'utf8',
+        stdout_truncated: false,
+        stderr_truncated: false,
+        timed_out: false,
+        oom_killed: false,
+        duration_ms: expect.any(Number),
+        queued_ms: expect.any(Number),
+        artifacts: [],
+        artifacts_truncated: false,
+      });
+    });
 
-describe('runs', () => {
-  it('runs hello world and returns the full result shape', async () => {
-    const { status, body } = await run({ code: 'print(2 + 2)' });
-    expect(status).toBe(200);
-    expect(body).toEqual({
-      id: expect.stringMatching(/^[0-9a-f-]{36}$/),
-      status: 'ok',
-      exit_code: 0,
-      stdout: '4\n',
-      stdout_encoding: 'utf8',
-      stderr: '',
-      stderr_encoding: 'utf8',
-      stdout_truncated: false,
-      stderr_truncated: false,
-      timed_out: false,
-      oom_killed: false,
-      duration_ms: expect.any(Number),
-      queued_ms: expect.any(Number),
-      artifacts: [],
-      artifacts_truncated: false,
+    it('reports stderr and the exact non-zero exit code', async () => {
+      const { body } = await run({ code: py('import sys', 'print("to err", file=sys.stderr)', 'sys.exit(3)') });
+      expect(body).toMatchObject({ status: 'error', exit_code: 3, stderr: 'to err\n' });
+    });
+
+    it('reports an uncaught exception as a result, not a service error', async () => {
+      const { status, body } = await run({ code: '1 / 0' });
+      expect(status).toBe(200);
+      expect(body.status).toBe('error');
+      expect(body.exit_code).toBe(1);
+      expect(body.stderr).toMatch(/ZeroDivisionError: division by zero/);
+    });
+
+    it('passes stdin and args', async () => {
+      const { body } = await run({
+        code: py('import sys', 'print(sys.argv[1:], sys.stdin.read().upper())'),
+        stdin: 'hello',
+        args: ['--flag', 'two words'],
+      });
+      expect(body.stdout).toBe("['--flag', 'two words'] HELLO\n");
+    });
+
+    it('lays out input files at their paths, with an empty writable output/ beside them', async () => {
+      const { body } = await run({
+        files: [
+          { path: 'app/run.py', content: py('import os, helpers', 'print(helpers.total(), sorted(os.listdir("output")))') },
+          { path: 'app/helpers.py', content: py('def total():', '    return sum(int(x) for x in open("data/n.csv").read().split(","))') },
+          { path: 'data/n.csv', content: '1,2,3' },
+        ],
+        entrypoint: 'app/run.py',
+      });
+      expect(body).toMatchObject({ status: 'ok', stdout: '6 []\n' });
+    });
+
+    it('round-trips binary data through base64 input and artifact', async () => {
+      const bytes = Buffer.from(Array.from({ length: 256 }, (_, i) => i));
+      const { body } = await run({
+        code: py('data = open("blob.bin", "rb").read()', 'open("output/reversed.bin", "wb").write(data[::-1])'),
+        files: [{ path: 'blob.bin', content: bytes.toString('base64'), encoding: 'base64' }],
+      });
+      expect(body.status).toBe('ok');
+      expect(body.artifacts).toEqual([
+        { path: 'reversed.bin', size: 256, encoding: 'base64', content: Buffer.from(bytes).reverse().toString('base64') },
+      ]);
+    });
+
+    it('has numpy, pandas and matplotlib, and returns a PNG chart as an artifact', async () => {
+      const { body } = await run({
+        code: py(
+          'import numpy as np, pandas as pd, matplotlib.pyplot as plt',
+          'df = pd.DataFrame({"x": np.arange(5), "y": np.arange(5) ** 2})',
+          'df.plot(x="x", y="y")',
+          'plt.savefig("output/chart.png")',
+          'df.to_csv("output/table.csv", index=False)',
+          'print(int(df.y.sum()))',
+        ),
+        timeout_ms: 60_000,
+      });
+      expect(body).toMatchObject({ status: 'ok', stdout: '30\n', stderr: '' });
+      const chart = body.artifacts.find((a: Json) => a.path === 'chart.png');
+      expect(chart.encoding).toBe('base64');
+      expect(Buffer.from(chart.content, 'base64').subarray(0, 8)).toEqual(Buffer.from('\x89PNG\r\n\x1a\n', 'latin1'));
+      expect(body.artifacts.find((a: Json) => a.path === 'table.csv')).toMatchObject({
+        encoding: 'utf8',
+        content: 'x,y\n0,0\n1,1\n2,4\n3,9\n4,16\n',
+      });
+    });
+
+    it('kills a run at its timeout and answers long before the program would have finished', async () => {
+      const started = Date.now();
+      const { body } = await run({ code: py('import time', 'print("before", flush=True)', 'time.sleep(120)'), timeout_ms: 1000 });
+      expect(body).toMatchObject({ status: 'timeout', exit_code: null, timed_out: true, stdout: 'before\n' });
+      expect(Date.now() - started).toBeLessThan(30_000);
+    });
+
+    it('truncates output that stays under the kill limit, and keeps the exit status', async () => {
+      const { body } = await run({ code: py('import sys', 'sys.stdout.write("y" * 100000)', 'sys.stderr.write("e" * 70000)') });
+      expect(body).toMatchObject({ status: 'ok', exit_code: 0, stdout_truncated: true, stderr_truncated: true });
+      expect(body.stdout).toBe('y'.repeat(65536));
+    });
+
+    it('kills and removes the container when the client disconnects', async () => {
+      // Idle pool members are expected to stay; every other labelled container must go.
+      const busy = async () => {
+        const idle = new Set(server.runner.pool.idleContainerIds());
+        return (await runContainers()).filter((id) => !idle.has(id));
+      };
+      expect(await eventually(async () => (await busy()).length === 0)).toBe(true);
+      const controller = new AbortController();
+      const pending = run({ code: 'import time; time.sleep(120)', timeout_ms: 100_000 }, { signal: controller.signal }).then(
+        () => 'answered',
+        (err: Error) => err.name,
+      );
+      expect(await eventually(async () => server.runner.liveCount > server.runner.pool.size)).toBe(true);
+      controller.abort();
+      expect(await pending).toBe('AbortError');
+      expect(await eventually(async () => (await busy()).length === 0)).toBe(true);
+    });
+
+    it('leaves no labelled container behind once stopped', async () => {
+      await server.close(30_000);
+      expect(await runContainers()).toEqual([]);
     });
   });
-
-  it('reports stderr and the exact non-zero exit code', async () => {
-    const { body } = await run({ code: py('import sys', 'print("to err", file=sys.stderr)', 'sys.exit(3)') });
-    expect(body).toMatchObject({ status: 'error', exit_code: 3, stderr: 'to err\n' });
-  });
-
-  it('reports an uncaught exception as a result, not a service error', async () => {
-    const { status, body } = await run({ code: '1 / 0' });
-    expect(status).toBe(200);
-    expect(body.status).toBe('error');
-    expect(body.exit_code).toBe(1);
-    expect(body.stderr).toMatch(/ZeroDivisionError: division by zero/);
-  });
-
-  it('passes stdin and args', async () => {
-    const { body } = await run({
-      code: py('import sys', 'print(sys.argv[1:], sys.stdin.read().upper())'),
-      stdin: 'hello',
-      args: ['--flag', 'two words'],
-    });
-    expect(body.stdout).toBe("['--flag', 'two words'] HELLO\n");
-  });
-
-  it('lays out input files at their paths, with an empty writable output/ beside them', async () => {
-    const { body } = await run({
-      files: [
-        { path: 'app/run.py', content: py('import os, helpers', 'print(helpers.total(), sorted(os.listdir("output")))') },
-        { path: 'app/helpers.py', content: py('def total():', '    return sum(int(x) for x in open("data/n.csv").read().split(","))') },
-        { path: 'data/n.csv', content: '1,2,3' },
-      ],
-      entrypoint: 'app/run.py',
-    });
-    expect(body).toMatchObject({ status: 'ok', stdout: '6 []\n' });
-  });
-
-  it('round-trips binary data through base64 input and artifact', async () => {
-    const bytes = Buffer.from(Array.from({ length: 256 }, (_, i) => i));
-    const { body } = await run({
-      code: py('data = open("blob.bin", "rb").read()', 'open("output/reversed.bin", "wb").write(data[::-1])'),
-      files: [{ path: 'blob.bin', content: bytes.toString('base64'), encoding: 'base64' }],
-    });
-    expect(body.status).toBe('ok');
-    expect(body.artifacts).toEqual([
-      { path: 'reversed.bin', size: 256, encoding: 'base64', content: Buffer.from(bytes).reverse().toString('base64') },
-    ]);
-  });
-
-  it('has numpy, pandas and matplotlib, and returns a PNG chart as an artifact', async () => {
-    const { body } = await run({
-      code: py(
-        'import numpy as np, pandas as pd, matplotlib.pyplot as plt',
-        'df = pd.DataFrame({"x": np.arange(5), "y": np.arange(5) ** 2})',
-        'df.plot(x="x", y="y")',
-        'plt.savefig("output/chart.png")',
-        'df.to_csv("output/table.csv", index=False)',
-        'print(int(df.y.sum()))',
-      ),
-      timeout_ms: 60_000,
-    });
-    expect(body).toMatchObject({ status: 'ok', stdout: '30\n', stderr: '' });
-    const chart = body.artifacts.find((a: Json) => a.path === 'chart.png');
-    expect(chart.encoding).toBe('base64');
-    expect(Buffer.from(chart.content, 'base64').subarray(0, 8)).toEqual(Buffer.from('\x89PNG\r\n\x1a\n', 'latin1'));
-    expect(body.artifacts.find((a: Json) => a.path === 'table.csv')).toMatchObject({ encoding: 'utf8', content: 'x,y\n0,0\n1,1\n2,4\n3,9\n4,16\n' });
-  });
-
-  it('kills a run at its timeout and answers long before the program would have finished', async () => {
-    const started = Date.now();
-    const { body } = await run({ code: py('import time', 'print("before", flush=True)', 'time.sleep(120)'), timeout_ms: 1000 });
-    expect(body).toMatchObject({ status: 'timeout', exit_code: null, timed_out: true, stdout: 'before\n' });
-    expect(Date.now() - started).toBeLessThan(30_000);
-  });
-
-  it('truncates output that stays under the kill limit, and keeps the exit status', async () => {
-    const { body } = await run({ code: py('import sys', 'sys.stdout.write("y" * 100000)', 'sys.stderr.write("e" * 70000)') });
-    expect(body).toMatchObject({ status: 'ok', exit_code: 0, stdout_truncated: true, stderr_truncated: true });
-    expect(body.stdout).toBe('y'.repeat(65536));
-  });
-
-  it('kills and removes the container when the client disconnects', async () => {
-    // Idle pool members are expected to stay; every other labelled container must go.
-    const busy = async () => {
-      const idle = new Set(server.runner.pool.idleContainerIds());
-      return (await runContainers()).filter((id) => !idle.has(id));
-    };
-    expect(await eventually(async () => (await busy()).length === 0)).toBe(true);
-    const controller = new AbortController();
-    const pending = run({ code: 'import time; time.sleep(120)', timeout_ms: 100_000 }, { signal: controller.signal }).then(
-      () => 'answered',
-      (err: Error) => err.name,
-    );
-    expect(await eventually(async () => server.runner.liveCount > server.runner.pool.size)).toBe(true);
-    controller.abort();
-    expect(await pending).toBe('AbortError');
-    expect(await eventually(async () => (await busy()).length === 0)).toBe(true);
-  });
-
-  it('leaves no labelled container behind once stopped', async () => {
-    await server.close(30_000);
-    expect(await runContainers()).toEqual([]);
-  });
-});
 });

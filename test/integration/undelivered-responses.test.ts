@@ -31,7 +31,7 @@ afterAll(async () => {
   expect(await eventually(async () => (await runContainers()).length === 0)).toBe(true);
 });
 
-it('holds a run\'s slot until its response is delivered, and drops an undelivered one at RUNBOX_RESPONSE_TIMEOUT_MS', async () => {
+it("holds a run's slot until its response is delivered, and drops an undelivered one at RUNBOX_RESPONSE_TIMEOUT_MS", async () => {
   const server = await startServer({ RUNBOX_MAX_CONCURRENT: '1', RUNBOX_POOL_SIZE: '0', RUNBOX_RESPONSE_TIMEOUT_MS: '2000' });
   try {
     const port = Number(new URL(server.url).port);
@@ -43,7 +43,11 @@ it('holds a run\'s slot until its response is delivered, and drops an undelivere
     expect(await eventually(async () => server.admission.inUse === 0, 10_000)).toBe(true);
     expect(await new Promise<number>((resolve) => server.server.getConnections((_, n) => resolve(n)))).toBe(0);
     client.socket.destroy();
-    const res = await fetch(`${server.url}/v1/runs`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"code":"print(2)"}' });
+    const res = await fetch(`${server.url}/v1/runs`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: '{"code":"print(2)"}',
+    });
     expect(((await res.json()) as { stdout: string }).stdout).toBe('2\n');
   } finally {
     await server.close(30_000);
@@ -63,7 +67,12 @@ it('keeps its memory bounded while clients pile up responses they never read; a 
     for (let i = 0; i < 8; i++) clients.push(await nonReader(port));
     const res = await fetch(`${server.url}/v1/runs`, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
     const text = await res.text();
-    const result = JSON.parse(text) as { status: string; stdout_encoding: string; stderr_encoding: string; artifacts: { encoding: string }[] };
+    const result = JSON.parse(text) as {
+      status: string;
+      stdout_encoding: string;
+      stderr_encoding: string;
+      artifacts: { encoding: string }[];
+    };
     expect(result).toMatchObject({ status: 'ok', stdout_encoding: 'base64', stderr_encoding: 'base64' });
     expect(result.artifacts.map((a) => a.encoding)).toEqual(['base64', 'base64']);
     // 12 MiB produced: base64 and the JSON around it, not the 72 MiB of \u0001 escapes.

@@ -2,7 +2,11 @@
 export type Json = any;
 
 /** POST /v1/runs on a running server over real HTTP. */
-export async function postRun(url: string, body: object, init: RequestInit = {}): Promise<{ status: number; body: Json; headers: Headers }> {
+export async function postRun(
+  url: string,
+  body: object,
+  init: RequestInit = {},
+): Promise<{ status: number; body: Json; headers: Headers }> {
   const res = await fetch(`${url}/v1/runs`, {
     method: 'POST',
     headers: { 'content-type': 'application/json' },

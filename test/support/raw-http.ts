@@ -32,7 +32,9 @@ export class RawClient {
         }
       };
       socket.on('data', onData);
-      socket.once('close', () => reject(new Error(`connection closed before a full response: ${JSON.stringify(this.received.toString().slice(0, 200))}`)));
+      socket.once('close', () =>
+        reject(new Error(`connection closed before a full response: ${JSON.stringify(this.received.toString().slice(0, 200))}`)),
+      );
     });
     this.response.catch(() => undefined);
   }

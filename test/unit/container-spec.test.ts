@@ -50,11 +50,11 @@ describe('containerSpec', () => {
     expect(spec.User).toBe('10003:10001');
   });
 
-  it('owns the scratch spaces by the run\'s own uid', () => {
+  it("owns the scratch spaces by the run's own uid", () => {
     for (const options of Object.values(host.Tmpfs!)) expect(options).toMatch(/uid=10003,gid=10001,mode=0700/);
   });
 
-  it('applies the engine\'s default seccomp profile without io_uring, and nothing else changed', () => {
+  it("applies the engine's default seccomp profile without io_uring, and nothing else changed", () => {
     const option = host.SecurityOpt!.find((o: string) => o.startsWith('seccomp='))!;
     const applied = JSON.parse(option.slice('seccomp='.length)) as typeof engineDefault;
     const names = (p: typeof engineDefault) => p.syscalls.flatMap((rule) => rule.names);

@@ -34,7 +34,12 @@ describe('encodeOutput', () => {
   });
 
   it('never costs more than twice the bytes in JSON', () => {
-    for (const bytes of [Buffer.alloc(999, 0), Buffer.alloc(999, 0xff), Buffer.from('"\\'.repeat(500)), Buffer.from('\t\u0001'.repeat(500))]) {
+    for (const bytes of [
+      Buffer.alloc(999, 0),
+      Buffer.alloc(999, 0xff),
+      Buffer.from('"\\'.repeat(500)),
+      Buffer.from('\t\u0001'.repeat(500)),
+    ]) {
       const { encoding, content } = encodeOutput(bytes);
       const size = encoding === 'utf8' ? escapedInJson(content) : content.length;
       expect(size).toBeLessThanOrEqual(MAX_ESCAPE_RATIO * bytes.length);

@@ -1,12 +1,9 @@
 import { pathConflict, relativePathProblem } from '../../src/sandbox/paths';
 
 describe('relativePathProblem', () => {
-  it.each([
-    ['main.py'],
-    ['data/input.csv'],
-    ['a/b/c/d.txt'],
-    ['ünïcode.txt'],
-  ])('accepts %s', (path) => expect(relativePathProblem(path)).toBeUndefined());
+  it.each([['main.py'], ['data/input.csv'], ['a/b/c/d.txt'], ['ünïcode.txt']])('accepts %s', (path) =>
+    expect(relativePathProblem(path)).toBeUndefined(),
+  );
 
   it.each([
     ['', /empty/],

@@ -127,7 +127,7 @@ describe('WarmPool', () => {
     expect(admission.inUse).toBe(0);
   });
 
-  it('hands a freshly prepared container\'s slot to a request that queued meanwhile', async () => {
+  it("hands a freshly prepared container's slot to a request that queued meanwhile", async () => {
     const admission = new Admission(1, 2);
     const { hooks, discarded } = fakeHooks();
     const pool = new WarmPool({ size: 1, memoryMb: 512, maxAgeMs: 60_000, maxRunMs: 1000 }, admission, hooks, log);

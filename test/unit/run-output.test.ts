@@ -30,7 +30,11 @@ describe('MarkerSplitter', () => {
   it.each([1, 2, 5, 64])('finds a marker straddling chunks of %i bytes', (size) => {
     let before = '';
     let after = '';
-    const splitter = new MarkerSplitter(Buffer.from('<<END>>'), (c) => (before += c), (c) => (after += c));
+    const splitter = new MarkerSplitter(
+      Buffer.from('<<END>>'),
+      (c) => (before += c),
+      (c) => (after += c),
+    );
     for (const part of splitEvery(Buffer.from('program <<END output<<END>>archive'), size)) splitter.write(part);
     splitter.end();
     expect(before).toBe('program <<END output');
@@ -40,7 +44,11 @@ describe('MarkerSplitter', () => {
 
   it('gives back held bytes when the stream ends without a marker', () => {
     let before = '';
-    const splitter = new MarkerSplitter(Buffer.from('<<END>>'), (c) => (before += c), () => undefined);
+    const splitter = new MarkerSplitter(
+      Buffer.from('<<END>>'),
+      (c) => (before += c),
+      () => undefined,
+    );
     splitter.write(Buffer.from('killed mid <<EN'));
     splitter.end();
     expect(before).toBe('killed mid <<EN');

@@ -61,7 +61,16 @@ describe('RunRequestParser', () => {
     [{ files: [{ path: '/abs', content: 'x' }], entrypoint: '/abs' }, /files\[0\]\.path is absolute/],
     [{ code: 'x', files: [{ path: 'output/x', content: 'x' }] }, /reserved for artifacts/],
     [{ code: 'x', files: [{ path: 'main.py', content: 'y' }] }, /main.py is taken by code/],
-    [{ code: 'x', files: [{ path: 'a', content: '' }, { path: 'a', content: '' }] }, /a is given twice/],
+    [
+      {
+        code: 'x',
+        files: [
+          { path: 'a', content: '' },
+          { path: 'a', content: '' },
+        ],
+      },
+      /a is given twice/,
+    ],
     [{ code: 'x', files: [{ path: 'a', content: '!!', encoding: 'base64' }] }, /files\[0\]\.content is not valid base64/],
     [{ code: 'x', files: [{ path: 'a', content: 'x', encoding: 'hex' }] }, /files\[0\]\.encoding must be one of: utf8, base64/],
     [{ code: 'x', files: [{ content: 'x' }] }, /files\[0\] must have required property 'path'/],
@@ -74,7 +83,16 @@ describe('RunRequestParser', () => {
   it.each([
     [{ code: 'x'.repeat(101) }, /RUNBOX_MAX_CODE_BYTES/],
     [{ code: 'x', files: [{ path: 'a', content: 'x'.repeat(11) }] }, /RUNBOX_MAX_FILE_BYTES/],
-    [{ code: 'x', files: [{ path: 'a', content: 'x'.repeat(8) }, { path: 'b', content: 'x'.repeat(8) }] }, /RUNBOX_MAX_FILES_BYTES/],
+    [
+      {
+        code: 'x',
+        files: [
+          { path: 'a', content: 'x'.repeat(8) },
+          { path: 'b', content: 'x'.repeat(8) },
+        ],
+      },
+      /RUNBOX_MAX_FILES_BYTES/,
+    ],
     [{ code: 'x', files: ['a', 'b', 'c', 'd'].map((path) => ({ path, content: '' })) }, /RUNBOX_MAX_FILES\)/],
     [{ code: 'x', stdin: 'x'.repeat(6) }, /RUNBOX_MAX_STDIN_BYTES/],
   ])('rejects an oversized request with a 413 naming the limit', (body, limit) => {

@@ -77,7 +77,14 @@ function scriptedEngine() {
   return { docker, stream, exit, state, marker };
 }
 
-const job: Job = { files: [{ path: 'main.py', data: Buffer.from('print(1)') }], entrypoint: 'main.py', args: [], stdin: Buffer.alloc(0), timeoutMs: 5000, memoryMb: 512 };
+const job: Job = {
+  files: [{ path: 'main.py', data: Buffer.from('print(1)') }],
+  entrypoint: 'main.py',
+  args: [],
+  stdin: Buffer.alloc(0),
+  timeoutMs: 5000,
+  memoryMb: 512,
+};
 
 function runnerOn(docker: DockerClient) {
   const config = testConfig({ RUNBOX_POOL_SIZE: '0', RUNBOX_MAX_CONCURRENT: '1' });
@@ -104,7 +111,7 @@ describe('Runner with a scripted engine', () => {
     await runner.settle();
   });
 
-  it('exit 0 without the marker on a stream the engine ended cleanly: the program\'s error, not a 503', async () => {
+  it("exit 0 without the marker on a stream the engine ended cleanly: the program's error, not a 503", async () => {
     const engine = scriptedEngine();
     const { runner } = runnerOn(engine.docker);
     const result = runner.run(job);
@@ -144,7 +151,7 @@ describe('Runner with a scripted engine', () => {
     await runner.settle();
   });
 
-  it('keeps the run\'s slot until its response is delivered, after the container is gone', async () => {
+  it("keeps the run's slot until its response is delivered, after the container is gone", async () => {
     const engine = scriptedEngine();
     const { runner, admission } = runnerOn(engine.docker);
     let delivered!: () => void;
