@@ -1,8 +1,8 @@
-/** `npm test`: unit tests, HTTP tests with a fake engine, and integration tests against the real engine. */
+/** The suites that need the real Docker engine: integration, faults and attacks (`npm test` runs them after test:unit). */
 module.exports = {
   preset: 'ts-jest',
   testEnvironment: 'node',
-  roots: ['<rootDir>/test'],
+  roots: ['<rootDir>/test/integration', '<rootDir>/test/attacks'],
   testMatch: ['**/*.test.ts'],
   // Makes sure a Docker engine answers and the sandbox image exists (installing/building them if needed).
   globalSetup: '<rootDir>/test/global-setup.ts',

@@ -23,7 +23,7 @@ export function createApp(deps: AppDeps): Koa {
   const app = new Koa();
   // Koa's own handler prints stack traces to stderr whatever the log level; ours goes through pino. What
   // reaches it happens outside the middleware (a socket failing while a response is written).
-  app.on('error', (err: Error & { code?: string }) => deps.log.warn({ err: err.message, code: err.code }, 'response failed'));
+  app.on('error', (err: Error) => deps.log.warn({ err }, 'response failed'));
   const router = routes(deps);
   app.use(delivery(deps.config.http.responseTimeoutMs));
   app.use(errorMiddleware(deps.log));

@@ -1,43 +1,13 @@
 /** Configuration: read from the environment in this one place, validated at startup, frozen. */
 import { isIP } from 'node:net';
 import { hostname } from 'node:os';
-import { sandboxImageTag } from './provision/image';
+import { sandboxImageTag } from './sandbox/image';
 
-export interface Limits {
-  maxBodyBytes: number;
-  maxCodeBytes: number;
-  maxFileBytes: number;
-  maxFilesBytes: number;
-  maxFiles: number;
-  maxStdinBytes: number;
-  maxArgs: number;
-  maxArtifacts: number;
-  maxArtifactBytes: number;
-  maxArtifactsBytes: number;
-  maxOutputBytes: number;
-  outputKillBytes: number;
-  defaultTimeoutMs: number;
-  maxTimeoutMs: number;
-  defaultMemoryMb: number;
-  maxMemoryMb: number;
-  pidsLimit: number;
-  cpus: number;
-  workspaceMb: number;
-  tmpMb: number;
-  maxConcurrent: number;
-  maxQueue: number;
-}
+/** The per-run limits, one per row of SETTINGS. */
+export type Limits = { readonly [K in keyof typeof SETTINGS]: number };
 
-/** How the HTTP server treats its clients: what one client can hold, and for how long. */
-export interface HttpLimits {
-  headersTimeoutMs: number;
-  requestTimeoutMs: number;
-  keepAliveTimeoutMs: number;
-  responseTimeoutMs: number;
-  maxConnections: number;
-  maxConnectionsPerClient: number;
-  maxBodiesBytes: number;
-}
+/** How the HTTP server treats its clients: what one client can hold, and for how long (rows of HTTP_SETTINGS). */
+export type HttpLimits = { readonly [K in keyof typeof HTTP_SETTINGS]: number };
 
 export interface Config {
   host: string;
@@ -69,7 +39,7 @@ interface Setting {
   doc: string;
 }
 
-const MiB = 1024 * 1024;
+export const MiB = 1024 * 1024;
 
 /** One row per setting: the README's configuration table is written from these. */
 export const SETTINGS = {
@@ -110,7 +80,7 @@ export const SETTINGS = {
     doc: 'live run containers at most (running, starting or being removed)',
   },
   maxQueue: { env: 'RUNBOX_MAX_QUEUE', default: 32, min: 0, doc: 'requests waiting for a slot; beyond it, 503 `busy` with Retry-After' },
-} as const satisfies Record<keyof Limits, Setting>;
+} as const satisfies Record<string, Setting>;
 
 /** The HTTP server's own defences; also in the README's configuration table. */
 export const HTTP_SETTINGS = {
@@ -146,7 +116,7 @@ export const HTTP_SETTINGS = {
     min: 1024,
     doc: 'request bodies held at once, from their first byte to their response; beyond it, 503 `busy`',
   },
-} as const satisfies Record<keyof HttpLimits, Setting>;
+} as const satisfies Record<string, Setting>;
 
 /** Distinct sandbox uids (one per run slot) the image has passwd entries for (images/python/rootfs.sh). */
 export const MAX_RUN_SLOTS = 1000;
@@ -167,15 +137,18 @@ function isLoopback(host: string): boolean {
   return host === 'localhost' || host === '::1' || (isIP(host) === 4 && host.startsWith('127.'));
 }
 
-function readTable<T>(env: Env, table: Record<string, Setting>, fractional: string[] = []): T {
-  return Object.fromEntries(
-    Object.entries(table).map(([key, s]) => [key, readNumber(env, s.env, s.default, s.min, !fractional.includes(key))]),
-  ) as T;
+function readTable<K extends string>(env: Env, table: Record<K, Setting>, fractional: NoInfer<K>[] = []): Record<K, number> {
+  const values = {} as Record<K, number>;
+  for (const key of Object.keys(table) as K[]) {
+    const s = table[key];
+    values[key] = readNumber(env, s.env, s.default, s.min, !fractional.includes(key));
+  }
+  return values;
 }
 
 export function loadConfig(env: Env): Config {
-  const limits = readTable<Limits>(env, SETTINGS, ['cpus']);
-  const http = readTable<HttpLimits>(env, HTTP_SETTINGS);
+  const limits: Limits = readTable(env, SETTINGS, ['cpus']);
+  const http: HttpLimits = readTable(env, HTTP_SETTINGS);
 
   const check = (ok: boolean, message: string) => {
     if (!ok) throw new ConfigError(message);

@@ -30,7 +30,7 @@ async function main(): Promise<void> {
         process.exit(0);
       },
       (err: Error) => {
-        log.error({ err: err.message }, 'shutdown failed');
+        log.error({ err }, 'shutdown failed');
         process.exit(1);
       },
     );
@@ -38,11 +38,21 @@ async function main(): Promise<void> {
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
 
-  const port = await service.start();
+  let port: number;
+  try {
+    port = await service.start();
+  } catch (err) {
+    // e.g. EADDRINUSE: nothing was started that needs stopping (the pool starts only once listening).
+    log.fatal({ err, host: config.host, port: config.port }, 'could not start');
+    process.exit(1);
+  }
   log.info({ host: config.host, port, image: config.image, instanceId: config.instanceId }, 'runbox listening');
   if (config.apiKey === undefined) {
     log.warn('RUNBOX_API_KEY is not set: no authentication, so runbox only binds to loopback');
   }
 }
 
-void main();
+main().catch((err: unknown) => {
+  console.error('runbox: failed to start:', err);
+  process.exit(1);
+});

@@ -28,7 +28,7 @@ export interface Service {
 
 export function createService(config: Config, docker: DockerClient, log: Logger): Service {
   const admission = new Admission(config.limits.maxConcurrent, config.limits.maxQueue);
-  const runner = new Runner(docker, config, admission, config.instanceId, log);
+  const runner = new Runner(docker, config, admission, log);
   const reaper = new Reaper(docker, config.instanceId, (runId) => runner.isLive(runId), log);
   const state = { draining: false };
   const app = createApp({ config, docker, runner, log, version, state });
@@ -45,14 +45,20 @@ export function createService(config: Config, docker: DockerClient, log: Logger)
       try {
         await reaper.sweep();
       } catch (err) {
-        log.warn({ err: (err as Error).message }, 'startup reap failed; the periodic reaper will retry');
+        log.warn({ err }, 'startup reap failed; the periodic reaper will retry');
       }
       reaper.start(config.reapIntervalMs);
-      runner.pool.start();
-      await new Promise<void>((resolve, reject) => {
-        server.once('error', reject);
-        server.listen(config.port, config.host, resolve);
-      });
+      try {
+        await new Promise<void>((resolve, reject) => {
+          server.once('error', reject);
+          server.listen(config.port, config.host, resolve);
+        });
+      } catch (err) {
+        reaper.stop();
+        throw err;
+      }
+      // Only once the port is ours: a server that cannot listen must not leave warm containers behind.
+      runner.start();
       return (server.address() as AddressInfo).port;
     },
 
@@ -60,13 +66,7 @@ export function createService(config: Config, docker: DockerClient, log: Logger)
       // Keep listening while draining, so probes see /ready 503 and new runs get a clear 503.
       state.draining = true;
       reaper.stop();
-      runner.pool.stop();
-      const grace = new Promise<'grace'>((resolve) => setTimeout(resolve, graceMs, 'grace').unref());
-      if ((await Promise.race([runner.settle().then(() => 'settled' as const), grace])) === 'grace') {
-        log.warn({ live: runner.liveCount }, 'shutdown grace period over: stopping the remaining runs');
-        runner.stopAll();
-      }
-      await runner.settle();
+      await runner.stop(graceMs);
       const closed = new Promise((resolve) => server.close(resolve));
       server.closeAllConnections();
       await closed;

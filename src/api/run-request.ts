@@ -2,7 +2,8 @@
 import Ajv, { type ErrorObject, type ValidateFunction } from 'ajv';
 import type { Limits } from '../config';
 import { InvalidRequestError, PayloadTooLargeError } from '../errors';
-import { OUTPUT_DIR, type Job, type JobFile } from '../sandbox/job';
+import type { Job, JobFile } from '../sandbox/job';
+import { OUTPUT_DIR } from '../sandbox/protocol';
 import { MAX_PATH_BYTES, pathConflict, relativePathProblem } from '../sandbox/paths';
 
 export const SUPPORTED_LANGUAGES = ['python'] as const;

@@ -35,7 +35,7 @@ export function errorMiddleware(log: Logger) {
         ctx.status = mapped.status;
         ctx.set('headers' in mapped ? (mapped.headers ?? {}) : {});
         ctx.body = { error: { code: mapped.code, message: mapped.message } };
-        if (mapped.status >= 500) log.warn({ code: mapped.code, msg: mapped.message }, 'request failed');
+        if (mapped.status >= 500) log.warn({ code: mapped.code, reason: mapped.message }, 'request failed');
         return;
       }
       log.error({ err }, 'unexpected error');

@@ -1,25 +1,10 @@
-/** The sandbox image: its content-addressed tag, and building it from images/python/ when it is missing. */
-import { createHash } from 'node:crypto';
-import { readdirSync, readFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+/** Building the sandbox image from images/python/ when it is missing. */
+import { join } from 'node:path';
 import type { DockerClient } from '../docker/client';
+import { IMAGE_DIR } from '../sandbox/image';
 import { ensureHostPackage, runVisible } from './host';
 
-export const IMAGE_DIR = resolve(__dirname, '../../images/python');
-export const IMAGE_REPOSITORY = 'runbox-python';
-
-/** `runbox-python:<hash>` where the hash covers every file of the image definition, so edits force a rebuild. */
-export function sandboxImageTag(dir: string = IMAGE_DIR): string {
-  const hash = createHash('sha256');
-  for (const name of readdirSync(dir).sort()) {
-    hash
-      .update(name)
-      .update('\0')
-      .update(readFileSync(join(dir, name)))
-      .update('\0');
-  }
-  return `${IMAGE_REPOSITORY}:${hash.digest('hex').slice(0, 16)}`;
-}
+export { IMAGE_DIR, sandboxImageTag } from '../sandbox/image';
 
 export async function ensureImage(docker: DockerClient, tag: string, log: (line: string) => void): Promise<void> {
   if (await docker.imageExists(tag)) {

@@ -8,8 +8,8 @@ import { BusyError, ClientGoneError, RunboxError } from '../errors';
 
 export interface Slot {
   readonly index: number;
-  /** Frees the slot (idempotent); it passes straight to the next waiter, if any. */
-  release(): void;
+  /** Frees the slot (idempotent); it passes straight to the next waiter, if any. Safe to pass around detached. */
+  readonly release: () => void;
 }
 
 interface Waiter {
@@ -21,6 +21,7 @@ export class Admission {
   /** Slot numbers not in use (a stack: 0 goes first, then the most recently freed). */
   private readonly free: number[];
   private readonly queue: Waiter[] = [];
+  private readonly freeListeners: (() => void)[] = [];
 
   constructor(
     readonly maxConcurrent: number,
@@ -39,6 +40,21 @@ export class Admission {
     return this.queue.length;
   }
 
+  /** Every slot is taken. */
+  get full(): boolean {
+    return this.free.length === 0;
+  }
+
+  /** One more waiter would be refused. */
+  get queueFull(): boolean {
+    return this.queue.length >= this.maxQueue;
+  }
+
+  /** Calls `listener` whenever a slot becomes free (rather than passing straight to a waiter). */
+  onFree(listener: () => void): void {
+    this.freeListeners.push(listener);
+  }
+
   /** Takes a slot only if one is free right now (for background work that must not queue ahead of requests). */
   tryAcquire(): Slot | undefined {
     if (this.free.length === 0 || this.queue.length > 0) return undefined;
@@ -48,7 +64,7 @@ export class Admission {
   acquire(deadline: number, cancel?: AbortSignal): Promise<Slot> {
     const immediate = this.tryAcquire();
     if (immediate) return Promise.resolve(immediate);
-    if (this.queue.length >= this.maxQueue) {
+    if (this.queueFull) {
       return Promise.reject(
         new BusyError(`all ${this.maxConcurrent} run slots are busy and the queue of ${this.maxQueue} is full`, this.retryAfterSeconds),
       );
@@ -93,8 +109,9 @@ export class Admission {
         released = true;
         const next = this.queue[0];
         // The slot passes straight to the next waiter, so nothing can jump the queue in between.
-        if (next) next.grant(this.slot(index));
-        else this.free.push(index);
+        if (next) return next.grant(this.slot(index));
+        this.free.push(index);
+        for (const listener of this.freeListeners) listener();
       },
     };
   }

@@ -6,6 +6,9 @@
 import { extract, type ExtractEvents, type Header } from 'tar-stream';
 import { encodeExact, type Encoding } from './encoding';
 import { relativePathProblem } from './paths';
+import { RESULT_ENTRY, type ArtifactCaps } from './protocol';
+
+export type { ArtifactCaps };
 
 export interface Artifact {
   path: string;
@@ -14,20 +17,12 @@ export interface Artifact {
   content: string;
 }
 
-export interface ArtifactCaps {
-  maxFiles: number;
-  maxFileBytes: number;
-  maxTotalBytes: number;
-}
-
 export interface ArtifactsResult {
   artifacts: Artifact[];
   truncated: boolean;
 }
 
-const SUMMARY_NAME = 'summary.json';
 const SUMMARY_MAX_BYTES = 4096;
-const OUTPUT_PREFIX = 'output/';
 /** Room for tar headers and padding on top of the content caps. */
 const ARCHIVE_OVERHEAD_PER_ENTRY = 3 * 512;
 const ARCHIVE_OVERHEAD = 64 * 1024;
@@ -129,7 +124,7 @@ export class ArtifactCollector {
 
   private async onEntry(header: Header, stream: EntryStream): Promise<void> {
     const name = entryName(header) ?? '';
-    if (name === SUMMARY_NAME && header.type === 'file') {
+    if (name === RESULT_ENTRY.summary && header.type === 'file') {
       try {
         const summary = JSON.parse((await readAll(stream, SUMMARY_MAX_BYTES)).toString('utf8')) as { skipped?: unknown };
         if (typeof summary.skipped === 'number' && summary.skipped > 0) this.truncated = true;
@@ -138,7 +133,8 @@ export class ArtifactCollector {
       }
       return;
     }
-    const path = name.startsWith(OUTPUT_PREFIX) ? name.slice(OUTPUT_PREFIX.length) : '';
+    const prefix = RESULT_ENTRY.artifactsPrefix;
+    const path = name.startsWith(prefix) ? name.slice(prefix.length) : '';
     const size = header.size ?? 0;
     const acceptable =
       header.type === 'file' &&

@@ -3,12 +3,10 @@
  * reaches this function except the run's memory size and labels, both validated and bounded upstream.
  */
 import type { ContainerCreateOptions } from '../docker/client';
-import { SANDBOX_UID } from './job-tar';
+import { MiB } from '../config';
+import { LAUNCHER_COMMAND, SANDBOX_UID, WORKSPACE_PATH } from './protocol';
 import { SECCOMP_PROFILE } from './seccomp';
 
-export const WORKSPACE_PATH = '/workspace';
-export const LAUNCHER_COMMAND = ['python3', '-I', '-S', '/opt/runbox/launcher.py'];
-const MiB = 1024 * 1024;
 const SHM_MB = 16;
 const NOFILE = 1024;
 const TMPFS_INODES = 8192;

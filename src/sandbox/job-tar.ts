@@ -1,10 +1,7 @@
 /** Packs a job into the tar stream the sandbox launcher reads on its stdin (images/python/launcher.py). */
 import { pack, type Pack } from 'tar-stream';
-import type { Limits } from '../config';
 import type { Job } from './job';
-
-/** Uid/gid of the sandbox user baked into the image (images/python/build.sh). */
-export const SANDBOX_UID = 10001;
+import { JOB_ENTRY, SANDBOX_UID, type ArtifactCaps } from './protocol';
 
 export interface JobManifest {
   entrypoint: string;
@@ -14,16 +11,12 @@ export interface JobManifest {
   artifact_limits: { max_files: number; max_file_bytes: number; max_total_bytes: number };
 }
 
-export function manifestFor(job: Job, marker: string, limits: Limits): JobManifest {
+export function manifestFor(job: Job, marker: string, caps: ArtifactCaps): JobManifest {
   return {
     entrypoint: job.entrypoint,
     args: job.args,
     marker,
-    artifact_limits: {
-      max_files: limits.maxArtifacts,
-      max_file_bytes: limits.maxArtifactBytes,
-      max_total_bytes: limits.maxArtifactsBytes,
-    },
+    artifact_limits: { max_files: caps.maxFiles, max_file_bytes: caps.maxFileBytes, max_total_bytes: caps.maxTotalBytes },
   };
 }
 
@@ -54,8 +47,11 @@ export function packJob(job: Job, manifest: JobManifest): Promise<Buffer> {
     data,
   });
   return packTar([
-    entry('job.json', Buffer.from(JSON.stringify(manifest))),
-    entry('stdin', job.stdin),
-    ...job.files.map((f) => entry(`files/${f.path}`, f.data)),
+    entry(JOB_ENTRY.manifest, Buffer.from(JSON.stringify(manifest))),
+    entry(JOB_ENTRY.stdin, job.stdin),
+    ...job.files.map((f) => entry(`${JOB_ENTRY.filesPrefix}${f.path}`, f.data)),
   ]);
 }
+
+// TEMPORARY: tests being edited elsewhere still import it from here; removed in this same change.
+export { SANDBOX_UID } from './protocol';

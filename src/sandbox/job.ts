@@ -12,6 +12,3 @@ export interface Job {
   timeoutMs: number;
   memoryMb: number;
 }
-
-/** Where programs may write results to be returned; reserved in the input namespace. */
-export const OUTPUT_DIR = 'output';

@@ -5,7 +5,7 @@
  */
 import type { Logger } from 'pino';
 import type { Admission, Slot } from './admission';
-import type { Sandbox } from './runner';
+import type { Sandbox } from './sandboxes';
 
 export interface PoolOptions {
   size: number;
@@ -42,7 +42,10 @@ export class WarmPool {
     private readonly admission: Admission,
     private readonly hooks: PoolHooks,
     private readonly log: Logger,
-  ) {}
+  ) {
+    // A freed slot may be one the pool can refill with (refill() does nothing unless started and below size).
+    admission.onFree(() => this.refill());
+  }
 
   get size(): number {
     return this.idle.length;
@@ -79,8 +82,7 @@ export class WarmPool {
 
   /** A request is about to queue: if idle members hold every slot, give one back so it can proceed. */
   yieldSlot(): void {
-    const full = this.admission.inUse >= this.admission.maxConcurrent;
-    if (!full || this.admission.queued >= this.admission.maxQueue) return;
+    if (!this.admission.full || this.admission.queueFull) return;
     const member = this.idle.pop();
     if (member) this.hooks.discard(member.sandbox);
   }
@@ -111,7 +113,7 @@ export class WarmPool {
             this.filling--;
             this.failures++;
             const waitMs = Math.min(30_000, 250 * 2 ** this.failures);
-            this.log.warn({ err: err.message, retryInMs: waitMs }, 'warm pool refill failed');
+            this.log.warn({ err, retryInMs: waitMs }, 'warm pool refill failed');
             this.retryTimer ??= setTimeout(() => {
               this.retryTimer = undefined;
               this.refill();

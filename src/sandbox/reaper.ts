@@ -25,7 +25,7 @@ export class Reaper {
 
   start(intervalMs: number): void {
     this.timer = setInterval(() => {
-      this.sweep().catch((err: Error) => this.log.warn({ err: err.message }, 'reaper pass failed'));
+      this.sweep().catch((err: Error) => this.log.warn({ err }, 'reaper pass failed'));
     }, intervalMs);
     this.timer.unref();
   }

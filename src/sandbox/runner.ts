@@ -1,25 +1,24 @@
 /** The run lifecycle: one fresh container per job, a deadline, bounded output, and removal whatever happens. */
-import { randomBytes, randomUUID } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
 import type { Config } from '../config';
 import type { DockerClient } from '../docker/client';
 import { EngineUnavailableError, ShuttingDownError } from '../errors';
-import type { Admission, Slot } from './admission';
+import type { Admission } from './admission';
 import type { Artifact } from './artifacts';
 import type { Encoded } from './encoding';
-import { containerSpec } from './container-spec';
 import type { Job } from './job';
-import { manifestFor, packJob, SANDBOX_UID } from './job-tar';
-import { runLabels } from './labels';
+import { manifestFor, packJob } from './job-tar';
+import { classify, EXIT_SIGKILL, type RunStatus } from './outcome';
 import { WarmPool } from './pool';
+import { artifactCaps } from './protocol';
 import { RunOutput } from './run-output';
+import { reportingGraceMs, SandboxFactory, type Sandbox } from './sandboxes';
 
-/**
- * ok: exit 0. error: non-zero exit. timeout: killed at the deadline. oom: the kernel killed it for memory.
- * output_limit: killed for writing more than RUNBOX_OUTPUT_KILL_BYTES, or an artifact archive beyond its caps.
- */
-export type RunStatus = 'ok' | 'error' | 'timeout' | 'oom' | 'output_limit';
+export type { RunStatus };
+// TEMPORARY: tests being edited elsewhere still import it from here; removed in this same change.
+export type { Sandbox } from './sandboxes';
 
 export interface RunResult {
   id: string;
@@ -49,24 +48,6 @@ export interface RunOptions {
   holdSlotUntil?: Promise<unknown>;
 }
 
-/** A started container whose launcher waits for its job on stdin; it holds one admission slot. */
-export interface Sandbox {
-  runId: string;
-  containerId: string;
-  stream: Duplex;
-  memoryMb: number;
-  slot: Slot;
-  /** The engine's `wait`, asked as soon as the container started: resolves with the exit code. */
-  exit: Promise<number>;
-  /** Abandons `exit` (the engine stopped answering). */
-  abandonWait: AbortController;
-}
-
-/** 128 + SIGKILL: what the init process reports for a killed launcher. */
-const EXIT_SIGKILL = 137;
-/** Margin on top of the longest a run can take to be reported, before a reaper may treat it as abandoned. */
-const DEADLINE_MARGIN_MS = 60_000;
-
 /** Resolves when the stream is over: true when it ended cleanly (the engine closed it), false when it broke. */
 function streamClosed(stream: Duplex): Promise<boolean> {
   return new Promise((resolve) => {
@@ -88,21 +69,26 @@ function delay(ms: number): { promise: Promise<void>; cancel: () => void } {
   return { promise, cancel: () => clearTimeout(timer) };
 }
 
+/**
+ * Runs jobs: admits each (a warm pool member, or a slot and a fresh sandbox), runs it against its deadline,
+ * and discards the sandbox. It owns the warm pool's lifecycle; sandboxes come from the SandboxFactory.
+ */
 export class Runner {
-  /** Runs in progress and removals in flight: what settle() waits for. */
-  private readonly pending = new Set<Promise<unknown>>();
-  /** Run ids whose containers exist or are being created: the reaper leaves these alone. */
-  private readonly live = new Set<string>();
+  /** Runs in progress: what settle() waits for, with the factory's creations and removals. */
+  private readonly runs = new Set<Promise<unknown>>();
   private readonly stopping = new AbortController();
+  private readonly sandboxes: SandboxFactory;
+  /** Public to observe (its size), not to drive: start() and stop() do that. */
   readonly pool: WarmPool;
 
   constructor(
     private readonly docker: DockerClient,
     private readonly config: Config,
     private readonly admission: Admission,
-    private readonly instanceId: string,
     private readonly log: Logger,
   ) {
+    const sandboxes = new SandboxFactory(docker, config, log);
+    this.sandboxes = sandboxes;
     this.pool = new WarmPool(
       {
         size: config.poolSize,
@@ -112,8 +98,8 @@ export class Runner {
       },
       admission,
       {
-        prepare: (memoryMb, release, deadline) => this.track(this.prepare(memoryMb, release, deadline)),
-        discard: (sandbox) => this.discard(sandbox),
+        prepare: (memoryMb, slot, deadline) => sandboxes.prepare(memoryMb, slot, deadline),
+        discard: (sandbox) => sandboxes.discard(sandbox),
         imageId: () => docker.imageId(config.image),
       },
       log,
@@ -121,27 +107,51 @@ export class Runner {
   }
 
   isLive(runId: string): boolean {
-    return this.live.has(runId);
+    return this.sandboxes.isLive(runId);
   }
 
   get liveCount(): number {
-    return this.live.size;
+    return this.sandboxes.liveCount;
+  }
+
+  /** Starts the warm pool (if any). */
+  start(): void {
+    this.pool.start();
+  }
+
+  /**
+   * Graceful stop: the pool is emptied at once, runs in progress get `graceMs` to finish, then the rest are
+   * killed; resolves once every container is removed.
+   */
+  async stop(graceMs: number): Promise<void> {
+    this.pool.stop();
+    let timer: NodeJS.Timeout | undefined;
+    const grace = new Promise<'grace'>((resolve) => (timer = setTimeout(resolve, graceMs, 'grace')));
+    const outcome = await Promise.race([this.settle().then(() => 'settled' as const), grace]);
+    clearTimeout(timer);
+    if (outcome === 'grace') {
+      this.log.warn({ live: this.liveCount }, 'shutdown grace period over: stopping the remaining runs');
+      this.stopping.abort(new ShuttingDownError('the server is shutting down; the run was stopped before it started'));
+    }
+    await this.settle();
   }
 
   /** Runs a job to completion in a fresh container. */
   run(job: Job, options: RunOptions = {}): Promise<RunResult> {
-    return this.track(this.admitAndRun(job, options));
-  }
-
-  /** Refuses new runs and kills the ones in progress; settle() then waits for their removal. */
-  stopAll(): void {
-    this.stopping.abort(new ShuttingDownError('the server is shutting down; the run was stopped before it started'));
-    this.pool.stop();
+    const work = this.admitAndRun(job, options);
+    const settled = work.then(
+      () => undefined,
+      () => undefined,
+    );
+    this.runs.add(settled);
+    void settled.then(() => this.runs.delete(settled));
+    return work;
   }
 
   /** Resolves once every run in progress has ended and its container is removed. */
   async settle(): Promise<void> {
-    while (this.pending.size) await Promise.all([...this.pending]);
+    while (this.runs.size) await Promise.all([...this.runs]);
+    await this.sandboxes.settle();
   }
 
   private async admitAndRun(job: Job, { cancel, receivedAt = Date.now(), holdSlotUntil }: RunOptions): Promise<RunResult> {
@@ -157,45 +167,10 @@ export class Runner {
         slot.release();
         throw new ShuttingDownError();
       }
-      sandbox = await this.prepare(job.memoryMb, slot, deadline, holdSlotUntil);
+      sandbox = await this.sandboxes.prepare(job.memoryMb, slot, deadline, holdSlotUntil);
     }
     const queuedMs = Date.now() - receivedAt;
     return this.execute(sandbox, job, { timeoutMs: Math.max(1, deadline - Date.now()), queuedMs, stop, holdSlotUntil });
-  }
-
-  /** Creates, attaches and starts a container holding `slot`; on failure nothing is left behind. */
-  async prepare(memoryMb: number, slot: Slot, deadline: number, holdSlotUntil?: Promise<unknown>): Promise<Sandbox> {
-    const { config } = this;
-    const runId = randomUUID();
-    this.live.add(runId);
-    const spec = containerSpec({
-      image: config.image,
-      runtime: config.runtime,
-      // Concurrent runs never share a uid, so per-uid kernel limits (inotify, pipe buffers) are each run's own.
-      uid: SANDBOX_UID + slot.index,
-      memoryMb,
-      cpus: config.limits.cpus,
-      pidsLimit: config.limits.pidsLimit,
-      workspaceMb: config.limits.workspaceMb,
-      tmpMb: config.limits.tmpMb,
-      labels: runLabels(runId, this.instanceId, deadline + config.killGraceMs + 2 * config.dockerCallTimeoutMs + DEADLINE_MARGIN_MS),
-    });
-    let containerId: string | undefined;
-    try {
-      containerId = await this.docker.create(spec);
-      // Attach before start, so not a byte of output is missed.
-      const stream = await this.docker.attach(containerId);
-      // An idle pool member's connection can drop at any time; that must not become an uncaught 'error'.
-      stream.on('error', (err: Error) => this.log.debug({ runId, err: err.message }, 'sandbox stream error'));
-      await this.docker.start(containerId);
-      const abandonWait = new AbortController();
-      const exit = this.docker.wait(containerId, abandonWait.signal);
-      exit.catch(() => undefined); // observed by execute(); a pool member may be discarded unused
-      return { runId, containerId, stream, memoryMb, slot, exit, abandonWait };
-    } catch (err) {
-      this.dispose(runId, containerId, slot, holdSlotUntil);
-      throw err;
-    }
   }
 
   private async execute(
@@ -215,7 +190,8 @@ export class Runner {
 
     let timer: NodeJS.Timeout | undefined;
     let afterStreamTimer: NodeJS.Timeout | undefined;
-    const hardTimer = setTimeout(() => abandonWait.abort(), timeoutMs + config.killGraceMs + 2 * config.dockerCallTimeoutMs);
+    // However the engine misbehaves, the run is given up on once it could no longer be reported in time.
+    const hardTimer = setTimeout(() => abandonWait.abort(), timeoutMs + reportingGraceMs(config));
     let exited = false;
     let finished = false;
     let timedOut = false;
@@ -223,7 +199,7 @@ export class Runner {
     let killing: Promise<void> | undefined;
     const kill = () => {
       if (exited) return;
-      killing ??= this.docker.kill(containerId).catch((err: Error) => this.log.warn({ runId, err: err.message }, 'kill failed'));
+      killing ??= this.docker.kill(containerId).catch((err: Error) => this.log.warn({ runId, err }, 'kill failed'));
     };
     stop.addEventListener('abort', kill, { once: true });
     // Known the moment the engine reports it, so a program ending right at the deadline is not a timeout.
@@ -233,16 +209,13 @@ export class Runner {
     );
 
     try {
-      const input = await packJob(job, manifestFor(job, marker, limits));
+      const caps = artifactCaps(limits);
+      const input = await packJob(job, manifestFor(job, marker, caps));
       const output = new RunOutput({
         marker,
         maxOutputBytes: limits.maxOutputBytes,
         outputKillBytes: limits.outputKillBytes,
-        artifactCaps: {
-          maxFiles: limits.maxArtifacts,
-          maxFileBytes: limits.maxArtifactBytes,
-          maxTotalBytes: limits.maxArtifactsBytes,
-        },
+        artifactCaps: caps,
         onLimitExceeded: () => {
           limitHit = true;
           kill();
@@ -281,31 +254,28 @@ export class Runner {
 
       // The engine closes the stream once the container is gone; a stream that lingers is cut off.
       const grace = delay(config.killGraceMs);
-      const endedCleanly = await Promise.race([closed, grace.promise.then(() => false)]);
+      const streamEndedCleanly = await Promise.race([closed, grace.promise.then(() => false)]);
       grace.cancel();
       output.end();
       const collectedArtifacts = await output.artifacts.finish();
       const serviceEnded = timedOut || limitHit;
-      // A launcher that exits 0 writes the marker first. Without it, either the stream was lost on the way
-      // (the engine's doing: a 503) or the program broke the protocol (its own error). Only a stream that
-      // ended cleanly, from an engine that still answers, puts it on the program.
-      const protocolBroken = !serviceEnded && exitCode === 0 && !output.completed;
-      if (protocolBroken && !(endedCleanly && (await this.engineAnswers()))) {
-        throw new EngineUnavailableError("the output stream from the sandbox was lost; the run's result is unknown");
-      }
+      const markerSeen = output.completed;
+      const status = classify({
+        timedOut,
+        limitHit,
+        exitCode,
+        markerSeen,
+        streamEndedCleanly,
+        // Asked only where they decide something: a missing marker, an exit by SIGKILL.
+        engineAnswers: !serviceEnded && exitCode === 0 && !markerSeen && streamEndedCleanly && (await this.engineAnswers()),
+        oomKilled: !serviceEnded && exitCode === EXIT_SIGKILL && (await this.docker.inspectExit(containerId)).oomKilled,
+      });
+      if (status === 'lost') throw new EngineUnavailableError("the output stream from the sandbox was lost; the run's result is unknown");
+      // Past classify, a missing marker after exit 0 can only be the program's doing.
+      const protocolBroken = !serviceEnded && exitCode === 0 && !markerSeen;
       // A run the service ended, or whose protocol was broken, returns no artifacts.
       const { artifacts, truncated: artifactsTruncated } =
         serviceEnded || protocolBroken ? { artifacts: [], truncated: protocolBroken } : collectedArtifacts;
-      const oomKilled = !serviceEnded && exitCode === EXIT_SIGKILL && (await this.docker.inspectExit(containerId)).oomKilled;
-      const status: RunStatus = timedOut
-        ? 'timeout'
-        : limitHit
-          ? 'output_limit'
-          : oomKilled
-            ? 'oom'
-            : exitCode === 0 && !protocolBroken
-              ? 'ok'
-              : 'error';
       if (protocolBroken) output.stderr.push(Buffer.from(PROTOCOL_BROKEN_NOTE));
       const collected = output.collected();
       return {
@@ -317,7 +287,7 @@ export class Runner {
         stdoutTruncated: collected.stdoutTruncated,
         stderrTruncated: collected.stderrTruncated,
         timedOut,
-        oomKilled,
+        oomKilled: status === 'oom',
         durationMs,
         queuedMs,
         artifacts,
@@ -329,7 +299,7 @@ export class Runner {
       clearTimeout(hardTimer);
       clearTimeout(afterStreamTimer);
       stop.removeEventListener('abort', kill);
-      this.discard(sandbox, holdSlotUntil);
+      this.sandboxes.discard(sandbox, holdSlotUntil);
     }
   }
 
@@ -338,44 +308,5 @@ export class Runner {
       () => true,
       () => false,
     );
-  }
-
-  /** Ends a sandbox, used or not: its stream closed, its container removed, its slot freed. */
-  private discard(sandbox: Sandbox, holdSlotUntil?: Promise<unknown>): void {
-    sandbox.stream.destroy();
-    sandbox.abandonWait.abort();
-    this.dispose(sandbox.runId, sandbox.containerId, sandbox.slot, holdSlotUntil);
-  }
-
-  /**
-   * Removes the container off the response path, then frees its slot (once `holdSlotUntil` settles too), so
-   * live containers never exceed the maximum. A removal that fails (engine gone) still frees the slot; the
-   * reaper finds the container later. settle() waits for the removal, not for the hold.
-   */
-  private dispose(runId: string, containerId: string | undefined, slot: Slot, holdSlotUntil?: Promise<unknown>): void {
-    const removal = containerId === undefined ? Promise.resolve() : this.docker.remove(containerId);
-    void this.track(
-      removal
-        .catch((err: Error) => this.log.error({ runId, containerId, err: err.message }, 'container removal failed'))
-        .finally(() => {
-          this.live.delete(runId);
-          const free = () => {
-            slot.release();
-            this.pool.refill();
-          };
-          if (holdSlotUntil) void holdSlotUntil.then(free, free);
-          else free();
-        }),
-    );
-  }
-
-  private track<T>(work: Promise<T>): Promise<T> {
-    const settled = work.then(
-      () => undefined,
-      () => undefined,
-    );
-    this.pending.add(settled);
-    void settled.then(() => this.pending.delete(settled));
-    return work;
   }
 }

@@ -169,7 +169,7 @@ describe('HTTP API with a fake engine', () => {
     const log = pino({ level: 'warn' }, { write: (line: string) => void lines.push(line) });
     const config = testConfig();
     const docker = fakeDocker();
-    const runner = new Runner(docker, config, new Admission(1, 0), config.instanceId, log);
+    const runner = new Runner(docker, config, new Admission(1, 0), log);
     const app = createApp({ config, docker, runner, log, version: '0', state: { draining: false } });
     app.callback();
     const stderr = jest.spyOn(console, 'error').mockImplementation(() => undefined);
@@ -180,7 +180,28 @@ describe('HTTP API with a fake engine', () => {
       stderr.mockRestore();
     }
     expect(lines).toHaveLength(1);
-    expect(JSON.parse(lines[0])).toMatchObject({ level: 40, err: 'write EPIPE', code: 'EPIPE', msg: 'response failed' });
+    expect(JSON.parse(lines[0])).toMatchObject({
+      level: 40,
+      err: { type: 'Error', message: 'write EPIPE', code: 'EPIPE', stack: expect.stringContaining('write EPIPE') },
+      msg: 'response failed',
+    });
+  });
+
+  it('logs a 5xx refusal with its code and reason, and exactly one msg field', async () => {
+    const lines: string[] = [];
+    const log = pino({ level: 'warn' }, { write: (line: string) => void lines.push(line) });
+    const config = testConfig();
+    const docker = fakeDocker({ up: false });
+    const runner = new Runner(docker, config, new Admission(1, 0), log);
+    const app = createApp({ config, docker, runner, log, version: '0', state: { draining: false } });
+    expect((await request(app.callback()).post('/v1/runs').send({ code: 'print(1)' })).status).toBe(503);
+    const line = lines.find((l) => l.includes('request failed'))!;
+    expect(line.match(/"msg":/g)).toHaveLength(1);
+    expect(JSON.parse(line)).toMatchObject({
+      code: 'engine_unavailable',
+      reason: expect.stringMatching(/Docker engine/),
+      msg: 'request failed',
+    });
   });
 
   it('503 engine_unavailable when the engine does not answer', async () => {

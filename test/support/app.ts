@@ -10,7 +10,7 @@ export const silentLog = pino({ level: process.env.RUNBOX_TEST_LOG ?? 'silent' }
 /** The Koa app with a runner on `docker`, for driving through supertest. */
 export function appWith(config: Config, docker: DockerClient) {
   const admission = new Admission(config.limits.maxConcurrent, config.limits.maxQueue);
-  const runner = new Runner(docker, config, admission, config.instanceId, silentLog);
+  const runner = new Runner(docker, config, admission, silentLog);
   const state = { draining: false };
   return { app: createApp({ config, docker, runner, log: silentLog, version: '0.0.0-test', state }), runner, state };
 }

@@ -1,6 +1,7 @@
 import { extract } from 'tar-stream';
 import type { Job } from '../../src/sandbox/job';
 import { manifestFor, packJob } from '../../src/sandbox/job-tar';
+import { artifactCaps } from '../../src/sandbox/protocol';
 import { testConfig } from '../support/config';
 
 async function entriesOf(archive: Buffer): Promise<Record<string, { data: string; uid: number; type: string }>> {
@@ -35,7 +36,7 @@ describe('packJob', () => {
   };
 
   it('writes the manifest, stdin and every file as regular files owned by the sandbox user', async () => {
-    const manifest = manifestFor(job, 'MARK', testConfig().limits);
+    const manifest = manifestFor(job, 'MARK', artifactCaps(testConfig().limits));
     const entries = await entriesOf(await packJob(job, manifest));
     expect(Object.keys(entries).sort()).toEqual(
       ['files/data/bytes.bin', 'files/main.py', `files/deep/${'n'.repeat(200)}.txt`, 'job.json', 'stdin'].sort(),

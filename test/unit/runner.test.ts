@@ -5,7 +5,7 @@
 import { Duplex } from 'node:stream';
 import { extract } from 'tar-stream';
 import type { DockerClient } from '../../src/docker/client';
-import { EngineUnavailableError } from '../../src/errors';
+import { ClientGoneError, EngineUnavailableError, ShuttingDownError } from '../../src/errors';
 import { Admission } from '../../src/sandbox/admission';
 import type { Job } from '../../src/sandbox/job';
 import { Runner } from '../../src/sandbox/runner';
@@ -39,7 +39,7 @@ function scriptedEngine() {
   });
   let exit!: (code: number) => void;
   const exited = new Promise<number>((resolve) => (exit = resolve));
-  const state = { engineUp: true, calls: [] as string[] };
+  const state = { engineUp: true, startFails: false, oomKilled: false, calls: [] as string[], attached: undefined as Duplex | undefined };
   const call = async (name: string) => {
     state.calls.push(name);
     if (!state.engineUp) throw new EngineUnavailableError('engine gone');
@@ -49,10 +49,20 @@ function scriptedEngine() {
     imageExists: async () => true,
     imageId: async () => 'sha256:scripted',
     create: async () => (await call('create'), 'container-1'),
-    attach: async () => (await call('attach'), stream),
-    start: () => call('start'),
-    wait: async () => (await call('wait'), exited),
-    inspectExit: async () => ({ exitCode: 0, oomKilled: false }),
+    attach: async () => (await call('attach'), (state.attached = stream)),
+    start: async () => {
+      await call('start');
+      if (state.startFails) throw new EngineUnavailableError('start failed');
+    },
+    // Like the real client: settles with the exit code, or rejects once abandoned.
+    wait: async (_id, signal) => {
+      await call('wait');
+      return new Promise<number>((resolve, reject) => {
+        void exited.then(resolve);
+        signal?.addEventListener('abort', () => reject(new EngineUnavailableError('wait abandoned')), { once: true });
+      });
+    },
+    inspectExit: async () => ({ exitCode: 137, oomKilled: state.oomKilled }),
     kill: () => call('kill'),
     remove: () => call('remove'),
     listByLabel: async () => [],
@@ -77,6 +87,12 @@ function scriptedEngine() {
   return { docker, stream, exit, state, marker };
 }
 
+/** Plays a container killed by SIGKILL: its stream ends, the engine reports 137. */
+function killed(engine: ReturnType<typeof scriptedEngine>) {
+  engine.stream.push(null);
+  engine.exit(137);
+}
+
 const job: Job = {
   files: [{ path: 'main.py', data: Buffer.from('print(1)') }],
   entrypoint: 'main.py',
@@ -86,10 +102,16 @@ const job: Job = {
   memoryMb: 512,
 };
 
-function runnerOn(docker: DockerClient) {
-  const config = testConfig({ RUNBOX_POOL_SIZE: '0', RUNBOX_MAX_CONCURRENT: '1' });
+/** Waits (bounded) until `check` holds, yielding to timers and I/O in between. */
+async function until(check: () => boolean, what: string): Promise<void> {
+  for (let i = 0; i < 500 && !check(); i++) await new Promise((r) => setTimeout(r, 2));
+  if (!check()) throw new Error(`never happened: ${what}`);
+}
+
+function runnerOn(docker: DockerClient, env: Record<string, string> = {}) {
+  const config = testConfig({ RUNBOX_POOL_SIZE: '0', RUNBOX_MAX_CONCURRENT: '1', ...env });
   const admission = new Admission(1, 1);
-  return { runner: new Runner(docker, config, admission, config.instanceId, silentLog), admission };
+  return { runner: new Runner(docker, config, admission, silentLog), admission };
 }
 
 describe('Runner with a scripted engine', () => {
@@ -166,6 +188,133 @@ describe('Runner with a scripted engine', () => {
     expect(admission.inUse).toBe(1);
     delivered();
     await new Promise((r) => setImmediate(r));
+    expect(admission.inUse).toBe(0);
+  });
+
+  it('kills a run at its deadline: timeout, no exit code, no artifacts', async () => {
+    const engine = scriptedEngine();
+    const { runner } = runnerOn(engine.docker);
+    const result = runner.run({ ...job, timeoutMs: 50 });
+    await engine.marker();
+    await until(() => engine.state.calls.includes('kill'), 'kill at the deadline');
+    killed(engine);
+    expect(await result).toMatchObject({ status: 'timeout', timedOut: true, exitCode: null, artifacts: [] });
+    await runner.settle();
+  });
+
+  it('a run that exited before its deadline is not a timeout, even if its output is still arriving then', async () => {
+    const engine = scriptedEngine();
+    const { runner } = runnerOn(engine.docker, { RUNBOX_KILL_GRACE_MS: '2000' });
+    const result = runner.run({ ...job, timeoutMs: 100 });
+    const marker = await engine.marker();
+    engine.exit(0);
+    await new Promise((r) => setTimeout(r, 150));
+    engine.stream.push(frame(1, Buffer.concat([Buffer.from(marker), await tarOf([file('summary.json', '{"skipped":0}')])])));
+    engine.stream.push(null);
+    expect(await result).toMatchObject({ status: 'ok', timedOut: false, exitCode: 0 });
+    expect(engine.state.calls).not.toContain('kill');
+    await runner.settle();
+  });
+
+  it('kills a run that floods its output: output_limit, what was kept is capped', async () => {
+    const engine = scriptedEngine();
+    const { runner } = runnerOn(engine.docker, { RUNBOX_MAX_OUTPUT_BYTES: '1000', RUNBOX_OUTPUT_KILL_BYTES: '5000' });
+    const result = runner.run(job);
+    await engine.marker();
+    for (let i = 0; i < 10; i++) engine.stream.push(frame(1, 'x'.repeat(1000)));
+    await until(() => engine.state.calls.includes('kill'), 'kill for the flood');
+    killed(engine);
+    const outcome = await result;
+    expect(outcome).toMatchObject({ status: 'output_limit', exitCode: null, stdoutTruncated: true });
+    expect(outcome.stdout.content).toHaveLength(1000);
+    await runner.settle();
+  });
+
+  it('reports an exit by SIGKILL as oom when the engine says the kernel did it, else as error 137', async () => {
+    for (const oomKilled of [true, false]) {
+      const engine = scriptedEngine();
+      engine.state.oomKilled = oomKilled;
+      const { runner } = runnerOn(engine.docker);
+      const result = runner.run(job);
+      await engine.marker();
+      killed(engine);
+      expect(await result).toMatchObject({ status: oomKilled ? 'oom' : 'error', exitCode: 137, oomKilled });
+      await runner.settle();
+    }
+  });
+
+  it('kills the run when its client leaves while it runs', async () => {
+    const engine = scriptedEngine();
+    const { runner } = runnerOn(engine.docker);
+    const client = new AbortController();
+    const result = runner.run(job, { cancel: client.signal });
+    await engine.marker();
+    client.abort();
+    await until(() => engine.state.calls.includes('kill'), 'kill for the departed client');
+    killed(engine);
+    await result;
+    await runner.settle();
+    expect(engine.state.calls).toContain('remove');
+  });
+
+  it('a client that leaves while queued creates nothing; one already gone never queues', async () => {
+    const engine = scriptedEngine();
+    const { runner, admission } = runnerOn(engine.docker);
+    const held = admission.tryAcquire()!;
+    const client = new AbortController();
+    const queued = runner.run(job, { cancel: client.signal });
+    await until(() => admission.queued === 1, 'the run queued');
+    client.abort();
+    await expect(queued).rejects.toBeInstanceOf(ClientGoneError);
+    await expect(runner.run(job, { cancel: AbortSignal.abort() })).rejects.toBeInstanceOf(ClientGoneError);
+    expect(admission.queued).toBe(0);
+    held.release();
+    await runner.settle();
+    expect(engine.state.calls).not.toContain('create');
+  });
+
+  it('on stop: a run still going after the grace period is killed and ends as shutting_down; new runs are refused', async () => {
+    const engine = scriptedEngine();
+    const { runner } = runnerOn(engine.docker);
+    const result = runner.run(job);
+    await engine.marker();
+    const stopped = runner.stop(0);
+    await until(() => engine.state.calls.includes('kill'), 'kill on shutdown');
+    killed(engine);
+    await expect(result).rejects.toBeInstanceOf(ShuttingDownError);
+    await stopped;
+    await expect(runner.run(job)).rejects.toBeInstanceOf(ShuttingDownError);
+    expect(engine.state.calls).toContain('remove');
+  });
+
+  it('gives up on an engine that hangs: its wait never answers after the stream ended, 503', async () => {
+    const engine = scriptedEngine();
+    const { runner } = runnerOn(engine.docker, { RUNBOX_DOCKER_CALL_TIMEOUT_MS: '100' });
+    const result = runner.run(job);
+    await engine.marker();
+    engine.stream.push(null);
+    await expect(result).rejects.toThrow(/stopped answering/);
+    await runner.settle();
+  });
+
+  it('gives up on an engine that hangs with its stream open, once the run could no longer be reported in time', async () => {
+    const engine = scriptedEngine();
+    const { runner } = runnerOn(engine.docker, { RUNBOX_DOCKER_CALL_TIMEOUT_MS: '100', RUNBOX_KILL_GRACE_MS: '0' });
+    const result = runner.run({ ...job, timeoutMs: 50 });
+    await engine.marker();
+    await expect(result).rejects.toBeInstanceOf(EngineUnavailableError);
+    expect(engine.state.calls).toContain('kill');
+    await runner.settle();
+  });
+
+  it('a start that fails leaves nothing: the attach stream is destroyed, the container removed, the slot freed', async () => {
+    const engine = scriptedEngine();
+    engine.state.startFails = true;
+    const { runner, admission } = runnerOn(engine.docker);
+    await expect(runner.run(job)).rejects.toThrow(/start failed/);
+    await runner.settle();
+    expect(engine.state.attached?.destroyed).toBe(true);
+    expect(engine.state.calls).toEqual(['create', 'attach', 'start', 'remove']);
     expect(admission.inUse).toBe(0);
   });
 });

@@ -1,0 +1,41 @@
+/** How a run ended, decided from what the server itself observed, never from what the container claims. */
+
+/**
+ * ok: exit 0. error: non-zero exit, or a program that broke the launcher's protocol. timeout: killed at the
+ * deadline. oom: the kernel killed it for memory. output_limit: killed for writing more than
+ * RUNBOX_OUTPUT_KILL_BYTES, or an artifact archive beyond its caps.
+ */
+export type RunStatus = 'ok' | 'error' | 'timeout' | 'oom' | 'output_limit';
+
+export interface RunFacts {
+  /** The server's own timer killed the run. */
+  timedOut: boolean;
+  /** The server's own counters killed the run for its output. */
+  limitHit: boolean;
+  /** What the engine's `wait` reported. */
+  exitCode: number;
+  /** The launcher's end marker was in the output. */
+  markerSeen: boolean;
+  /** The attach stream was ended by the engine, not broken or cut off. */
+  streamEndedCleanly: boolean;
+  /** The engine answered after the run (asked only when the marker is missing). */
+  engineAnswers: boolean;
+  /** The engine's State.OOMKilled (asked only after an exit by SIGKILL). */
+  oomKilled: boolean;
+}
+
+/**
+ * The run's status, or 'lost' when its output was lost on the way: a launcher that exits 0 writes its marker
+ * first, so exit 0 without it is either the program breaking the protocol (its own error: the stream ended
+ * cleanly and the engine still answers) or the engine's doing (a 503). See SECURITY.md, result integrity.
+ */
+export function classify(f: RunFacts): RunStatus | 'lost' {
+  if (f.timedOut) return 'timeout';
+  if (f.limitHit) return 'output_limit';
+  if (f.exitCode === 0 && !f.markerSeen) return f.streamEndedCleanly && f.engineAnswers ? 'error' : 'lost';
+  if (f.oomKilled) return 'oom';
+  return f.exitCode === 0 ? 'ok' : 'error';
+}
+
+/** The exit status the engine reports for a process killed by SIGKILL (128 + 9): the OOM killer's, or ours. */
+export const EXIT_SIGKILL = 137;

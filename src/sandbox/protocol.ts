@@ -1,0 +1,30 @@
+/**
+ * The contract between the server and the sandbox image (images/python/): who runs, where, with which
+ * command, and the names in the tar streams going in and coming out. launcher.py holds the other side.
+ */
+import type { Limits } from '../config';
+
+/** Uid and gid of the sandbox user baked into the image; run slot n runs as uid SANDBOX_UID + n, group SANDBOX_UID. */
+export const SANDBOX_UID = 10001;
+export const WORKSPACE_PATH = '/workspace';
+export const LAUNCHER_COMMAND = ['python3', '-I', '-S', '/opt/runbox/launcher.py'];
+
+/** Where programs may write results to be returned; reserved in the input namespace. */
+export const OUTPUT_DIR = 'output';
+
+/** Entries of the job archive the launcher reads on stdin. */
+export const JOB_ENTRY = { manifest: 'job.json', stdin: 'stdin', filesPrefix: 'files/' } as const;
+
+/** Entries of the archive the launcher appends to stdout after the marker. */
+export const RESULT_ENTRY = { summary: 'summary.json', artifactsPrefix: `${OUTPUT_DIR}/` } as const;
+
+export interface ArtifactCaps {
+  maxFiles: number;
+  maxFileBytes: number;
+  maxTotalBytes: number;
+}
+
+/** The artifact caps, as the launcher applies them and as the server enforces them again. */
+export function artifactCaps(limits: Limits): ArtifactCaps {
+  return { maxFiles: limits.maxArtifacts, maxFileBytes: limits.maxArtifactBytes, maxTotalBytes: limits.maxArtifactsBytes };
+}

@@ -1,0 +1,30 @@
+import { classify, type RunFacts } from '../../src/sandbox/outcome';
+
+const facts = (overrides: Partial<RunFacts>): RunFacts => ({
+  timedOut: false,
+  limitHit: false,
+  exitCode: 0,
+  markerSeen: true,
+  streamEndedCleanly: true,
+  engineAnswers: true,
+  oomKilled: false,
+  ...overrides,
+});
+
+describe('classify', () => {
+  it.each<[string, Partial<RunFacts>, ReturnType<typeof classify>]>([
+    ['exit 0 with the marker', {}, 'ok'],
+    ['a non-zero exit', { exitCode: 3, markerSeen: true }, 'error'],
+    ['a non-zero exit without the marker (launcher killed by the program)', { exitCode: 143, markerSeen: false }, 'error'],
+    ['our timer killed it, whatever the exit', { timedOut: true, exitCode: 137, markerSeen: false }, 'timeout'],
+    ['our counters killed it', { limitHit: true, exitCode: 137, markerSeen: false }, 'output_limit'],
+    ['a timeout wins over an output limit hit in the same moment', { timedOut: true, limitHit: true }, 'timeout'],
+    ['the kernel killed it for memory', { exitCode: 137, oomKilled: true }, 'oom'],
+    ['an exit by SIGKILL that was not the OOM killer', { exitCode: 137 }, 'error'],
+    ['exit 0, no marker, a clean stream end, the engine answering: the program broke the protocol', { markerSeen: false }, 'error'],
+    ['exit 0, no marker, a broken stream: the output was lost', { markerSeen: false, streamEndedCleanly: false }, 'lost'],
+    ['exit 0, no marker, the engine gone: the output was lost', { markerSeen: false, engineAnswers: false }, 'lost'],
+  ])('%s', (_name, overrides, status) => {
+    expect(classify(facts(overrides))).toBe(status);
+  });
+});
