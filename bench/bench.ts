@@ -8,6 +8,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { spawnServer } from '../test/support/server-process';
 import { percentile, rssOf } from './stats';
+import { postRun } from '../test/support/http';
 
 const LATENCY_RUNS = Number(process.env.BENCH_LATENCY_RUNS ?? 30);
 const THROUGHPUT_RUNS = Number(process.env.BENCH_THROUGHPUT_RUNS ?? 40);
@@ -23,13 +24,9 @@ const FILE_AND_ARTIFACT = {
 type Attempt = () => Promise<void>;
 
 async function runboxRequest(url: string, body: object): Promise<void> {
-  const res = await fetch(`${url}/v1/runs`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify(body),
-  });
-  const json = (await res.json()) as { status?: string };
-  if (res.status !== 200 || json.status !== 'ok') throw new Error(`runbox answered ${res.status} ${JSON.stringify(json).slice(0, 200)}`);
+  const res = await postRun(url, body);
+  if (res.status !== 200 || res.body.status !== 'ok')
+    throw new Error(`runbox answered ${res.status} ${JSON.stringify(res.body).slice(0, 200)}`);
 }
 
 function dockerRun(image: string): Promise<void> {

@@ -9,6 +9,7 @@ import { createDockerClient } from '../src/docker/client';
 import { LABEL_RUN_ID } from '../src/sandbox/labels';
 import { spawnServer } from '../test/support/server-process';
 import { percentile, rssOf } from './stats';
+import { postRun } from '../test/support/http';
 
 const REQUESTS = Number(process.env.LOAD_REQUESTS ?? 240);
 const CONCURRENCY = Number(process.env.LOAD_CONCURRENCY ?? 24);
@@ -44,6 +45,16 @@ async function main() {
     RUNBOX_MAX_CONCURRENT: String(MAX_CONCURRENT),
     RUNBOX_MAX_QUEUE: String(MAX_QUEUE),
   });
+  // Whatever fails below, the server this started is stopped before the process ends.
+  try {
+    await measure(server);
+  } finally {
+    server.child.kill('SIGTERM');
+    await server.exited;
+  }
+}
+
+async function measure(server: Awaited<ReturnType<typeof spawnServer>>) {
   const docker = createDockerClient({ callTimeoutMs: 15_000 });
   const deadline = Date.now() + TIME_BUDGET_MS;
   const samples: Sample[] = [];
@@ -65,13 +76,8 @@ async function main() {
         const { kind, body } = schedule[next++ % schedule.length];
         const t0 = performance.now();
         try {
-          const res = await fetch(`${server.url}/v1/runs`, {
-            method: 'POST',
-            headers: { 'content-type': 'application/json' },
-            body: JSON.stringify(body()),
-            signal: AbortSignal.timeout(Math.max(1, deadline - Date.now())),
-          });
-          const json = (await res.json()) as { status?: string; duration_ms?: number; error?: { code: string } };
+          const res = await postRun(server.url, body(), { signal: AbortSignal.timeout(Math.max(1, deadline - Date.now())) });
+          const json = res.body as { status?: string; duration_ms?: number; error?: { code: string } };
           const outcome = json.status ?? json.error?.code ?? '?';
           samples.push({ kind, status: res.status, outcome, ms: performance.now() - t0, runMs: json.duration_ms });
           // Clients behave as asked: a refusal carries Retry-After, and they wait that long.
@@ -125,4 +131,7 @@ async function main() {
   process.exit(report.unexpected_5xx === 0 && left === 0 && peakContainers <= MAX_CONCURRENT ? 0 : 1);
 }
 
-void main();
+main().catch((err: unknown) => {
+  console.error('load test failed:', err);
+  process.exit(1);
+});
