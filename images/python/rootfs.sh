@@ -4,12 +4,13 @@
 set -euo pipefail
 tag=${1:?usage: rootfs.sh IMAGE:TAG}
 here=$(cd "$(dirname "$0")" && pwd)
-mirror=${RUNBOX_DEBIAN_MIRROR:-http://deb.debian.org/debian}
+# The host's own apt mirror (or RUNBOX_DEBIAN_MIRROR); any Debian mirror gives the same packages.
+mirror=$(bash "$here/debian-mirror.sh")
 rootfs=$(mktemp -d /tmp/runbox-rootfs.XXXXXX)
 trap 'rm -rf "$rootfs"' EXIT
 
 packages=$(grep -v '^\s*#' "$here/packages.txt" | grep -v '^\s*$' | paste -sd, -)
-echo "[image] debootstrap bookworm with: $packages"
+echo "[image] debootstrap bookworm from $mirror with: $packages"
 debootstrap --variant=minbase --include="$packages" bookworm "$rootfs" "$mirror"
 
 echo "[image] adding the sandbox user and matplotlib's font cache"
