@@ -52,6 +52,3 @@ export function packJob(job: Job, manifest: JobManifest): Promise<Buffer> {
     ...job.files.map((f) => entry(`${JOB_ENTRY.filesPrefix}${f.path}`, f.data)),
   ]);
 }
-
-// TEMPORARY: tests being edited elsewhere still import it from here; removed in this same change.
-export { SANDBOX_UID } from './protocol';

@@ -17,8 +17,6 @@ import { RunOutput } from './run-output';
 import { reportingGraceMs, SandboxFactory, type Sandbox } from './sandboxes';
 
 export type { RunStatus };
-// TEMPORARY: tests being edited elsewhere still import it from here; removed in this same change.
-export type { Sandbox } from './sandboxes';
 
 export interface RunResult {
   id: string;

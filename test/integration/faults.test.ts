@@ -2,11 +2,11 @@
 import { randomBytes } from 'node:crypto';
 import { createDockerClient } from '../../src/docker/client';
 import { containerSpec } from '../../src/sandbox/container-spec';
-import { SANDBOX_UID } from '../../src/sandbox/job-tar';
+import { SANDBOX_UID } from '../../src/sandbox/protocol';
 import { LABEL_INSTANCE, runLabels } from '../../src/sandbox/labels';
 import { sandboxImageTag } from '../../src/provision/image';
 import { startEngineProxy } from '../support/engine-proxy';
-import { docker, eventually, runContainers, startServer } from '../support/engine';
+import { docker, eventually, programRunning, runContainers, startServer } from '../support/engine';
 import { spawnServer } from '../support/server-process';
 import { postRun, type Json } from '../support/http';
 
@@ -77,7 +77,7 @@ describe('admission control', () => {
     const server = await startServer({ RUNBOX_MAX_CONCURRENT: '1', RUNBOX_MAX_QUEUE: '4', RUNBOX_POOL_SIZE: '0' });
     try {
       const long = post(server.url, sleeper(3));
-      await eventually(async () => server.admission.inUse === 1, 5000, 20);
+      expect(await eventually(async () => server.admission.inUse === 1, 5000, 20)).toBe(true);
       const late = await post(server.url, { code: 'print(1)', timeout_ms: 500 });
       expect(late.status).toBe(503);
       expect(late.body.error).toEqual({ code: 'busy', message: "waited for a run slot until the run's deadline passed" });
@@ -91,7 +91,7 @@ describe('admission control', () => {
     const server = await startServer({ RUNBOX_MAX_CONCURRENT: '1', RUNBOX_MAX_QUEUE: '4', RUNBOX_POOL_SIZE: '0' });
     try {
       const long = post(server.url, sleeper(2));
-      await eventually(async () => server.admission.inUse === 1, 5000, 20);
+      expect(await eventually(async () => server.admission.inUse === 1, 5000, 20)).toBe(true);
       const controller = new AbortController();
       const queued = post(server.url, sleeper(0), controller.signal).catch((err: Error) => err.name);
       expect(await eventually(async () => server.admission.queued === 1, 5000, 20)).toBe(true);
@@ -173,9 +173,8 @@ describe('engine outage', () => {
     );
     try {
       const inflight = post(server.url, sleeper(30, 60_000));
-      expect(await eventually(async () => (await docker.listByLabel('runbox.run-id')).some((c) => c.state === 'running'))).toBe(true);
-      // Let the job reach the launcher, so the cut lands while the program runs.
-      await new Promise((r) => setTimeout(r, 500));
+      // The cut must land while the program runs: the job reached the launcher, which started main.py.
+      expect(await eventually(async () => programRunning(server.config.instanceId))).toBe(true);
       const cutAt = Date.now();
       proxy.cut();
       const failed = await inflight;

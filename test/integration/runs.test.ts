@@ -1,5 +1,5 @@
 /** POST /v1/runs against the real Docker engine and the real sandbox image. */
-import { eventually, runContainers, startServer } from '../support/engine';
+import { eventually, instanceContainers, runContainers, startServer } from '../support/engine';
 import { postRun, type Json } from '../support/http';
 
 type Server = Awaited<ReturnType<typeof startServer>>;
@@ -15,6 +15,12 @@ describe.each([
 ])('%s', (_path, poolSize) => {
   beforeAll(async () => {
     server = await startServer({ RUNBOX_MAX_OUTPUT_BYTES: '65536', RUNBOX_OUTPUT_KILL_BYTES: '4194304', RUNBOX_POOL_SIZE: poolSize });
+  });
+
+  // Stopping the server removes every container it made, warm pool members included.
+  afterAll(async () => {
+    await server.close(30_000);
+    expect(await instanceContainers(server.config.instanceId)).toEqual([]);
   });
 
   describe('runs', () => {
@@ -137,11 +143,6 @@ describe.each([
       controller.abort();
       expect(await pending).toBe('AbortError');
       expect(await eventually(async () => (await busy()).length === 0)).toBe(true);
-    });
-
-    it('leaves no labelled container behind once stopped', async () => {
-      await server.close(30_000);
-      expect(await runContainers()).toEqual([]);
     });
   });
 });

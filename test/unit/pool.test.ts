@@ -2,7 +2,7 @@ import { EventEmitter } from 'node:events';
 import pino from 'pino';
 import { Admission } from '../../src/sandbox/admission';
 import { WarmPool, type PoolHooks } from '../../src/sandbox/pool';
-import type { Sandbox } from '../../src/sandbox/runner';
+import type { Sandbox } from '../../src/sandbox/sandboxes';
 
 const log = pino({ level: 'silent' });
 const flush = () => new Promise((r) => setImmediate(r));
@@ -103,15 +103,26 @@ describe('WarmPool', () => {
   it('retires members past their maximum age', async () => {
     const admission = new Admission(2, 0);
     const { hooks, discarded, owner } = fakeHooks();
-    const pool = (owner.pool = new WarmPool({ size: 1, memoryMb: 512, maxAgeMs: 1, maxRunMs: 1000 }, admission, hooks, log));
-    pool.start();
-    await flush();
-    await new Promise((r) => setTimeout(r, 5));
-    await pool.retire();
-    await flush();
-    expect(discarded).toEqual(['c1']);
-    expect(pool.idleContainerIds()).toEqual(['c2']);
-    pool.stop();
+    const pool = (owner.pool = new WarmPool({ size: 1, memoryMb: 512, maxAgeMs: 60_000, maxRunMs: 1000 }, admission, hooks, log));
+    // The pool's clock, moved by hand: a member's age is what the test says it is, not how long it waited.
+    let now = Date.now();
+    const clock = jest.spyOn(Date, 'now').mockImplementation(() => now);
+    try {
+      pool.start();
+      await flush();
+      now += 60_000; // at its maximum age: still young enough
+      await pool.retire();
+      await flush();
+      expect(discarded).toEqual([]);
+      now += 1; // past it
+      await pool.retire();
+      await flush();
+      expect(discarded).toEqual(['c1']);
+      expect(pool.idleContainerIds()).toEqual(['c2']);
+    } finally {
+      pool.stop();
+      clock.mockRestore();
+    }
   });
 
   it('removes every idle member on stop and refills no more', async () => {
