@@ -9,7 +9,9 @@ export const IMAGE_REPOSITORY = 'runbox-python';
 /** `runbox-python:<hash>` where the hash covers every file of the image definition, so edits force a rebuild. */
 export function sandboxImageTag(dir: string = IMAGE_DIR): string {
   const hash = createHash('sha256');
-  for (const name of readdirSync(dir).sort()) {
+  // Regular files only: a __pycache__ left by a local python run is not part of the definition.
+  const files = readdirSync(dir, { withFileTypes: true }).filter((entry) => entry.isFile());
+  for (const name of files.map((entry) => entry.name).sort()) {
     hash
       .update(name)
       .update('\0')
