@@ -26,11 +26,21 @@ export interface Config {
   /** Containers kept started ahead of demand (0: every run creates its own on the request path). */
   poolSize: number;
   poolMaxAgeMs: number;
+  /** Modules warm pool members import before their job arrives (empty: none). */
+  preload: readonly string[];
+  /** auto: preloaded members for requests that import a preload module, sized by demand; always: every member. */
+  preloadPolicy: PreloadPolicy;
   limits: Limits;
   http: HttpLimits;
 }
 
 type Env = Record<string, string | undefined>;
+
+export type PreloadPolicy = 'auto' | 'always';
+export const DEFAULT_PRELOAD = 'numpy,pandas,matplotlib.pyplot';
+/** A dotted Python module name; nothing else may reach the launcher's --preload argument. */
+const MODULE_NAME = /^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$/;
+const MAX_PRELOAD_MODULES = 32;
 
 interface Setting {
   env: string;
@@ -173,6 +183,16 @@ export function loadConfig(env: Env): Config {
   const poolSize = readNumber(env, 'RUNBOX_POOL_SIZE', Math.min(2, limits.maxConcurrent), 0);
   check(poolSize <= limits.maxConcurrent, 'RUNBOX_POOL_SIZE must not exceed RUNBOX_MAX_CONCURRENT (pool members are live containers)');
 
+  const preload = (env.RUNBOX_PRELOAD ?? DEFAULT_PRELOAD)
+    .split(',')
+    .map((name) => name.trim())
+    .filter((name) => name !== '');
+  const badModule = preload.find((name) => !MODULE_NAME.test(name) || name.length > 100);
+  check(badModule === undefined, `RUNBOX_PRELOAD: ${JSON.stringify(badModule)} is not a Python module name`);
+  check(preload.length <= MAX_PRELOAD_MODULES, `RUNBOX_PRELOAD: at most ${MAX_PRELOAD_MODULES} modules`);
+  const preloadPolicy = env.RUNBOX_PRELOAD_POLICY || 'auto';
+  check(preloadPolicy === 'auto' || preloadPolicy === 'always', 'RUNBOX_PRELOAD_POLICY: auto or always');
+
   const port = readNumber(env, 'PORT', 8080, 0);
   check(port <= 65535, `PORT=${port}: expected a TCP port`);
   const instanceId = env.RUNBOX_INSTANCE_ID || `${hostname()}-${port}`;
@@ -192,6 +212,8 @@ export function loadConfig(env: Env): Config {
     shutdownGraceMs: readNumber(env, 'RUNBOX_SHUTDOWN_GRACE_MS', 10_000, 0),
     poolSize,
     poolMaxAgeMs: readNumber(env, 'RUNBOX_POOL_MAX_AGE_MS', 300_000, 1000),
+    preload: Object.freeze(preload),
+    preloadPolicy: preloadPolicy as PreloadPolicy,
     limits: Object.freeze(limits),
     http: Object.freeze(http),
   });

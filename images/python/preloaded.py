@@ -62,18 +62,32 @@ def become(command):
 
 
 def run(path):
-    import runpy
+    # What python3 does for a script: a fresh __main__ module, the file compiled under its own name, run in
+    # that module's namespace (runpy.run_path would set sys.argv[0] to the full path).
+    import builtins
+    import importlib.machinery
+    import types
 
+    main = types.ModuleType("__main__")
+    main.__file__ = path
+    main.__cached__ = None
+    main.__loader__ = importlib.machinery.SourceFileLoader("__main__", path)
+    main.__builtins__ = builtins
+    main.__annotations__ = {}
+    sys.modules["__main__"] = main
     try:
-        runpy.run_path(path, run_name="__main__")
+        with open(path, "rb") as source:
+            code = compile(source.read(), path, "exec")
+        exec(code, main.__dict__)
     except SystemExit:
         raise
     except BaseException as exc:
-        # Drop this file's and runpy's frames, so the traceback reads as `python3 main.py` prints it (a
-        # SyntaxError has no frame of the program's: it is printed without one, as python3 does).
+        # Drop this file's frames, so the traceback reads as `python3 main.py` prints it (a SyntaxError has
+        # no frame of the program's: it is printed without a traceback, as python3 does).
         tb = exc.__traceback__
         while tb is not None and tb.tb_frame.f_code.co_filename != path:
             tb = tb.tb_next
+        exc.__traceback__ = tb
         sys.excepthook(type(exc), exc, tb)
         if isinstance(exc, KeyboardInterrupt):
             # python3 ends an uncaught KeyboardInterrupt by SIGINT, so its parent sees the signal.

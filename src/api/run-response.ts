@@ -18,5 +18,6 @@ export function runResponse(result: RunResult) {
     queued_ms: result.queuedMs,
     artifacts: result.artifacts,
     artifacts_truncated: result.artifactsTruncated,
+    usage: result.usage && { cpu_ms: result.usage.cpuMs, max_rss_kb: result.usage.maxRssKb },
   };
 }

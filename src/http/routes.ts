@@ -5,7 +5,8 @@ import { runResponse } from '../api/run-response';
 import { RunRequestParser, SUPPORTED_LANGUAGES } from '../api/run-request';
 import type { Config } from '../config';
 import type { DockerClient } from '../docker/client';
-import type { Runner } from '../sandbox/runner';
+import { PRELOAD_MIN_MEMORY_MB } from '../sandbox/preload';
+import { poolPolicy, type Runner } from '../sandbox/runner';
 import { ShuttingDownError } from '../errors';
 import { requireApiKey } from './auth';
 import { ByteBudget, JsonBodyReader } from './body';
@@ -100,6 +101,13 @@ export function routes({ config, docker, runner, version, state }: RouteDeps): R
       languages: SUPPORTED_LANGUAGES,
       auth: config.apiKey !== undefined ? 'api_key' : 'none',
       limits: publicLimits,
+      // The fast path for data science: what warm members have imported, and when a run may use one.
+      preload: {
+        modules: config.preload,
+        policy: poolPolicy(config),
+        min_memory_mb: PRELOAD_MIN_MEMORY_MB,
+        member_memory_mb: config.limits.defaultMemoryMb,
+      },
     };
   });
 

@@ -17,9 +17,16 @@ export interface Artifact {
   content: string;
 }
 
+/** What the launcher says the program used, from getrusage: the container's word, to be bounded by the caller. */
+export interface ReportedUsage {
+  cpuMs: number;
+  maxRssKb: number;
+}
+
 export interface ArtifactsResult {
   artifacts: Artifact[];
   truncated: boolean;
+  usage?: ReportedUsage;
 }
 
 const SUMMARY_MAX_BYTES = 4096;
@@ -75,6 +82,7 @@ export class ArtifactCollector {
   private rawBytes = 0;
   private keptBytes = 0;
   private truncated = false;
+  private usage: ReportedUsage | undefined;
   private closed = false;
   private readonly done: Promise<void>;
 
@@ -113,7 +121,7 @@ export class ArtifactCollector {
   async finish(): Promise<ArtifactsResult> {
     this.close();
     await this.done;
-    return { artifacts: this.artifacts, truncated: this.truncated };
+    return { artifacts: this.artifacts, truncated: this.truncated, usage: this.usage };
   }
 
   private close(): void {
@@ -126,8 +134,14 @@ export class ArtifactCollector {
     const name = entryName(header) ?? '';
     if (name === RESULT_ENTRY.summary && header.type === 'file') {
       try {
-        const summary = JSON.parse((await readAll(stream, SUMMARY_MAX_BYTES)).toString('utf8')) as { skipped?: unknown };
+        const summary = JSON.parse((await readAll(stream, SUMMARY_MAX_BYTES)).toString('utf8')) as {
+          skipped?: unknown;
+          usage?: { cpu_ms?: unknown; max_rss_kb?: unknown };
+        };
         if (typeof summary.skipped === 'number' && summary.skipped > 0) this.truncated = true;
+        const { cpu_ms: cpuMs, max_rss_kb: maxRssKb } = summary.usage ?? {};
+        if (Number.isSafeInteger(cpuMs) && Number.isSafeInteger(maxRssKb))
+          this.usage = { cpuMs: cpuMs as number, maxRssKb: maxRssKb as number };
       } catch {
         this.truncated = true;
       }

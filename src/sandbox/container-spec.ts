@@ -17,6 +17,8 @@ export interface SandboxSettings {
   /** The run's own uid (one per run slot); its group is always SANDBOX_UID's. */
   uid: number;
   memoryMb: number;
+  /** Modules the launcher has imported while it waits for the job (empty: the plain path). */
+  preload: readonly string[];
   cpus: number;
   pidsLimit: number;
   workspaceMb: number;
@@ -38,7 +40,8 @@ export function containerSpec(s: SandboxSettings): ContainerCreateOptions {
   return {
     Image: s.image,
     Entrypoint: LAUNCHER_COMMAND,
-    Cmd: [],
+    // Module names only, validated in config.ts; the launcher's one argument.
+    Cmd: s.preload.length > 0 ? [`--preload=${s.preload.join(',')}`] : [],
     User: `${s.uid}:${SANDBOX_UID}`,
     WorkingDir: WORKSPACE_PATH,
     // The image supplies PATH, HOME, LANG and library settings; nothing of the server's environment.

@@ -2,20 +2,32 @@
  * The warm pool: containers created, attached and started ahead of demand, their launchers waiting for a
  * job on stdin. Each is still used for exactly one run and then removed. Members hold admission slots, so
  * live containers never exceed the maximum; refills take only slots nobody is queueing for.
+ *
+ * Members are of two kinds: plain, and preloaded (the launcher has imported the preload modules while it
+ * waits, which costs CPU up front). Under the auto policy the pool splits its size between them by what
+ * recent requests wanted, so runs that never import those modules do not pay for them.
  */
 import type { Logger } from 'pino';
 import type { Admission, Slot } from './admission';
+import type { MemberKind } from './preload';
 import type { Sandbox } from './sandboxes';
+
+/** off: plain members only. auto: split by recent demand. always: preloaded members only. */
+export type PoolPolicy = 'off' | 'auto' | 'always';
 
 export interface PoolOptions {
   size: number;
   memoryMb: number;
   maxAgeMs: number;
   maxRunMs: number;
+  policy?: PoolPolicy;
 }
 
+/** How many recent requests the auto policy sizes the two kinds by. */
+const DEMAND_WINDOW = 20;
+
 export interface PoolHooks {
-  prepare(memoryMb: number, slot: Slot, deadline: number): Promise<Sandbox>;
+  prepare(memoryMb: number, slot: Slot, deadline: number, kind: MemberKind): Promise<Sandbox>;
   discard(sandbox: Sandbox): void;
   /** The engine's id for the configured image, to notice a rebuild under the same tag. */
   imageId(): Promise<string | undefined>;
@@ -24,11 +36,14 @@ export interface PoolHooks {
 interface Member {
   sandbox: Sandbox;
   bornAt: number;
+  kind: MemberKind;
 }
 
 export class WarmPool {
   private readonly idle: Member[] = [];
-  private filling = 0;
+  private readonly filling: Record<MemberKind, number> = { plain: 0, preloaded: 0 };
+  /** What recent requests that could use the pool wanted, newest last. */
+  private readonly demand: MemberKind[] = [];
   /** Refills happen only between start() and stop(). */
   private running = false;
   private timer: NodeJS.Timeout | undefined;
@@ -51,6 +66,26 @@ export class WarmPool {
     return this.idle.length;
   }
 
+  /** Idle members of one kind. */
+  count(kind: MemberKind): number {
+    return this.idle.filter((m) => m.kind === kind).length;
+  }
+
+  /** How many members of each kind the pool aims for now. */
+  targets(): Record<MemberKind, number> {
+    const { size, policy = 'off' } = this.options;
+    if (policy === 'off') return { plain: size, preloaded: 0 };
+    if (policy === 'always') return { plain: 0, preloaded: size };
+    const wanted = this.demand.filter((kind) => kind === 'preloaded').length;
+    const plainWanted = this.demand.length - wanted;
+    if (wanted === 0) return { plain: size, preloaded: 0 };
+    // Each kind that is in demand keeps at least one member (when the pool has room for both).
+    const lower = size > 1 ? 1 : 0;
+    const upper = plainWanted > 0 && size > 1 ? size - 1 : size;
+    const preloaded = Math.min(upper, Math.max(lower, Math.round((size * wanted) / this.demand.length)));
+    return { plain: size - preloaded, preloaded };
+  }
+
   idleContainerIds(): string[] {
     return this.idle.map((m) => m.sandbox.containerId);
   }
@@ -67,16 +102,19 @@ export class WarmPool {
     this.refill();
   }
 
-  /** A ready member for a run of this memory size, if there is one. */
-  take(memoryMb: number): Sandbox | undefined {
+  /**
+   * A ready member for a run of this memory size, if there is one: of the kind it wants if possible, else
+   * the other (a plain member still starts faster than a new container; a preloaded one runs anything).
+   */
+  take(memoryMb: number, wanted: MemberKind = 'plain'): Sandbox | undefined {
     if (memoryMb !== this.options.memoryMb) return undefined;
-    let member = this.idle.shift();
+    this.demand.push(wanted);
+    if (this.demand.length > DEMAND_WINDOW) this.demand.shift();
     // Past its age, a member's deadline label no longer covers a full run.
-    while (member && Date.now() - member.bornAt > this.options.maxAgeMs) {
-      this.hooks.discard(member.sandbox);
-      member = this.idle.shift();
-    }
-    if (member) this.refill();
+    for (const stale of this.idle.filter((m) => Date.now() - m.bornAt > this.options.maxAgeMs)) this.evict(stale);
+    const member = this.idle.find((m) => m.kind === wanted) ?? this.idle[0];
+    if (member) this.idle.splice(this.idle.indexOf(member), 1);
+    this.refill();
     return member?.sandbox;
   }
 
@@ -87,30 +125,35 @@ export class WarmPool {
     if (member) this.hooks.discard(member.sandbox);
   }
 
-  /** Tops the pool up in the background, one container per free slot. */
+  /** Tops the pool up in the background, one container per free slot, the kind furthest below its target. */
   refill(): void {
-    while (this.running && this.retryTimer === undefined && this.idle.length + this.filling < this.options.size) {
+    if (!this.running) return;
+    this.rebalance();
+    for (;;) {
+      if (this.retryTimer !== undefined) return;
+      const kind = this.neededKind();
+      if (kind === undefined) return;
       const slot = this.admission.tryAcquire();
       if (!slot) return;
-      this.filling++;
+      this.filling[kind]++;
       const bornAt = Date.now();
       this.hooks
         // Its deadline label covers idling to the maximum age, then the longest run it may be given.
-        .prepare(this.options.memoryMb, slot, bornAt + this.options.maxAgeMs + this.options.maxRunMs)
+        .prepare(this.options.memoryMb, slot, bornAt + this.options.maxAgeMs + this.options.maxRunMs, kind)
         .then(
           (sandbox) => {
-            this.filling--;
+            this.filling[kind]--;
             this.failures = 0;
             // A request queued meanwhile needs the slot more than the pool does.
             if (!this.running || this.admission.queued > 0) return this.hooks.discard(sandbox);
-            const member = { sandbox, bornAt };
+            const member = { sandbox, bornAt, kind };
             this.idle.push(member);
             // A member whose container dies, or whose connection drops, while idle is no use to anyone.
             void sandbox.exit.catch(() => undefined).then(() => this.evict(member));
             sandbox.stream.once('close', () => this.evict(member));
           },
           (err: Error) => {
-            this.filling--;
+            this.filling[kind]--;
             this.failures++;
             const waitMs = Math.min(30_000, 250 * 2 ** this.failures);
             this.log.warn({ err, retryInMs: waitMs }, 'warm pool refill failed');
@@ -122,6 +165,31 @@ export class WarmPool {
           },
         );
     }
+  }
+
+  private have(kind: MemberKind): number {
+    return this.count(kind) + this.filling[kind];
+  }
+
+  /** The kind to create next: the one furthest below its target, if the pool is not full. */
+  private neededKind(): MemberKind | undefined {
+    if (!this.running || this.size + this.filling.plain + this.filling.preloaded >= this.options.size) return undefined;
+    const targets = this.targets();
+    const short = (kind: MemberKind) => targets[kind] - this.have(kind);
+    if (short('preloaded') > 0 && short('preloaded') >= short('plain')) return 'preloaded';
+    return short('plain') > 0 ? 'plain' : short('preloaded') > 0 ? 'preloaded' : undefined;
+  }
+
+  /**
+   * When demand turned to preloaded members and the pool is full of plain ones, an idle plain member
+   * beyond its target makes room (cheap to make again; a preloaded one is never thrown away for this).
+   */
+  private rebalance(): void {
+    const targets = this.targets();
+    const full = this.size + this.filling.plain + this.filling.preloaded >= this.options.size;
+    if (!full || this.have('preloaded') >= targets.preloaded || this.have('plain') <= targets.plain) return;
+    const surplus = this.idle.find((m) => m.kind === 'plain');
+    if (surplus) this.evict(surplus);
   }
 
   /** Stops refilling and removes every idle member. */

@@ -6,17 +6,24 @@ import type { Config } from '../config';
 import type { DockerClient } from '../docker/client';
 import { EngineUnavailableError, ShuttingDownError } from '../errors';
 import type { Admission } from './admission';
-import type { Artifact } from './artifacts';
+import type { Artifact, ReportedUsage } from './artifacts';
 import type { Encoded } from './encoding';
 import type { Job } from './job';
 import { manifestFor, packJob } from './job-tar';
 import { classify, EXIT_SIGKILL, type RunStatus } from './outcome';
-import { WarmPool } from './pool';
+import { WarmPool, type PoolPolicy } from './pool';
+import { importScanner, PRELOAD_MIN_MEMORY_MB, wantsPreload } from './preload';
 import { artifactCaps } from './protocol';
 import { RunOutput } from './run-output';
 import { reportingGraceMs, SandboxFactory, type Sandbox } from './sandboxes';
 
 export type { RunStatus };
+
+/** CPU (user + system) and peak resident memory of the program and the children it waited for. */
+export interface Usage {
+  cpuMs: number;
+  maxRssKb: number;
+}
 
 export interface RunResult {
   id: string;
@@ -32,6 +39,8 @@ export interface RunResult {
   queuedMs: number;
   artifacts: Artifact[];
   artifactsTruncated: boolean;
+  /** null when the service ended the run, or the figures the container reported were impossible. */
+  usage: Usage | null;
 }
 
 export interface RunOptions {
@@ -61,10 +70,30 @@ function streamClosed(stream: Duplex): Promise<boolean> {
 const PROTOCOL_BROKEN_NOTE =
   '\nrunbox: the program interfered with the sandbox launcher (its output ended without the end marker); artifacts are not returned\n';
 
+/** Accounting granularity and clock skew between the kernel's figures and the server's wall clock. */
+const USAGE_SLACK_MS = 1000;
+
+/**
+ * The launcher's usage figures are the container's word: kept only if they are possible for this run
+ * (no more CPU than its quota over its wall time, no more memory than its limit).
+ */
+export function boundedUsage(reported: ReportedUsage | undefined, durationMs: number, cpus: number, memoryMb: number): Usage | null {
+  if (reported === undefined) return null;
+  const { cpuMs, maxRssKb } = reported;
+  const possible = cpuMs >= 0 && cpuMs <= durationMs * cpus + USAGE_SLACK_MS && maxRssKb >= 0 && maxRssKb <= memoryMb * 1024;
+  return possible ? { cpuMs, maxRssKb } : null;
+}
+
 function delay(ms: number): { promise: Promise<void>; cancel: () => void } {
   let timer: NodeJS.Timeout | undefined;
   const promise = new Promise<void>((resolve) => (timer = setTimeout(resolve, ms)));
   return { promise, cancel: () => clearTimeout(timer) };
+}
+
+/** Members are made at the default memory size: too small for the preloaded runtime turns it off. */
+export function poolPolicy(config: Config): PoolPolicy {
+  if (config.preload.length === 0 || config.limits.defaultMemoryMb < PRELOAD_MIN_MEMORY_MB) return 'off';
+  return config.preloadPolicy;
 }
 
 /**
@@ -76,6 +105,8 @@ export class Runner {
   private readonly runs = new Set<Promise<unknown>>();
   private readonly stopping = new AbortController();
   private readonly sandboxes: SandboxFactory;
+  /** Whether a job's sources import one of the preloaded modules. */
+  private readonly importsPreloaded: (source: string) => boolean;
   /** Public to observe (its size), not to drive: start() and stop() do that. */
   readonly pool: WarmPool;
 
@@ -87,16 +118,18 @@ export class Runner {
   ) {
     const sandboxes = new SandboxFactory(docker, config, log);
     this.sandboxes = sandboxes;
+    this.importsPreloaded = importScanner(config.preload);
     this.pool = new WarmPool(
       {
         size: config.poolSize,
         memoryMb: config.limits.defaultMemoryMb,
         maxAgeMs: config.poolMaxAgeMs,
         maxRunMs: config.limits.maxTimeoutMs,
+        policy: poolPolicy(config),
       },
       admission,
       {
-        prepare: (memoryMb, slot, deadline) => sandboxes.prepare(memoryMb, slot, deadline),
+        prepare: (memoryMb, slot, deadline, kind) => sandboxes.prepare(memoryMb, slot, deadline, { kind }),
         discard: (sandbox) => sandboxes.discard(sandbox),
         imageId: () => docker.imageId(config.image),
       },
@@ -157,7 +190,8 @@ export class Runner {
     const deadline = receivedAt + job.timeoutMs;
     // Ends the run early: the client went away, or the server is stopping.
     const stop = AbortSignal.any([this.stopping.signal, ...(cancel ? [cancel] : [])]);
-    let sandbox = this.pool.take(job.memoryMb);
+    const wanted = this.config.preloadPolicy === 'always' || wantsPreload(job, this.importsPreloaded) ? 'preloaded' : 'plain';
+    let sandbox = this.pool.take(job.memoryMb, wanted);
     if (!sandbox) {
       this.pool.yieldSlot();
       const slot = await this.admission.acquire(deadline, stop);
@@ -165,7 +199,8 @@ export class Runner {
         slot.release();
         throw new ShuttingDownError();
       }
-      sandbox = await this.sandboxes.prepare(job.memoryMb, slot, deadline, holdSlotUntil);
+      // A container made on the request path pays its imports either way, so it is always plain.
+      sandbox = await this.sandboxes.prepare(job.memoryMb, slot, deadline, { holdSlotUntil });
     }
     const queuedMs = Date.now() - receivedAt;
     return this.execute(sandbox, job, { timeoutMs: Math.max(1, deadline - Date.now()), queuedMs, stop, holdSlotUntil });
@@ -290,6 +325,7 @@ export class Runner {
         queuedMs,
         artifacts,
         artifactsTruncated,
+        usage: serviceEnded || protocolBroken ? null : boundedUsage(collectedArtifacts.usage, durationMs, limits.cpus, sandbox.memoryMb),
       };
     } finally {
       finished = true;

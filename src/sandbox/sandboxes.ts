@@ -10,6 +10,7 @@ import type { Config } from '../config';
 import type { DockerClient } from '../docker/client';
 import type { Slot } from './admission';
 import { containerSpec } from './container-spec';
+import type { MemberKind } from './preload';
 import { runLabels } from './labels';
 import { SANDBOX_UID } from './protocol';
 
@@ -19,6 +20,7 @@ export interface Sandbox {
   containerId: string;
   stream: Duplex;
   memoryMb: number;
+  kind: MemberKind;
   slot: Slot;
   /** The engine's `wait`, asked as soon as the container started: resolves with the exit code. */
   exit: Promise<number>;
@@ -32,6 +34,13 @@ const DEADLINE_MARGIN_MS = 60_000;
 /** How long after its deadline a run may still take to be reported: the kill's grace and two engine calls. */
 export function reportingGraceMs(config: Config): number {
   return config.killGraceMs + 2 * config.dockerCallTimeoutMs;
+}
+
+export interface PrepareOptions {
+  /** preloaded: the launcher imports the configured modules while it waits (plain by default). */
+  kind?: MemberKind;
+  /** The slot stays taken until this settles too (the HTTP response's delivery). */
+  holdSlotUntil?: Promise<unknown>;
 }
 
 export class SandboxFactory {
@@ -58,8 +67,8 @@ export class SandboxFactory {
    * Creates, attaches and starts a container holding `slot`, labelled to be reaped after `deadline`; on
    * failure nothing is left behind and the slot is freed (once `holdSlotUntil` settles too).
    */
-  prepare(memoryMb: number, slot: Slot, deadline: number, holdSlotUntil?: Promise<unknown>): Promise<Sandbox> {
-    return this.track(this.create(memoryMb, slot, deadline, holdSlotUntil));
+  prepare(memoryMb: number, slot: Slot, deadline: number, options: PrepareOptions = {}): Promise<Sandbox> {
+    return this.track(this.create(memoryMb, slot, deadline, options));
   }
 
   /** Ends a sandbox, used or not: its stream closed, its container removed, its slot freed. */
@@ -74,7 +83,12 @@ export class SandboxFactory {
     while (this.pending.size) await Promise.all([...this.pending]);
   }
 
-  private async create(memoryMb: number, slot: Slot, deadline: number, holdSlotUntil?: Promise<unknown>): Promise<Sandbox> {
+  private async create(
+    memoryMb: number,
+    slot: Slot,
+    deadline: number,
+    { kind = 'plain', holdSlotUntil }: PrepareOptions,
+  ): Promise<Sandbox> {
     const { config } = this;
     const runId = randomUUID();
     this.live.add(runId);
@@ -84,6 +98,7 @@ export class SandboxFactory {
       // Concurrent runs never share a uid, so per-uid kernel limits (inotify, pipe buffers) are each run's own.
       uid: SANDBOX_UID + slot.index,
       memoryMb,
+      preload: kind === 'preloaded' ? config.preload : [],
       cpus: config.limits.cpus,
       pidsLimit: config.limits.pidsLimit,
       workspaceMb: config.limits.workspaceMb,
@@ -102,7 +117,7 @@ export class SandboxFactory {
       const abandonWait = new AbortController();
       const exit = this.docker.wait(containerId, abandonWait.signal);
       exit.catch(() => undefined); // observed by the run; a pool member may be discarded unused
-      return { runId, containerId, stream, memoryMb, slot, exit, abandonWait };
+      return { runId, containerId, stream, memoryMb, kind, slot, exit, abandonWait };
     } catch (err) {
       stream?.destroy();
       this.dispose(runId, containerId, slot, holdSlotUntil);

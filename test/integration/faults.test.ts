@@ -113,6 +113,7 @@ describe('orphans', () => {
       runtime: 'runc',
       uid: SANDBOX_UID,
       memoryMb: 64,
+      preload: [],
       cpus: 0.1,
       pidsLimit: 16,
       workspaceMb: 1,

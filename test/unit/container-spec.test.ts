@@ -7,6 +7,7 @@ const settings = {
   runtime: 'runc',
   uid: 10003,
   memoryMb: 512,
+  preload: [] as string[],
   cpus: 1.5,
   pidsLimit: 128,
   workspaceMb: 64,
@@ -74,6 +75,11 @@ describe('containerSpec', () => {
     expect(host.Mounts).toEqual([]);
     expect(host.Devices).toEqual([]);
     expect(spec.Env).toEqual([]);
+  });
+
+  it("passes the preload modules as the launcher's one argument, and nothing on the plain path", () => {
+    expect(spec.Cmd).toEqual([]);
+    expect(containerSpec({ ...settings, preload: ['numpy', 'matplotlib.pyplot'] }).Cmd).toEqual(['--preload=numpy,matplotlib.pyplot']);
   });
 
   it('uses the configured image, runtime and labels and a fixed launcher command', () => {

@@ -50,6 +50,7 @@ describe('README example response', () => {
       queuedMs: 0,
       artifacts: [],
       artifactsTruncated: false,
+      usage: { cpuMs: 21, maxRssKb: 9216 },
     };
     expect(Object.keys(JSON.parse(example![1]))).toEqual(Object.keys(runResponse(sample)));
   });
