@@ -1,0 +1,393 @@
+/**
+ * The attack suite: hostile programs (./programs) sent through the HTTP API to the real engine, each with
+ * the safe outcome it must produce. SECURITY.md maps every attack here to the control that stops it.
+ * attacks.test.ts runs it on the default pool, attacks-preloaded.test.ts on preloaded pool members.
+ */
+import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { rssOf } from '../../bench/stats';
+import { LABEL_RUN_ID } from '../../src/sandbox/labels';
+import { SANDBOX_UID } from '../../src/sandbox/protocol';
+import {
+  containerProcesses,
+  docker,
+  eventually,
+  hostProcessesWith,
+  labelledProcessesWith,
+  runContainers,
+  startServer,
+} from '../support/engine';
+import { postRun, type Json } from '../support/http';
+import { spawnServer } from '../support/server-process';
+
+type Server = Awaited<ReturnType<typeof startServer>>;
+
+const OUTPUT_CAP = 65536;
+/** Output after which a flooding run is killed: what each flood pushes through the server. */
+const FLOOD_BYTES = 8 * 1024 * 1024;
+let server: Server;
+/** Settings of the path under attack, given to every server the suite starts. */
+let pathEnv: Record<string, string> = {};
+
+const program = (name: string) => readFileSync(join(__dirname, 'programs', `${name}.py`), 'utf8');
+
+const post = (body: object) => postRun(server.url, body);
+
+async function attack(name: string, extra: object = {}): Promise<Json> {
+  const { status, body } = await post({ code: program(name), ...extra });
+  expect(status).toBe(200);
+  return body;
+}
+
+const lines = (body: Json): string[] => body.stdout.trim().split('\n');
+
+/** Calls `probe` over and over, one call at a time, until `background` settles; returns what each call gave. */
+async function whileRunning<T>(background: Promise<unknown>, probe: () => Promise<T>): Promise<T[]> {
+  let done = false;
+  void background.then(
+    () => (done = true),
+    () => (done = true),
+  );
+  const results: T[] = [];
+  while (!done) results.push(await probe());
+  return results;
+}
+
+/** What test/attacks/programs/cpu-burn.py reports: seconds of wall and CPU time, and the epoch it ran between. */
+interface BurnReport {
+  processes: number;
+  wall: number;
+  cpu: number;
+  source: string;
+  throttled: number | null;
+  started_at: number;
+  ended_at: number;
+}
+
+const burn = (url: string, processes: number, seconds: number) =>
+  postRun(url, { code: program('cpu-burn'), args: [String(processes), String(seconds)], timeout_ms: 60_000 });
+
+function burnReport(body: Json): BurnReport {
+  expect(body).toMatchObject({ status: 'ok', exit_code: 0 });
+  return JSON.parse(body.stdout) as BurnReport;
+}
+
+/**
+ * The most CPU time a run under a quota of `cpus` cores can get in `wall` seconds: the quota, plus 5% and a
+ * quarter of a second for the CFS period (100 ms) a burst may straddle and the processes' start and exit.
+ */
+const quotaBound = (cpus: number, wall: number) => cpus * wall * 1.05 + 0.25;
+
+/** Registers the whole suite against servers with `env` on top of their test settings. */
+export function attackSuite(env: Record<string, string>): void {
+  pathEnv = env;
+  beforeAll(async () => {
+    process.env.RUNBOX_ATTACK_SECRET = 'server-side-secret-value';
+    server = await startServer({ ...pathEnv, RUNBOX_MAX_OUTPUT_BYTES: String(OUTPUT_CAP), RUNBOX_OUTPUT_KILL_BYTES: String(FLOOD_BYTES) });
+  });
+
+  afterAll(async () => {
+    await server.close(60_000);
+    delete process.env.RUNBOX_ATTACK_SECRET;
+  });
+
+  describe('resource exhaustion', () => {
+    it('fork bomb: fork fails with EAGAIN at the pids limit', async () => {
+      const body = await attack('fork-bomb', { timeout_ms: 20_000 });
+      const [children, errno] = body.stdout.trim().split(' ').map(Number);
+      expect(errno).toBe(11);
+      expect(children).toBeLessThan(server.config.limits.pidsLimit);
+    });
+
+    it('thread bomb: thread creation is refused at the pids limit', async () => {
+      const body = await attack('thread-bomb', { timeout_ms: 20_000 });
+      const [threads, word] = body.stdout.trim().split(' ');
+      expect(word).toBe('refused');
+      expect(Number(threads)).toBeLessThan(server.config.limits.pidsLimit);
+    });
+
+    it('memory bomb: killed and reported as oom, no swap to hide in', async () => {
+      const body = await attack('memory-bomb', { memory_mb: 64 });
+      expect(body).toMatchObject({ status: 'oom', oom_killed: true, exit_code: 137 });
+    });
+
+    it('scratch space fill: ENOSPC at the tmpfs size, before the OOM killer', async () => {
+      const body = await attack('scratch-fill', { memory_mb: 256 });
+      expect(body.status).toBe('ok');
+      const [megabytes, code] = body.stdout.trim().split(' ');
+      expect(code).toBe('ENOSPC');
+      expect(Number(megabytes)).toBeLessThanOrEqual(64);
+    });
+
+    it("/dev/shm fill: ENOSPC at a quarter of the run's memory, like the other scratch spaces", async () => {
+      const body = await attack('shm-fill', { memory_mb: 32 });
+      expect(body).toMatchObject({ status: 'ok', oom_killed: false });
+      const [megabytes, code] = body.stdout.trim().split(' ');
+      expect(code).toBe('ENOSPC');
+      expect(Number(megabytes)).toBeLessThanOrEqual(8);
+    });
+
+    it('inode exhaustion: ENOSPC once the tmpfs inodes are used up', async () => {
+      const body = await attack('inode-exhaustion', { timeout_ms: 30_000 });
+      expect(body).toMatchObject({ status: 'ok', stdout: 'True ENOSPC\n' });
+    });
+
+    it('CPU burn: a concurrent run still completes while two burners hold their cores', async () => {
+      // Four spinning processes each, for 5 s: two burners want all of a 2-core machine and more.
+      const burners = Promise.all([burn(server.url, 4, 5), burn(server.url, 4, 5)]);
+      const quick = await whileRunning(burners, async () => {
+        const sent = Date.now();
+        const { body } = await post({ code: 'print("served")' });
+        return { sent, answered: Date.now(), body };
+      });
+      const reports = (await burners).map((r) => burnReport(r.body));
+      for (const q of quick) expect(q.body.stdout).toBe('served\n');
+      // Container clocks are the host's: some trivial run was sent and answered while both burners spun.
+      const from = Math.max(...reports.map((r) => r.started_at * 1000));
+      const to = Math.min(...reports.map((r) => r.ended_at * 1000));
+      expect(quick.filter((q) => q.sent >= from && q.answered <= to).length).toBeGreaterThan(0);
+      for (const r of reports) expect(r.cpu).toBeLessThanOrEqual(quotaBound(server.config.limits.cpus, r.wall));
+    });
+
+    // More spinning processes than the quota (processes, not threads: the GIL would hold threads to one core).
+    // Without the quota, four of them on a 2-core machine get about twice the bound, and are never throttled.
+    it.each([
+      ['the default', {}],
+      ['0.5', { RUNBOX_CPUS: '0.5' }],
+    ])('CPU quota (%s): four spinning processes get no more CPU time than RUNBOX_CPUS cores allow', async (_name, env) => {
+      const own = Object.keys(env).length ? await startServer({ ...pathEnv, ...env, RUNBOX_POOL_SIZE: '0' }) : server;
+      try {
+        const cpus = own.config.limits.cpus;
+        const r = burnReport((await burn(own.url, 4, 4)).body);
+        expect(r.processes).toBe(4);
+        expect(r.wall).toBeGreaterThanOrEqual(4);
+        expect(r.cpu).toBeLessThanOrEqual(quotaBound(cpus, r.wall));
+        // It did burn: CPU time close to the quota, not an idle program under a trivially met bound...
+        expect(r.cpu).toBeGreaterThan(cpus * r.wall * 0.5);
+        // ...and the kernel held it back at the quota (the cgroup's count of throttled periods).
+        if (r.throttled !== null) expect(r.throttled).toBeGreaterThan(0);
+      } finally {
+        if (own !== server) await own.close(30_000);
+      }
+    });
+  });
+
+  describe('filesystem', () => {
+    it('writes to /, /usr, /etc, /var/tmp and $HOME fail with EROFS', async () => {
+      const body = await attack('write-system-paths');
+      expect(lines(body)).toEqual(['/evil EROFS', '/usr/evil EROFS', '/etc/evil EROFS', '/var/tmp/evil EROFS', '/home/runbox/evil EROFS']);
+    });
+
+    it('persistence: nothing one run writes is there for the next', async () => {
+      expect((await attack('persist-write')).stdout).toBe('written\n');
+      expect((await attack('persist-check')).stdout).toBe('[]\n');
+    });
+  });
+
+  describe('output floods', () => {
+    it.each([
+      ['endless stdout', 'flood-stdout', 'stdout'],
+      ['one huge line without a newline', 'flood-one-line', 'stdout'],
+      ['invalid UTF-8', 'flood-invalid-utf8', 'stdout'],
+      ['heavy stderr', 'flood-stderr', 'stderr'],
+    ])('%s: kept to the cap, flagged, the run ended as output_limit', async (_name, file, stream) => {
+      const body = await attack(file, { timeout_ms: 60_000 });
+      expect(body).toMatchObject({ status: 'output_limit', exit_code: null, [`${stream}_truncated`]: true });
+      const kept = Buffer.from(body[stream], body[`${stream}_encoding`]);
+      expect(kept.length).toBeLessThanOrEqual(OUTPUT_CAP * 3); // U+FFFD is 3 bytes per invalid byte
+      // In JSON it costs at most twice what was kept: beyond that, the bytes travel as base64.
+      expect(Buffer.byteLength(JSON.stringify(body[stream]))).toBeLessThanOrEqual(2 * OUTPUT_CAP + 2);
+    });
+
+    it('control bytes: a flood of \\x01 comes back as exact base64, not escaped sixfold', async () => {
+      const code = 'import os\nos.write(1, b"\\x01" * 60000)\nos.write(2, b"warn\\n")';
+      const body = (await post({ code })).body;
+      expect(body).toMatchObject({ status: 'ok', stdout_encoding: 'base64', stderr_encoding: 'utf8', stderr: 'warn\n' });
+      expect(Buffer.from(body.stdout, 'base64')).toEqual(Buffer.alloc(60000, 1));
+    });
+
+    it("floods leave the server's memory flat", async () => {
+      // A server process of its own, so that its peak RSS (VmHWM) counts what the server holds, and nothing else.
+      const own = await spawnServer({
+        ...pathEnv,
+        RUNBOX_INSTANCE_ID: `floods-${randomBytes(4).toString('hex')}`,
+        RUNBOX_MAX_OUTPUT_BYTES: String(OUTPUT_CAP),
+        RUNBOX_OUTPUT_KILL_BYTES: String(FLOOD_BYTES),
+        RUNBOX_MAX_CONCURRENT: '4',
+      });
+      try {
+        const floods = ['flood-stdout', 'flood-one-line', 'flood-invalid-utf8', 'flood-stderr'];
+        const round = async () => {
+          // The four at once (RUNBOX_MAX_CONCURRENT is 4): 32 MiB streaming through the server together.
+          const results = await Promise.all(floods.map((file) => postRun(own.url, { code: program(file), timeout_ms: 60_000 })));
+          for (const { body } of results) expect(body).toMatchObject({ status: 'output_limit' });
+        };
+        // A first round brings the heap to its working size; what a flood costs while it streams is in it.
+        await round();
+        const peak = rssOf(own.pid, 'VmHWM');
+        for (let i = 0; i < 3; i++) await round();
+        // 12 floods of 8 MiB each went through: a server that kept them would have grown by ~100 MB or more
+        // (~130 MB with a preload keeping every socket chunk); one that did not grows by a few MB of heap.
+        expect((rssOf(own.pid, 'VmHWM') - peak) / 1024).toBeLessThan(32);
+      } finally {
+        own.child.kill('SIGTERM');
+        await own.exited;
+      }
+    });
+  });
+
+  describe('processes', () => {
+    it('SIGTERM ignored: the program and its children, all ignoring TERM, INT and HUP, are gone once the run ends at its deadline', async () => {
+      const token = `ignores-signals-${randomBytes(6).toString('hex')}`;
+      const pending = attack('ignore-sigterm', { timeout_ms: 4000, args: [token] });
+      // While the run lasts, the engine sees the program and its three children (every process carries the token).
+      let seen: { container: string; cmd: string }[] = [];
+      expect(await eventually(async () => (seen = await labelledProcessesWith(token)).length === 4, 4000, 50)).toBe(true);
+      const onHost = hostProcessesWith(token).length;
+      const body = await pending;
+      expect(body).toMatchObject({ status: 'timeout', timed_out: true, exit_code: null, stdout: '4 processes ignore TERM INT HUP\n' });
+      // By the time the answer comes, none of them runs: not in its container, not in any other, not on the host.
+      expect(await containerProcesses(seen[0].container)).toEqual([]);
+      expect(await labelledProcessesWith(token)).toEqual([]);
+      if (onHost > 0) expect(hostProcessesWith(token)).toEqual([]); // a local engine's processes are ours to see
+      expect((await docker.listByLabel(`${LABEL_RUN_ID}=${body.id}`)).filter((c) => c.state === 'running')).toEqual([]);
+      // And the container that held them is removed.
+      expect(await eventually(async () => (await docker.listByLabel(`${LABEL_RUN_ID}=${body.id}`)).length === 0)).toBe(true);
+    });
+
+    it('detached children and zombies: nothing outlives the program, nothing writes after it', async () => {
+      const body = await attack('detached-children', { timeout_ms: 30_000 });
+      expect(body).toMatchObject({ status: 'ok', stdout: 'parent done\n' });
+    });
+  });
+
+  describe('network and host', () => {
+    it('network: only lo, no routes, DNS fails, loopback refuses', async () => {
+      const body = await attack('network');
+      expect(lines(body)).toEqual(["['lo'] 0", 'dns failed', 'loopback 111']);
+    });
+
+    it('host information: kcore, keys and firmware hidden; no server environment', async () => {
+      const body = await attack('host-info');
+      const out = lines(body);
+      expect(out[0]).toMatch(/^kcore (denied \d+|read 0)$/);
+      expect(out[1]).toMatch(/^keys (denied \d+|read 0)$/);
+      expect(out[2]).toMatch(/^firmware (\[\]|absent)$/);
+      expect(out[3]).not.toMatch(/RUNBOX|SECRET|API_KEY/);
+      expect(JSON.stringify(body)).not.toContain(process.env.RUNBOX_ATTACK_SECRET);
+      // Its own pid namespace: the init, the launcher, the program (no other run, no host process).
+      expect(JSON.parse(out[4].replace('pids ', '')).length).toBeLessThanOrEqual(4);
+    });
+
+    it('privileges: CapEff 0, NoNewPrivs 1, Seccomp 2; setuid, mount, unshare, chroot, mknod fail', async () => {
+      const body = await attack('privileges');
+      const uid = Number(/^uid (\d+)/.exec(lines(body)[0])?.[1]);
+      expect(uid).toBeGreaterThanOrEqual(SANDBOX_UID);
+      expect(uid).toBeLessThan(SANDBOX_UID + server.config.limits.maxConcurrent);
+      expect(lines(body)).toEqual([
+        `uid ${uid} CapEff 0000000000000000 NoNewPrivs 1 Seccomp 2`,
+        'setuid EPERM',
+        'mount EPERM',
+        'unshare EPERM',
+        'chroot EPERM',
+        'mknod EPERM',
+      ]);
+    });
+
+    it('no Docker or containerd socket inside', async () => {
+      expect((await attack('engine-sockets')).stdout).toBe('[]\n');
+    });
+
+    it('io_uring: setup, enter and register fail with EPERM', async () => {
+      expect(lines(await attack('io-uring'))).toEqual(['io_uring_setup EPERM', 'io_uring_enter EPERM', 'io_uring_register EPERM']);
+    });
+  });
+
+  describe('result integrity', () => {
+    it('launcher memory: /proc/<launcher>/mem, fd and environ, and ptrace are all closed; the run is intact', async () => {
+      const body = await attack('launcher-memory');
+      const out = lines(body);
+      expect(out[0]).toBe('parent launcher');
+      for (const line of out.slice(1)) expect(line).toMatch(/^(mem|fd|environ|ptrace) (EACCES|EPERM)$/);
+      expect(out).toHaveLength(5);
+      expect(body).toMatchObject({ status: 'ok', exit_code: 0, artifacts: [{ path: 'after.txt', content: 'intact' }] });
+    });
+  });
+
+  describe('concurrent runs', () => {
+    it('per-uid kernel limits: one run holding every inotify instance does not starve another', async () => {
+      const hog = attack('inotify-hog', { timeout_ms: 20_000 });
+      // Checks one after another for as long as the hog runs; its report says when it held everything.
+      const checks = await whileRunning(hog, () => attack('inotify-check'));
+      const [held, why, hogUid, fullAt, releasedAt] = (await hog).stdout.trim().split(' ');
+      expect(Number(held)).toBeGreaterThan(0);
+      expect(why).toBe('EMFILE');
+      const results = checks.map((c) => c.stdout.trim().split(' ') as [string, string, string]);
+      for (const [result] of results) expect(result).toBe('ok');
+      // Container clocks are the host's: some check asked while the hog held every instance of its uid.
+      const during = results.filter(([, , at]) => Number(at) > Number(fullAt) && Number(at) < Number(releasedAt));
+      expect(during.length).toBeGreaterThan(0);
+      for (const [, checkUid] of during) expect(checkUid).not.toBe(hogUid);
+    });
+  });
+
+  describe('hostile input and artifacts', () => {
+    it.each([
+      ['../x', /'\.\.'/],
+      ['/abs', /absolute/],
+      ['a\u0000b', /NUL/],
+      ['a\nb', /control/],
+      ['-rf', /starting with -/],
+      ['n'.repeat(256), /longer than 255/],
+      ['.', /'\.'/],
+      ['a/..', /'\.\.'/],
+    ])('input name %j: 400 before any container exists', async (path, why) => {
+      const before = await runContainers();
+      const { status, body } = await post({ code: 'print(1)', files: [{ path, content: 'x' }] });
+      expect(status).toBe(400);
+      expect(body.error.message).toMatch(why);
+      expect((await runContainers()).filter((id) => !before.includes(id))).toEqual([]);
+    });
+
+    it('duplicate input names: 400', async () => {
+      const { status, body } = await post({
+        code: 'print(1)',
+        files: [
+          { path: 'a', content: '1' },
+          { path: 'a', content: '2' },
+        ],
+      });
+      expect(status).toBe(400);
+      expect(body.error.message).toMatch(/a is given twice/);
+    });
+
+    it('hostile artifacts: symlinks, hardlinks, FIFO, a 10 GB sparse file are left out; regular files come back', async () => {
+      const body = await attack('hostile-artifacts');
+      expect(body.stdout).toBe('planted\n');
+      expect(body.artifacts.map((a: Json) => a.path).sort()).toEqual(['dir/ok.txt']);
+      expect(body.artifacts_truncated).toBe(true);
+      expect(JSON.stringify(body)).not.toMatch(/root:x:0:0/);
+    });
+
+    it('hostile artifact names: bidi overrides, separators, zero-width, BOM, invalid UTF-8 and look-alikes are left out', async () => {
+      const body = await attack('hostile-names');
+      expect(body.stdout).toBe('10\n');
+      // Of the NFD/NFC pair only the first in the archive (sorted by name) comes back; the rest are flagged.
+      expect(body.artifacts.map((a: Json) => a.path).sort()).toEqual(['cafe\u0301', 'plain.txt']);
+      expect(body.artifacts_truncated).toBe(true);
+    });
+
+    it('thousands of artifacts: the count cap holds and the rest is flagged', async () => {
+      const body = await attack('many-artifacts', { timeout_ms: 60_000 });
+      expect(body.status).toBe('ok');
+      expect(body.artifacts).toHaveLength(server.config.limits.maxArtifacts);
+      expect(body.artifacts_truncated).toBe(true);
+    });
+  });
+
+  afterAll(async () => {
+    await server.runner.settle();
+    expect(await runContainers()).toEqual([]);
+  });
+}
