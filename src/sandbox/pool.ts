@@ -128,11 +128,11 @@ export class WarmPool {
   /** Tops the pool up in the background, one container per free slot, the kind furthest below its target. */
   refill(): void {
     if (!this.running) return;
-    this.rebalance();
     for (;;) {
       if (this.retryTimer !== undefined) return;
       const kind = this.neededKind();
-      if (kind === undefined) return;
+      // Full: the only way to the target mix is through a member that is not needed.
+      if (kind === undefined) return this.rebalance();
       const slot = this.admission.tryAcquire();
       if (!slot) return;
       this.filling[kind]++;

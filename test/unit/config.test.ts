@@ -30,6 +30,9 @@ describe('loadConfig', () => {
     [{ HOST: '0.0.0.0' }, /set RUNBOX_API_KEY before exposing/],
     [{ RUNBOX_API_KEY: 'short' }, /at least 16 characters/],
     [{ PORT: '70000' }, /expected a TCP port/],
+    [{ RUNBOX_PRELOAD: 'numpy,os; rm -rf /' }, /RUNBOX_PRELOAD: "os; rm -rf \/" is not a Python module name/],
+    [{ RUNBOX_PRELOAD: 'numpy,--help' }, /is not a Python module name/],
+    [{ RUNBOX_PRELOAD_POLICY: 'sometimes' }, /RUNBOX_PRELOAD_POLICY: auto or always/],
   ])('refuses %j', (env, message) => {
     expect(() => loadConfig({ ...base, ...env })).toThrow(ConfigError);
     expect(() => loadConfig({ ...base, ...env })).toThrow(message);
@@ -37,5 +40,11 @@ describe('loadConfig', () => {
 
   it('allows a public address once an API key is set', () => {
     expect(loadConfig({ ...base, HOST: '0.0.0.0', RUNBOX_API_KEY: 'k'.repeat(32) }).host).toBe('0.0.0.0');
+  });
+
+  it('preloads numpy, pandas and matplotlib.pyplot by default, chosen per request; an empty list turns it off', () => {
+    expect(loadConfig(base)).toMatchObject({ preload: ['numpy', 'pandas', 'matplotlib.pyplot'], preloadPolicy: 'auto' });
+    expect(loadConfig({ ...base, RUNBOX_PRELOAD: '' }).preload).toEqual([]);
+    expect(loadConfig({ ...base, RUNBOX_PRELOAD: ' scipy.stats , sklearn ' }).preload).toEqual(['scipy.stats', 'sklearn']);
   });
 });

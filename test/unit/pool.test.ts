@@ -1,7 +1,7 @@
 import { EventEmitter } from 'node:events';
 import pino from 'pino';
 import { Admission } from '../../src/sandbox/admission';
-import { WarmPool, type PoolHooks } from '../../src/sandbox/pool';
+import { WarmPool, type PoolHooks, type PoolPolicy } from '../../src/sandbox/pool';
 import type { Sandbox } from '../../src/sandbox/sandboxes';
 
 const log = pino({ level: 'silent' });
@@ -10,17 +10,28 @@ const flush = () => new Promise((r) => setImmediate(r));
 /** Hooks that prepare fake sandboxes holding real admission slots, and record what was discarded. */
 function fakeHooks(imageId = 'sha256:a') {
   const discarded: string[] = [];
+  const prepared: string[] = [];
   // As in the runner, a discarded sandbox frees its slot and the pool refills from there.
   const owner: { pool?: WarmPool } = {};
   const exits = new Map<string, (code: number) => void>();
   let n = 0;
   const state = { imageId };
   const hooks: PoolHooks = {
-    prepare: async (memoryMb, slot) => {
+    prepare: async (memoryMb, slot, _deadline, kind) => {
       const containerId = `c${++n}`;
       const exit = new Promise<number>((resolve) => exits.set(containerId, resolve));
       const stream = new EventEmitter();
-      return { runId: containerId, containerId, memoryMb, slot, exit, stream, abandonWait: new AbortController() } as unknown as Sandbox;
+      prepared.push(kind);
+      return {
+        runId: containerId,
+        containerId,
+        memoryMb,
+        kind,
+        slot,
+        exit,
+        stream,
+        abandonWait: new AbortController(),
+      } as unknown as Sandbox;
     },
     discard: (sandbox) => {
       discarded.push(sandbox.containerId);
@@ -29,7 +40,7 @@ function fakeHooks(imageId = 'sha256:a') {
     },
     imageId: async () => state.imageId,
   };
-  return { hooks, discarded, exits, state, owner };
+  return { hooks, discarded, prepared, exits, state, owner };
 }
 
 describe('WarmPool', () => {
@@ -181,5 +192,91 @@ describe('WarmPool', () => {
     await flush();
     expect(pool.size).toBe(0);
     expect(admission.inUse).toBe(0);
+  });
+
+  describe('plain and preloaded members', () => {
+    const options = (policy: PoolPolicy, size = 2) => ({ size, memoryMb: 512, maxAgeMs: 60_000, maxRunMs: 1000, policy });
+
+    /** Takes a member for a run, and ends that run at once (its sandbox discarded, its slot freed). */
+    const use = (pool: WarmPool, hooks: PoolHooks, wanted: 'plain' | 'preloaded') => {
+      const sandbox = pool.take(512, wanted);
+      if (sandbox) hooks.discard(sandbox);
+      return sandbox;
+    };
+
+    /** Settles refills, and the removals and refills those cause, a few rounds deep. */
+    const settle = async () => {
+      for (let i = 0; i < 5; i++) await flush();
+    };
+
+    it('auto: with no demand for preloaded members, none is ever made', async () => {
+      const admission = new Admission(4, 4);
+      const { hooks, prepared } = fakeHooks();
+      const pool = new WarmPool(options('auto'), admission, hooks, log);
+      pool.start();
+      await settle();
+      for (let i = 0; i < 5; i++) {
+        expect(use(pool, hooks, 'plain')?.kind).toBe('plain');
+        await settle();
+      }
+      expect(prepared).not.toContain('preloaded');
+      expect(pool.targets()).toEqual({ plain: 2, preloaded: 0 });
+      pool.stop();
+    });
+
+    it('auto: demand for preloaded members turns the pool to them, retiring a surplus plain member', async () => {
+      const admission = new Admission(4, 4);
+      const { hooks, discarded, owner } = fakeHooks();
+      const pool = new WarmPool(options('auto'), admission, hooks, log);
+      owner.pool = pool;
+      pool.start();
+      await settle();
+      // No preloaded member yet: the request gets a plain one rather than a cold start.
+      const taken = use(pool, hooks, 'preloaded')!;
+      expect(taken.kind).toBe('plain');
+      await settle();
+      expect(pool.targets()).toEqual({ plain: 0, preloaded: 2 });
+      expect(pool.count('preloaded')).toBe(2);
+      expect(pool.count('plain')).toBe(0);
+      // Besides the one that ran, the surplus plain member was retired to make room.
+      expect(discarded.filter((id) => id !== taken.containerId)).toHaveLength(1);
+      expect(pool.take(512, 'preloaded')?.kind).toBe('preloaded');
+      pool.stop();
+    });
+
+    it('auto: mixed demand keeps one member of each kind, and each request gets its own kind', async () => {
+      const admission = new Admission(4, 4);
+      const { hooks, owner } = fakeHooks();
+      const pool = new WarmPool(options('auto'), admission, hooks, log);
+      owner.pool = pool;
+      pool.start();
+      await settle();
+      for (const kind of ['preloaded', 'plain', 'preloaded', 'plain', 'plain'] as const) {
+        use(pool, hooks, kind);
+        await settle();
+      }
+      expect(pool.targets()).toEqual({ plain: 1, preloaded: 1 });
+      expect([pool.count('plain'), pool.count('preloaded')]).toEqual([1, 1]);
+      expect(pool.take(512, 'preloaded')?.kind).toBe('preloaded');
+      expect(pool.take(512, 'plain')?.kind).toBe('plain');
+      pool.stop();
+    });
+
+    it('always: every member is preloaded; off: none is', async () => {
+      for (const [policy, kind] of [
+        ['always', 'preloaded'],
+        ['off', 'plain'],
+      ] as const) {
+        const admission = new Admission(4, 4);
+        const { hooks, prepared } = fakeHooks();
+        const pool = new WarmPool(options(policy, 3), admission, hooks, log);
+        pool.start();
+        await settle();
+        use(pool, hooks, kind === 'plain' ? 'preloaded' : 'plain');
+        await settle();
+        expect(new Set(prepared)).toEqual(new Set([kind]));
+        pool.stop();
+      }
+    });
   });
 });
