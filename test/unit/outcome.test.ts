@@ -1,4 +1,5 @@
 import { classify, type RunFacts } from '../../src/sandbox/outcome';
+import { boundedUsage } from '../../src/sandbox/runner';
 
 const facts = (overrides: Partial<RunFacts>): RunFacts => ({
   timedOut: false,
@@ -26,5 +27,18 @@ describe('classify', () => {
     ['exit 0, no marker, the engine gone: the output was lost', { markerSeen: false, engineAnswers: false }, 'lost'],
   ])('%s', (_name, overrides, status) => {
     expect(classify(facts(overrides))).toBe(status);
+  });
+});
+
+describe('boundedUsage', () => {
+  it('keeps figures that are possible for the run, and refuses the rest', () => {
+    expect(boundedUsage({ cpuMs: 900, maxRssKb: 90_000 }, 1000, 1, 512)).toEqual({ cpuMs: 900, maxRssKb: 90_000 });
+    // More CPU than the quota allows over the wall time (plus a second of accounting slack).
+    expect(boundedUsage({ cpuMs: 5000, maxRssKb: 1 }, 1000, 1, 512)).toBeNull();
+    expect(boundedUsage({ cpuMs: 3500, maxRssKb: 1 }, 1000, 4, 512)).toEqual({ cpuMs: 3500, maxRssKb: 1 });
+    // More memory than the limit, negative figures, or nothing reported.
+    expect(boundedUsage({ cpuMs: 1, maxRssKb: 513 * 1024 }, 1000, 1, 512)).toBeNull();
+    expect(boundedUsage({ cpuMs: -1, maxRssKb: 1 }, 1000, 1, 512)).toBeNull();
+    expect(boundedUsage(undefined, 1000, 1, 512)).toBeNull();
   });
 });
