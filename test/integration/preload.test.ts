@@ -82,6 +82,21 @@ const programs: [string, object][] = [
   ],
   ['pickling a function of __main__', { code: py('import pickle', 'def f(): pass', 'print(pickle.loads(pickle.dumps(f)) is f)') }],
   ['artifacts', { code: 'open("output/out.txt", "w").write("written")' }],
+  [
+    'a file left open and an object with __del__, finalized at exit',
+    {
+      code: py(
+        'f = open("output/unclosed.txt", "w")',
+        'f.write("kept")',
+        'class Noisy:',
+        '    def __del__(self):',
+        '        print("finalized")',
+        'noisy = Noisy()',
+      ),
+    },
+  ],
+  ['sys.exit with a non-int code', { code: 'import sys\nsys.exit([1, 2])' }],
+  ['sys.exit inside an atexit handler', { code: py('import atexit, sys', 'atexit.register(sys.exit, 4)', 'print("main done")') }],
 ];
 
 const comparable = (result: Json) => {
