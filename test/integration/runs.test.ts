@@ -43,7 +43,9 @@ describe.each([
         queued_ms: expect.any(Number),
         artifacts: [],
         artifacts_truncated: false,
+        usage: { cpu_ms: expect.any(Number), max_rss_kb: expect.any(Number) },
       });
+      expect(body.usage.max_rss_kb).toBeGreaterThan(1000);
     });
 
     it('reports stderr and the exact non-zero exit code', async () => {
