@@ -103,8 +103,9 @@ export class WarmPool {
   }
 
   /**
-   * A ready member for a run of this memory size, if there is one: of the kind it wants if possible, else
-   * the other (a plain member still starts faster than a new container; a preloaded one runs anything).
+   * A ready member for a run of this memory size, if there is one: of the kind it wants, or, for a run that
+   * wants the preload, a plain one (still faster than a new container). A plain run never gets a preloaded
+   * member: its ~90 MB and its imports, maybe still under way, would come out of the run's own limits.
    */
   take(memoryMb: number, wanted: MemberKind = 'plain'): Sandbox | undefined {
     if (memoryMb !== this.options.memoryMb) return undefined;
@@ -112,7 +113,7 @@ export class WarmPool {
     if (this.demand.length > DEMAND_WINDOW) this.demand.shift();
     // Past its age, a member's deadline label no longer covers a full run.
     for (const stale of this.idle.filter((m) => Date.now() - m.bornAt > this.options.maxAgeMs)) this.evict(stale);
-    const member = this.idle.find((m) => m.kind === wanted) ?? this.idle[0];
+    const member = this.idle.find((m) => m.kind === wanted) ?? (wanted === 'preloaded' ? this.idle[0] : undefined);
     if (member) this.idle.splice(this.idle.indexOf(member), 1);
     this.refill();
     return member?.sandbox;

@@ -72,6 +72,8 @@ const PROTOCOL_BROKEN_NOTE =
 
 /** Accounting granularity and clock skew between the kernel's figures and the server's wall clock. */
 const USAGE_SLACK_MS = 1000;
+/** ru_maxrss counts shared library pages too, which may be charged to another container's memory. */
+const USAGE_SLACK_KB = 64 * 1024;
 
 /**
  * The launcher's usage figures are the container's word: kept only if they are possible for this run
@@ -80,7 +82,8 @@ const USAGE_SLACK_MS = 1000;
 export function boundedUsage(reported: ReportedUsage | undefined, durationMs: number, cpus: number, memoryMb: number): Usage | null {
   if (reported === undefined) return null;
   const { cpuMs, maxRssKb } = reported;
-  const possible = cpuMs >= 0 && cpuMs <= durationMs * cpus + USAGE_SLACK_MS && maxRssKb >= 0 && maxRssKb <= memoryMb * 1024;
+  const possible =
+    cpuMs >= 0 && cpuMs <= durationMs * cpus + USAGE_SLACK_MS && maxRssKb >= 0 && maxRssKb <= memoryMb * 1024 + USAGE_SLACK_KB;
   return possible ? { cpuMs, maxRssKb } : null;
 }
 

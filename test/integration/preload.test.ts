@@ -96,6 +96,47 @@ const programs: [string, object][] = [
     },
   ],
   ['sys.exit with a non-int code', { code: 'import sys\nsys.exit([1, 2])' }],
+  [
+    'a file held open by another module of the program',
+    {
+      files: [
+        { path: 'helper.py', content: 'LOG = open("output/log.txt", "w")\n' },
+        {
+          path: 'main.py',
+          content: py(
+            'import helper',
+            'helper.LOG.write("kept by helper")',
+            'class Keep:',
+            '    f = open("output/class.txt", "w")',
+            'Keep.f.write("kept by class")',
+          ),
+        },
+      ],
+      entrypoint: 'main.py',
+    },
+  ],
+  [
+    'KeyboardInterrupt after registering atexit, with a file open',
+    {
+      code: py(
+        'import atexit',
+        'f = open("output/k.txt", "w")',
+        'f.write("buffered")',
+        'atexit.register(print, "ran")',
+        'raise KeyboardInterrupt',
+      ),
+    },
+  ],
+  [
+    'a module of the program named like one already loaded (json.py)',
+    {
+      files: [
+        { path: 'json.py', content: 'def dumps(value):\n    return "mine"\n' },
+        { path: 'main.py', content: 'import json\nprint(json.dumps(1))' },
+      ],
+      entrypoint: 'main.py',
+    },
+  ],
   ['sys.exit inside an atexit handler', { code: py('import atexit, sys', 'atexit.register(sys.exit, 4)', 'print("main done")') }],
 ];
 

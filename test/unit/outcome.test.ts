@@ -37,7 +37,8 @@ describe('boundedUsage', () => {
     expect(boundedUsage({ cpuMs: 5000, maxRssKb: 1 }, 1000, 1, 512)).toBeNull();
     expect(boundedUsage({ cpuMs: 3500, maxRssKb: 1 }, 1000, 4, 512)).toEqual({ cpuMs: 3500, maxRssKb: 1 });
     // More memory than the limit, negative figures, or nothing reported.
-    expect(boundedUsage({ cpuMs: 1, maxRssKb: 513 * 1024 }, 1000, 1, 512)).toBeNull();
+    expect(boundedUsage({ cpuMs: 1, maxRssKb: 600 * 1024 }, 1000, 1, 512)).toBeNull();
+    expect(boundedUsage({ cpuMs: 1, maxRssKb: 540 * 1024 }, 1000, 1, 512)).toEqual({ cpuMs: 1, maxRssKb: 540 * 1024 });
     expect(boundedUsage({ cpuMs: -1, maxRssKb: 1 }, 1000, 1, 512)).toBeNull();
     expect(boundedUsage(undefined, 1000, 1, 512)).toBeNull();
   });
