@@ -8,6 +8,7 @@ import { EngineUnavailableError, ShuttingDownError } from '../errors';
 import type { Admission } from './admission';
 import type { Artifact, ReportedUsage } from './artifacts';
 import type { Encoded } from './encoding';
+import { InFlight } from './in-flight';
 import type { Job } from './job';
 import { manifestFor, packJob } from './job-tar';
 import { classify, EXIT_SIGKILL, type RunStatus } from './outcome';
@@ -105,7 +106,7 @@ export function poolPolicy(config: Config): PoolPolicy {
  */
 export class Runner {
   /** Runs in progress: what settle() waits for, with the factory's creations and removals. */
-  private readonly runs = new Set<Promise<unknown>>();
+  private readonly runs = new InFlight();
   private readonly stopping = new AbortController();
   private readonly sandboxes: SandboxFactory;
   /** Whether a job's sources import one of the preloaded modules. */
@@ -172,19 +173,12 @@ export class Runner {
 
   /** Runs a job to completion in a fresh container. */
   run(job: Job, options: RunOptions = {}): Promise<RunResult> {
-    const work = this.admitAndRun(job, options);
-    const settled = work.then(
-      () => undefined,
-      () => undefined,
-    );
-    this.runs.add(settled);
-    void settled.then(() => this.runs.delete(settled));
-    return work;
+    return this.runs.add(this.admitAndRun(job, options));
   }
 
   /** Resolves once every run in progress has ended and its container is removed. */
   async settle(): Promise<void> {
-    while (this.runs.size) await Promise.all([...this.runs]);
+    await this.runs.settle();
     await this.sandboxes.settle();
   }
 

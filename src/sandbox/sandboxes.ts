@@ -10,6 +10,7 @@ import type { Config } from '../config';
 import type { DockerClient } from '../docker/client';
 import type { Slot } from './admission';
 import { containerSpec } from './container-spec';
+import { InFlight } from './in-flight';
 import type { MemberKind } from './preload';
 import { runLabels } from './labels';
 import { SANDBOX_UID } from './protocol';
@@ -47,7 +48,7 @@ export class SandboxFactory {
   /** Run ids whose containers exist or are being created: the reaper leaves these alone. */
   private readonly live = new Set<string>();
   /** Creations and removals in flight: what settle() waits for. */
-  private readonly pending = new Set<Promise<unknown>>();
+  private readonly pending = new InFlight();
 
   constructor(
     private readonly docker: DockerClient,
@@ -68,7 +69,7 @@ export class SandboxFactory {
    * failure nothing is left behind and the slot is freed (once `holdSlotUntil` settles too).
    */
   prepare(memoryMb: number, slot: Slot, deadline: number, options: PrepareOptions = {}): Promise<Sandbox> {
-    return this.track(this.create(memoryMb, slot, deadline, options));
+    return this.pending.add(this.create(memoryMb, slot, deadline, options));
   }
 
   /** Ends a sandbox, used or not: its stream closed, its container removed, its slot freed. */
@@ -79,8 +80,8 @@ export class SandboxFactory {
   }
 
   /** Resolves once no creation or removal is in flight. */
-  async settle(): Promise<void> {
-    while (this.pending.size) await Promise.all([...this.pending]);
+  settle(): Promise<void> {
+    return this.pending.settle();
   }
 
   private async create(
@@ -132,7 +133,7 @@ export class SandboxFactory {
    */
   private dispose(runId: string, containerId: string | undefined, slot: Slot, holdSlotUntil?: Promise<unknown>): void {
     const removal = containerId === undefined ? Promise.resolve() : this.docker.remove(containerId);
-    void this.track(
+    void this.pending.add(
       removal
         .catch((err: Error) => this.log.error({ runId, containerId, err }, 'container removal failed'))
         .finally(() => {
@@ -141,15 +142,5 @@ export class SandboxFactory {
           else slot.release();
         }),
     );
-  }
-
-  private track<T>(work: Promise<T>): Promise<T> {
-    const settled = work.then(
-      () => undefined,
-      () => undefined,
-    );
-    this.pending.add(settled);
-    void settled.then(() => this.pending.delete(settled));
-    return work;
   }
 }
