@@ -111,6 +111,8 @@ export class Runner {
   private readonly sandboxes: SandboxFactory;
   /** Whether a job's sources import one of the preloaded modules. */
   private readonly importsPreloaded: (source: string) => boolean;
+  /** The effective preload policy: what the pool keeps, and so what a run may ask it for. */
+  private readonly policy: PoolPolicy;
   /** Public to observe (its size), not to drive: start() and stop() do that. */
   readonly pool: WarmPool;
 
@@ -123,13 +125,14 @@ export class Runner {
     const sandboxes = new SandboxFactory(docker, config, log);
     this.sandboxes = sandboxes;
     this.importsPreloaded = importScanner(config.preload);
+    this.policy = poolPolicy(config);
     this.pool = new WarmPool(
       {
         size: config.poolSize,
         memoryMb: config.limits.defaultMemoryMb,
         maxAgeMs: config.poolMaxAgeMs,
         maxRunMs: config.limits.maxTimeoutMs,
-        policy: poolPolicy(config),
+        policy: this.policy,
       },
       admission,
       {
@@ -187,7 +190,7 @@ export class Runner {
     const deadline = receivedAt + job.timeoutMs;
     // Ends the run early: the client went away, or the server is stopping.
     const stop = AbortSignal.any([this.stopping.signal, ...(cancel ? [cancel] : [])]);
-    const wanted = this.config.preloadPolicy === 'always' || wantsPreload(job, this.importsPreloaded) ? 'preloaded' : 'plain';
+    const wanted = this.policy === 'always' || (this.policy === 'auto' && wantsPreload(job, this.importsPreloaded)) ? 'preloaded' : 'plain';
     let sandbox = this.pool.take(job.memoryMb, wanted);
     if (!sandbox) {
       this.pool.yieldSlot();
