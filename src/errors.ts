@@ -2,6 +2,26 @@
  * The service's error model. A failure of the user's program is a result (200), never one of these;
  * these are the service's own refusals and faults, mapped to HTTP in one place (src/http/errors.ts).
  */
+
+/** Every error code a client can receive, with its status and meaning: the classes below and the OpenAPI document read it. */
+export const ERROR_CODES = {
+  invalid_request: { status: 400, meaning: 'The request is malformed or breaks the schema; the message names the field.' },
+  unauthorized: { status: 401, meaning: 'A valid API key is required (Authorization: Bearer <key> or X-API-Key: <key>).' },
+  not_found: { status: 404, meaning: 'No such route.' },
+  method_not_allowed: { status: 405, meaning: 'The route exists, but not for this method.' },
+  payload_too_large: { status: 413, meaning: 'The request exceeds a configured size limit; the message names the limit.' },
+  unsupported_media_type: { status: 415, meaning: 'The body must be plain (not Content-Encoding compressed) JSON.' },
+  internal: { status: 500, meaning: 'A fault in runbox itself; nothing of the run is left behind.' },
+  busy: { status: 503, meaning: 'Every run slot is taken and the queue is full; retry after Retry-After seconds.' },
+  engine_unavailable: {
+    status: 503,
+    meaning: 'The Docker engine did not answer, or failed; the run did not happen or its result is unknown.',
+  },
+  shutting_down: { status: 503, meaning: 'The server is shutting down and accepts no new runs; retry on another replica or later.' },
+} as const;
+
+export type ErrorCode = keyof typeof ERROR_CODES;
+
 export abstract class RunboxError extends Error {
   abstract readonly status: number;
   abstract readonly code: string;
@@ -11,41 +31,41 @@ export abstract class RunboxError extends Error {
 
 /** The request is malformed or breaks the schema; the message names the field. */
 export class InvalidRequestError extends RunboxError {
-  readonly status = 400;
-  readonly code = 'invalid_request';
+  readonly status = ERROR_CODES.invalid_request.status;
+  readonly code = 'invalid_request' satisfies ErrorCode;
 }
 
 export class UnauthorizedError extends RunboxError {
-  readonly status = 401;
-  readonly code = 'unauthorized';
+  readonly status = ERROR_CODES.unauthorized.status;
+  readonly code = 'unauthorized' satisfies ErrorCode;
 }
 
 /** The request exceeds a configured size limit; the message names the limit. */
 export class PayloadTooLargeError extends RunboxError {
-  readonly status = 413;
-  readonly code = 'payload_too_large';
+  readonly status = ERROR_CODES.payload_too_large.status;
+  readonly code = 'payload_too_large' satisfies ErrorCode;
 }
 
 export class UnsupportedMediaTypeError extends RunboxError {
-  readonly status = 415;
-  readonly code = 'unsupported_media_type';
+  readonly status = ERROR_CODES.unsupported_media_type.status;
+  readonly code = 'unsupported_media_type' satisfies ErrorCode;
 }
 
 export class NotFoundError extends RunboxError {
-  readonly status = 404;
-  readonly code = 'not_found';
+  readonly status = ERROR_CODES.not_found.status;
+  readonly code = 'not_found' satisfies ErrorCode;
 }
 
 /** The Docker engine does not answer, or answered with a server-side failure. */
 export class EngineUnavailableError extends RunboxError {
-  readonly status = 503;
-  readonly code = 'engine_unavailable';
+  readonly status = ERROR_CODES.engine_unavailable.status;
+  readonly code = 'engine_unavailable' satisfies ErrorCode;
 }
 
 /** No run slot is free and the queue is full (or the wait outlasted the run's deadline). */
 export class BusyError extends RunboxError {
-  readonly status = 503;
-  readonly code = 'busy';
+  readonly status = ERROR_CODES.busy.status;
+  readonly code = 'busy' satisfies ErrorCode;
   constructor(message: string, retryAfterSeconds: number) {
     super(message);
     this.headers['Retry-After'] = String(retryAfterSeconds);
@@ -54,8 +74,8 @@ export class BusyError extends RunboxError {
 
 /** The server is shutting down: it accepts no new runs, and runs still going at the end of the grace period are stopped. */
 export class ShuttingDownError extends RunboxError {
-  readonly status = 503;
-  readonly code = 'shutting_down';
+  readonly status = ERROR_CODES.shutting_down.status;
+  readonly code = 'shutting_down' satisfies ErrorCode;
   constructor(message = 'the server is shutting down') {
     super(message);
     this.headers['Retry-After'] = '5';

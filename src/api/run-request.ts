@@ -83,9 +83,13 @@ const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$
 export class RunRequestParser {
   private readonly validate: ValidateFunction<RunRequestBody>;
 
-  constructor(private readonly limits: Limits) {
+  /** `schema` narrows the request (the run_python tool takes a subset of its fields); it defaults to the full one. */
+  constructor(
+    private readonly limits: Limits,
+    schema: object = runRequestSchema(limits),
+  ) {
     const ajv = new Ajv({ allErrors: false, useDefaults: true, strict: true });
-    this.validate = ajv.compile<RunRequestBody>(runRequestSchema(limits));
+    this.validate = ajv.compile<RunRequestBody>(schema);
   }
 
   /** Validates a parsed JSON body and returns the job it describes; throws 400/413 errors naming the problem. */

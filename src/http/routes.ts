@@ -1,16 +1,23 @@
-/** The HTTP API: GET /, GET /health, GET /ready, POST /v1/runs. */
+/**
+ * The HTTP API: POST /v1/runs, and the doors onto the same run path for agents (POST /mcp, GET /v1/tools),
+ * the API's description (GET /openapi.json, /docs), and probes (GET /, /health, /ready).
+ */
 import Router from '@koa/router';
 import type { Context } from 'koa';
-import { runResponse } from '../api/run-response';
+import { ABOUT_LINKS, openApiDocument } from '../api/openapi';
+import { runResponse, type RunResponse } from '../api/run-response';
 import { RunRequestParser, SUPPORTED_LANGUAGES } from '../api/run-request';
+import { runPythonTool, toolFormats } from '../api/run-python-tool';
 import type { Config } from '../config';
 import type { DockerClient } from '../docker/client';
 import { PRELOAD_MIN_MEMORY_MB } from '../sandbox/preload';
 import { poolPolicy, type Runner } from '../sandbox/runner';
 import { ShuttingDownError } from '../errors';
 import { requireApiKey } from './auth';
+import { mcpHandler } from '../mcp/http';
 import { ByteBudget, JsonBodyReader } from './body';
 import { closed } from './delivery';
+import { docsRoutes } from './docs';
 
 export interface RouteDeps {
   config: Config;
@@ -66,6 +73,8 @@ function engineProbe(docker: DockerClient, image: string): () => Promise<EngineC
 export function routes({ config, docker, runner, version, state }: RouteDeps): Router {
   const router = new Router();
   const parser = new RunRequestParser(config.limits);
+  const tool = runPythonTool(config);
+  const toolParser = new RunRequestParser(config.limits, tool.inputSchema);
   const auth = requireApiKey(config.apiKey);
   const limits = config.limits;
   const bodies = new JsonBodyReader(
@@ -82,6 +91,19 @@ export function routes({ config, docker, runner, version, state }: RouteDeps): R
   const publicLimits = Object.fromEntries(
     Object.entries(limits).map(([key, value]) => [key.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`), value]),
   );
+
+  const openApi = openApiDocument(config, version, tool);
+  const tools = toolFormats(tool);
+
+  /** The one run path, whichever door a request came in by: parse, run, map the result. */
+  const execute = async (ctx: Context, request: unknown, requestParser = parser): Promise<RunResponse> => {
+    if (state.draining) throw new ShuttingDownError();
+    const receivedAt = Date.now();
+    const job = requestParser.parse(request);
+    // The run's slot is freed once its response is delivered, so undelivered results are bounded by capacity.
+    const result = await runner.run(job, { cancel: clientGone(ctx), receivedAt, holdSlotUntil: closed(ctx.res) });
+    return runResponse(result);
+  };
 
   router.get('/health', (ctx) => {
     ctx.body = { status: 'ok' };
@@ -108,18 +130,26 @@ export function routes({ config, docker, runner, version, state }: RouteDeps): R
         min_memory_mb: PRELOAD_MIN_MEMORY_MB,
         member_memory_mb: config.limits.defaultMemoryMb,
       },
+      links: ABOUT_LINKS,
     };
   });
 
   router.post('/v1/runs', auth, async (ctx) => {
     if (state.draining) throw new ShuttingDownError();
-    const body = await bodies.read(ctx);
-    const receivedAt = Date.now();
-    const job = parser.parse(body);
-    // The run's slot is freed once its response is delivered, so undelivered results are bounded by capacity.
-    const result = await runner.run(job, { cancel: clientGone(ctx), receivedAt, holdSlotUntil: closed(ctx.res) });
-    ctx.body = runResponse(result);
+    ctx.body = await execute(ctx, await bodies.read(ctx));
   });
+
+  router.post('/mcp', auth, mcpHandler({ tool, version, bodies, run: (ctx, args) => execute(ctx, args, toolParser) }));
+
+  router.get('/v1/tools', (ctx) => {
+    ctx.body = tools;
+  });
+
+  router.get('/openapi.json', (ctx) => {
+    ctx.body = openApi;
+  });
+
+  docsRoutes(router);
 
   return router;
 }

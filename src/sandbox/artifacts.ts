@@ -3,8 +3,10 @@
  * program controls, so it is hostile input: only regular-file entries are returned, never links, devices
  * or FIFOs; count, per-file and total caps hold while streaming; nothing touches the server's filesystem.
  */
+import { createHash } from 'node:crypto';
 import { extract, type ExtractEvents, type Header } from 'tar-stream';
 import { encodeExact, type Encoding } from './encoding';
+import { mediaType } from './media-type';
 import { relativePathProblem } from './paths';
 import { RESULT_ENTRY, type ArtifactCaps } from './protocol';
 
@@ -13,6 +15,9 @@ export type { ArtifactCaps };
 export interface Artifact {
   path: string;
   size: number;
+  mimeType: string;
+  /** Hex SHA-256 of the file's bytes, so a client can check what it saves or cache by content. */
+  sha256: string;
   encoding: Encoding;
   content: string;
 }
@@ -51,7 +56,13 @@ function entryName(header: Header): string | undefined {
 }
 
 export function encodeArtifact(path: string, data: Buffer): Artifact {
-  return { path, size: data.length, ...encodeExact(data) };
+  return {
+    path,
+    size: data.length,
+    mimeType: mediaType(path, data),
+    sha256: createHash('sha256').update(data).digest('hex'),
+    ...encodeExact(data),
+  };
 }
 
 /** A tar entry's content stream (a streamx stream, not a Node one). */

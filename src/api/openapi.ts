@@ -1,0 +1,250 @@
+/**
+ * GET /openapi.json: the API as an OpenAPI 3.1 document, built from the very schemas the server validates
+ * requests with and the live configuration (limits, whether a key is needed), so it cannot drift from
+ * what the server does. /docs renders it.
+ */
+import { createHash } from 'node:crypto';
+import type { Config } from '../config';
+import { ERROR_CODES, type ErrorCode } from '../errors';
+import { runRequestSchema } from './run-request';
+import { errorResponseSchema, runResponseSchema } from './run-response';
+import { RUN_PYTHON, toolFormats, type ToolDefinition } from './run-python-tool';
+
+const CHART_PROGRAM = [
+  'import pandas as pd',
+  'import matplotlib.pyplot as plt',
+  'df = pd.DataFrame({"x": range(10), "y": [v * v for v in range(10)]})',
+  'df.plot(x="x", y="y")',
+  'plt.savefig("output/chart.png")',
+  'print(df["y"].sum())',
+].join('\n');
+
+/** A 1×1 PNG stands in for the chart, to keep the document small. */
+const EXAMPLE_PNG = Buffer.from(
+  'iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg==',
+  'base64',
+);
+
+const RUN_EXAMPLE = {
+  id: '3f1c8d52-0b7e-4f55-9d55-2a0f1f6f9d0e',
+  status: 'ok',
+  exit_code: 0,
+  stdout: '285\n',
+  stdout_encoding: 'utf8',
+  stderr: '',
+  stderr_encoding: 'utf8',
+  stdout_truncated: false,
+  stderr_truncated: false,
+  timed_out: false,
+  oom_killed: false,
+  duration_ms: 612,
+  queued_ms: 0,
+  artifacts: [
+    {
+      path: 'chart.png',
+      size: EXAMPLE_PNG.length,
+      mime_type: 'image/png',
+      sha256: createHash('sha256').update(EXAMPLE_PNG).digest('hex'),
+      encoding: 'base64',
+      content: EXAMPLE_PNG.toString('base64'),
+    },
+  ],
+  artifacts_truncated: false,
+  usage: { cpu_ms: 540, max_rss_kb: 98304 },
+};
+
+/** One example per code, so every error shape a client must handle is shown with its status. */
+function errorResponses(codes: ErrorCode[]) {
+  const byStatus = new Map<number, ErrorCode[]>();
+  for (const code of codes) byStatus.set(ERROR_CODES[code].status, [...(byStatus.get(ERROR_CODES[code].status) ?? []), code]);
+  return Object.fromEntries(
+    [...byStatus].map(([status, group]) => [
+      String(status),
+      {
+        description: group.map((code) => `\`${code}\`: ${ERROR_CODES[code].meaning}`).join('\n\n'),
+        ...(status === 503 || status === 401 ? { headers: status === 503 ? retryAfterHeader : wwwAuthenticateHeader } : {}),
+        content: {
+          'application/json': {
+            schema: { $ref: '#/components/schemas/Error' },
+            examples: Object.fromEntries(group.map((code) => [code, { value: { error: { code, message: ERROR_CODES[code].meaning } } }])),
+          },
+        },
+      },
+    ]),
+  );
+}
+
+const retryAfterHeader = {
+  'Retry-After': { description: 'Seconds to wait before retrying (busy, shutting_down).', schema: { type: 'integer' } },
+};
+const wwwAuthenticateHeader = { 'WWW-Authenticate': { schema: { type: 'string', const: 'Bearer' } } };
+
+/** What GET / links to. */
+export const ABOUT_LINKS = { runs: '/v1/runs', openapi: '/openapi.json', docs: '/docs', mcp: '/mcp', tools: '/v1/tools' };
+
+const json = (schema: object, example?: unknown) => ({
+  'application/json': { schema, ...(example !== undefined ? { example } : {}) },
+});
+
+export function openApiDocument(config: Config, version: string, tool: ToolDefinition) {
+  const { limits } = config;
+  const security = config.apiKey !== undefined ? [{ bearer: [] }, { apiKey: [] }] : [];
+  const refused: ErrorCode[] = ['invalid_request', 'payload_too_large', 'unsupported_media_type', 'internal', 'busy'];
+  const auth: ErrorCode[] = config.apiKey !== undefined ? ['unauthorized'] : [];
+  const request = {
+    ...runRequestSchema(limits),
+    description:
+      'Give `code`, or `files` with an `entrypoint`, or both (`code` becomes main.py). Byte limits beyond the schema: ' +
+      `code ${limits.maxCodeBytes}, one file ${limits.maxFileBytes}, all files ${limits.maxFilesBytes} (decoded), ` +
+      `${limits.maxFiles} files, stdin ${limits.maxStdinBytes}, ${limits.maxArgs} args, body ${limits.maxBodyBytes}.`,
+  };
+  return {
+    openapi: '3.1.0',
+    info: {
+      title: 'runbox',
+      version,
+      summary: 'Run untrusted Python in a throwaway, hardened Docker container per request.',
+      description:
+        'Each run gets a fresh container with no network, a read-only root filesystem, memory, process, CPU and time ' +
+        'limits, no capabilities and a non-root user. Files the program saves under ./output/ come back as artifacts. ' +
+        'A program that fails is a 200 with its status; 4xx and 5xx are the service refusing or failing.',
+      license: { name: 'MIT', identifier: 'MIT' },
+    },
+    servers: [{ url: '/' }],
+    tags: [
+      { name: 'runs', description: 'Running programs.' },
+      { name: 'agents', description: 'For agent platforms: tool definitions and MCP.' },
+      { name: 'operations', description: 'Probes and discovery.' },
+    ],
+    paths: {
+      '/v1/runs': {
+        post: {
+          operationId: 'createRun',
+          tags: ['runs'],
+          summary: 'Run a Python program',
+          description:
+            `Runs the program in a new sandbox and answers when it has ended: the default time limit is ${limits.defaultTimeoutMs} ms ` +
+            `(up to ${limits.maxTimeoutMs}), memory ${limits.defaultMemoryMb} MB (up to ${limits.maxMemoryMb}). At most ` +
+            `${limits.maxConcurrent} runs go at once and ${limits.maxQueue} wait; beyond that the answer is 503 busy.`,
+          security,
+          requestBody: {
+            required: true,
+            content: {
+              'application/json': {
+                schema: { $ref: '#/components/schemas/RunRequest' },
+                examples: {
+                  chart: { summary: 'A chart and a printed value', value: { code: CHART_PROGRAM } },
+                  files: {
+                    summary: 'Input files, stdin and arguments',
+                    value: {
+                      files: [
+                        {
+                          path: 'main.py',
+                          content: 'import sys\nprint(open("data.csv").read().count("\\n"), sys.argv[1:], sys.stdin.read())',
+                        },
+                        { path: 'data.csv', content: 'a,b\n1,2\n' },
+                      ],
+                      entrypoint: 'main.py',
+                      stdin: 'hello',
+                      args: ['--fast'],
+                      timeout_ms: 5000,
+                    },
+                  },
+                },
+              },
+            },
+          },
+          responses: {
+            '200': {
+              description: 'The run was carried out; `status` says how the program ended.',
+              content: json({ $ref: '#/components/schemas/RunResponse' }, RUN_EXAMPLE),
+            },
+            ...errorResponses([...refused, ...auth, 'engine_unavailable', 'shutting_down']),
+          },
+        },
+      },
+      '/v1/tools': {
+        get: {
+          operationId: 'listTools',
+          tags: ['agents'],
+          summary: `The ${RUN_PYTHON} tool, in each model API's function-calling shape`,
+          responses: { '200': { description: 'Tool definitions.', content: json({ type: 'object' }, toolFormats(tool)) } },
+        },
+      },
+      '/mcp': {
+        post: {
+          operationId: 'mcp',
+          tags: ['agents'],
+          summary: 'MCP over Streamable HTTP (stateless, JSON responses)',
+          description:
+            `A Model Context Protocol endpoint with one tool, ${RUN_PYTHON}. Send JSON-RPC messages with ` +
+            '`Accept: application/json, text/event-stream`. Runs go through the same limits and admission as POST /v1/runs.',
+          security,
+          requestBody: {
+            required: true,
+            content: json(
+              { type: 'object', required: ['jsonrpc'], properties: { jsonrpc: { const: '2.0' } } },
+              { jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: RUN_PYTHON, arguments: { code: 'print(2 + 2)' } } },
+            ),
+          },
+          responses: {
+            '200': { description: 'A JSON-RPC response.', content: json({ type: 'object' }) },
+            '202': { description: 'A notification was accepted.' },
+            ...errorResponses([...auth]),
+          },
+        },
+      },
+      '/health': {
+        get: {
+          operationId: 'health',
+          tags: ['operations'],
+          summary: 'Liveness: the process answers',
+          responses: { '200': { description: 'Alive.', content: json({ type: 'object' }, { status: 'ok' }) } },
+        },
+      },
+      '/ready': {
+        get: {
+          operationId: 'ready',
+          tags: ['operations'],
+          summary: 'Readiness: accepting runs, the engine answers, the sandbox image is present',
+          responses: {
+            '200': {
+              description: 'Ready.',
+              content: json(
+                { type: 'object' },
+                { ready: true, checks: { accepting: true, engine: true, image: true }, image: config.image },
+              ),
+            },
+            '503': {
+              description: 'Not ready; `checks` says why.',
+              content: json(
+                { type: 'object' },
+                { ready: false, checks: { accepting: true, engine: false, image: false }, image: config.image },
+              ),
+            },
+          },
+        },
+      },
+      '/': {
+        get: {
+          operationId: 'about',
+          tags: ['operations'],
+          summary: 'Version, limits and links',
+          responses: {
+            '200': {
+              description: 'About this server: version, auth, limits, the preloaded runtime, and links to everything here.',
+              content: json({ type: 'object' }, { name: 'runbox', version, links: ABOUT_LINKS }),
+            },
+          },
+        },
+      },
+    },
+    components: {
+      schemas: { RunRequest: request, RunResponse: runResponseSchema, Error: errorResponseSchema },
+      securitySchemes: {
+        bearer: { type: 'http', scheme: 'bearer', description: 'The API key as a bearer token.' },
+        apiKey: { type: 'apiKey', in: 'header', name: 'X-API-Key', description: 'The API key in a header.' },
+      },
+    },
+  };
+}

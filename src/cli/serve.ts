@@ -1,0 +1,53 @@
+/** `runbox serve` (and `npm start`): read configuration, start the service, stop it gracefully on SIGTERM/SIGINT. */
+import { ConfigError, loadConfig, type Config } from '../config';
+import { createDockerClient } from '../docker/client';
+import { createLogger } from '../log';
+import { createService } from '../service';
+
+export async function serve(): Promise<void> {
+  let config: Config;
+  try {
+    config = loadConfig(process.env);
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      console.error(`runbox: configuration error: ${err.message}`);
+      process.exit(2);
+    }
+    throw err;
+  }
+  const log = createLogger(config.logLevel);
+  const docker = createDockerClient({ callTimeoutMs: config.dockerCallTimeoutMs });
+  const service = createService(config, docker, log);
+
+  let stopping = false;
+  const stop = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    log.info({ signal, graceMs: config.shutdownGraceMs }, 'shutting down');
+    service.stop().then(
+      () => {
+        log.info('stopped');
+        process.exit(0);
+      },
+      (err: Error) => {
+        log.error({ err }, 'shutdown failed');
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
+
+  let port: number;
+  try {
+    port = await service.start();
+  } catch (err) {
+    // e.g. EADDRINUSE: nothing was started that needs stopping (the pool starts only once listening).
+    log.fatal({ err, host: config.host, port: config.port }, 'could not start');
+    process.exit(1);
+  }
+  log.info({ host: config.host, port, image: config.image, instanceId: config.instanceId }, 'runbox listening');
+  if (config.apiKey === undefined) {
+    log.warn('RUNBOX_API_KEY is not set: no authentication, so runbox only binds to loopback');
+  }
+}

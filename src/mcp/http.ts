@@ -1,0 +1,64 @@
+/**
+ * POST /mcp: MCP over Streamable HTTP, stateless (a fresh server and transport per request, so any replica
+ * can answer any message), with plain JSON responses. Authentication, the body limits and the run path
+ * are /v1/runs's own; only the framing differs.
+ */
+import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
+import { ErrorCode, McpError, type CallToolResult } from '@modelcontextprotocol/sdk/types.js';
+import type { Context } from 'koa';
+import type { RunResponse } from '../api/run-response';
+import type { ToolDefinition } from '../api/run-python-tool';
+import { RunboxError } from '../errors';
+import type { JsonBodyReader } from '../http/body';
+import { createMcpServer } from './server';
+import { runToolResult, serviceErrorResult } from './tool-result';
+
+export interface McpHttpDeps {
+  tool: ToolDefinition;
+  version: string;
+  bodies: JsonBodyReader;
+  /** The run path, validating its arguments against the tool's schema. */
+  run: (ctx: Context, args: unknown) => Promise<RunResponse>;
+}
+
+/** A run's refusals and faults in MCP terms: bad arguments are the caller's error, the service failing is a tool error. */
+async function callTool(run: () => Promise<RunResponse>): Promise<CallToolResult> {
+  try {
+    return runToolResult(await run());
+  } catch (err) {
+    if (!(err instanceof RunboxError)) throw err;
+    if (err.status === 400 || err.status === 413) throw new McpError(ErrorCode.InvalidParams, err.message);
+    if (err.status < 500) throw err;
+    const retryAfter = err.headers['Retry-After'];
+    return serviceErrorResult(err.code, err.message, retryAfter === undefined ? undefined : Number(retryAfter));
+  }
+}
+
+/** A body that is not a JSON-RPC message at all still gets a JSON-RPC answer, with the HTTP status /v1/runs would give. */
+function jsonRpcRefusal(ctx: Context, err: RunboxError): void {
+  if (!ctx.req.complete) ctx.set('Connection', 'close');
+  ctx.status = err.status;
+  ctx.body = {
+    jsonrpc: '2.0',
+    id: null,
+    error: { code: err.status === 400 ? ErrorCode.ParseError : ErrorCode.InvalidRequest, message: err.message },
+  };
+}
+
+export function mcpHandler({ tool, version, bodies, run }: McpHttpDeps) {
+  return async (ctx: Context) => {
+    let message: unknown;
+    try {
+      message = await bodies.read(ctx);
+    } catch (err) {
+      if (err instanceof RunboxError && err.status < 500) return jsonRpcRefusal(ctx, err);
+      throw err;
+    }
+    const server = createMcpServer(tool, version, (args) => callTool(() => run(ctx, args)));
+    const transport = new StreamableHTTPServerTransport({ sessionIdGenerator: undefined, enableJsonResponse: true });
+    ctx.res.once('close', () => void server.close());
+    await server.connect(transport);
+    ctx.respond = false;
+    await transport.handleRequest(ctx.req, ctx.res, message);
+  };
+}

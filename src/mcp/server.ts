@@ -1,0 +1,33 @@
+/**
+ * runbox as an MCP server: one tool, run_python. The server is transport-free; /mcp gives it Streamable
+ * HTTP (src/mcp/http.ts) and `runbox mcp` bridges stdio to that endpoint (src/mcp/stdio.ts).
+ */
+import { Server } from '@modelcontextprotocol/sdk/server/index.js';
+import {
+  CallToolRequestSchema,
+  ErrorCode,
+  ListToolsRequestSchema,
+  McpError,
+  type CallToolResult,
+} from '@modelcontextprotocol/sdk/types.js';
+import type { ToolDefinition } from '../api/run-python-tool';
+
+const INSTRUCTIONS =
+  'runbox runs Python 3 programs in isolated, offline, throwaway sandboxes. Call run_python with a complete program; ' +
+  'save files under ./output/ to get them back (charts come back as images).';
+
+export function createMcpServer(
+  tool: ToolDefinition,
+  version: string,
+  runTool: (args: Record<string, unknown>) => Promise<CallToolResult>,
+): Server {
+  const server = new Server({ name: 'runbox', version }, { capabilities: { tools: {} }, instructions: INSTRUCTIONS });
+  server.setRequestHandler(ListToolsRequestSchema, () => ({ tools: [tool] }));
+  server.setRequestHandler(CallToolRequestSchema, (request) => {
+    const { name, arguments: args } = request.params;
+    if (name !== tool.name)
+      throw new McpError(ErrorCode.InvalidParams, `unknown tool ${JSON.stringify(name)}; this server has ${tool.name}`);
+    return runTool(args ?? {});
+  });
+  return server;
+}

@@ -1,0 +1,93 @@
+/**
+ * What a run_python call answers, whichever door it came through: the run stated plainly for a model
+ * (status, exit code, stdout, stderr), images as MCP images, other files as embedded resources. A program
+ * that fails is a normal result; only the service failing to run it is a tool error (isError).
+ */
+import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
+import type { RunResponse } from '../api/run-response';
+import type { ErrorCode } from '../errors';
+
+/** The image types MCP clients show as images. */
+const IMAGE_TYPES = new Set(['image/png', 'image/jpeg', 'image/gif', 'image/webp', 'image/svg+xml']);
+
+type Content = CallToolResult['content'][number];
+
+function headline(run: RunResponse): string {
+  const exit = run.exit_code === null ? 'no exit code' : `exit code ${run.exit_code}`;
+  const took = `${run.duration_ms} ms`;
+  switch (run.status) {
+    case 'ok':
+      return `The program finished successfully (${exit}) in ${took}.`;
+    case 'error':
+      return `The program failed (${exit}) after ${took}; see stderr.`;
+    case 'timeout':
+      return `The program was killed at its time limit after ${took} (${exit}); output up to then is below.`;
+    case 'oom':
+      return `The program was killed for running out of memory (${exit}) after ${took}.`;
+    case 'output_limit':
+      return `The program was killed for writing too much output (${exit}) after ${took}.`;
+  }
+}
+
+/** A stream as text for a model: base64 output (binary, or escape-heavy) is decoded, with what was done said. */
+function streamText(name: string, content: string, encoding: 'utf8' | 'base64', truncated: boolean): string {
+  const text = encoding === 'base64' ? Buffer.from(content, 'base64').toString('utf8') : content;
+  const notes = [
+    encoding === 'base64' ? 'not plain text; shown decoded as UTF-8' : '',
+    truncated ? 'truncated: the program wrote more than the limit' : '',
+  ].filter(Boolean);
+  const label = `${name}${notes.length ? ` (${notes.join('; ')})` : ''}:`;
+  return text === '' ? `${label} (empty)` : `${label}\n${text}`;
+}
+
+function artifactContent(run: RunResponse, artifact: RunResponse['artifacts'][number]): Content {
+  const base64 = artifact.encoding === 'base64' ? artifact.content : Buffer.from(artifact.content, 'utf8').toString('base64');
+  if (IMAGE_TYPES.has(artifact.mime_type)) return { type: 'image', data: base64, mimeType: artifact.mime_type };
+  const uri = `runbox://runs/${run.id}/output/${artifact.path.split('/').map(encodeURIComponent).join('/')}`;
+  return artifact.encoding === 'utf8'
+    ? { type: 'resource', resource: { uri, mimeType: artifact.mime_type, text: artifact.content } }
+    : { type: 'resource', resource: { uri, mimeType: artifact.mime_type, blob: artifact.content } };
+}
+
+export function runToolResult(run: RunResponse): CallToolResult {
+  const summary = [headline(run)];
+  if (run.artifacts.length > 0) {
+    summary.push(`Files saved in output/: ${run.artifacts.map((a) => `${a.path} (${a.mime_type}, ${a.size} bytes)`).join(', ')}.`);
+  }
+  if (run.artifacts_truncated) summary.push('Some files in output/ were not returned (too many, too large, or not regular files).');
+  return {
+    content: [
+      { type: 'text', text: summary.join('\n') },
+      { type: 'text', text: streamText('stdout', run.stdout, run.stdout_encoding, run.stdout_truncated) },
+      { type: 'text', text: streamText('stderr', run.stderr, run.stderr_encoding, run.stderr_truncated) },
+      ...run.artifacts.map((artifact) => artifactContent(run, artifact)),
+    ],
+    structuredContent: {
+      id: run.id,
+      status: run.status,
+      exit_code: run.exit_code,
+      timed_out: run.timed_out,
+      oom_killed: run.oom_killed,
+      duration_ms: run.duration_ms,
+      artifacts: run.artifacts.map(({ path, size, mime_type, sha256 }) => ({ path, size, mime_type, sha256 })),
+    },
+    isError: false,
+  };
+}
+
+/** What a model can do about each service failure; the program did not run (or its result is unknown). */
+const ADVICE: Partial<Record<ErrorCode | 'unreachable', string>> = {
+  busy: 'The sandbox service is busy: every run slot is taken. Wait a few seconds and call the tool again with the same code.',
+  shutting_down: 'The sandbox service is restarting. Wait a few seconds and call the tool again with the same code.',
+  engine_unavailable:
+    'The sandbox engine is not available right now, so the code did not run (or its result was lost). Try again later; if it keeps failing, tell the user the code runner is down.',
+  unauthorized: 'The code runner refused its API key, so nothing can run. Tell the user to check the runbox API key.',
+  unreachable: 'The code runner cannot be reached, so nothing can run. Tell the user the code runner is down.',
+};
+
+/** A service error as a tool error: isError, with a message a model can act on. */
+export function serviceErrorResult(code: string, message: string, retryAfterSeconds?: number): CallToolResult {
+  const advice = ADVICE[code as keyof typeof ADVICE] ?? 'The code runner failed, so the code did not run. Try again later.';
+  const retry = retryAfterSeconds !== undefined ? ` (retry after ${retryAfterSeconds} s)` : '';
+  return { content: [{ type: 'text', text: `${advice}${retry}\nrunbox said: ${code}: ${message}` }], isError: true };
+}
