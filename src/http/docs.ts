@@ -39,7 +39,7 @@ const INIT = `window.addEventListener('load', function () {
     layout: 'BaseLayout',
     validatorUrl: null,
     defaultModelsExpandDepth: 2,
-    defaultModelExpandDepth: 3,
+    defaultModelExpandDepth: 5,
   });
 });
 `;

@@ -4,6 +4,7 @@
  */
 import Router from '@koa/router';
 import type { Context } from 'koa';
+import type { Logger } from 'pino';
 import { ABOUT_LINKS, openApiDocument } from '../api/openapi';
 import { runResponse, type RunResponse } from '../api/run-response';
 import { RunRequestParser, SUPPORTED_LANGUAGES } from '../api/run-request';
@@ -21,6 +22,7 @@ import { docsRoutes } from './docs';
 
 export interface RouteDeps {
   config: Config;
+  log: Logger;
   docker: DockerClient;
   runner: Runner;
   version: string;
@@ -70,7 +72,7 @@ function engineProbe(docker: DockerClient, image: string): () => Promise<EngineC
   };
 }
 
-export function routes({ config, docker, runner, version, state }: RouteDeps): Router {
+export function routes({ config, docker, runner, log, version, state }: RouteDeps): Router {
   const router = new Router();
   const parser = new RunRequestParser(config.limits);
   const tool = runPythonTool(config);
@@ -139,7 +141,7 @@ export function routes({ config, docker, runner, version, state }: RouteDeps): R
     ctx.body = await execute(ctx, await bodies.read(ctx));
   });
 
-  router.post('/mcp', auth, mcpHandler({ tool, version, bodies, run: (ctx, args) => execute(ctx, args, toolParser) }));
+  router.post('/mcp', auth, mcpHandler({ tool, version, bodies, log, run: (ctx, args) => execute(ctx, args, toolParser) }));
 
   router.get('/v1/tools', (ctx) => {
     ctx.body = tools;

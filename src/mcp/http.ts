@@ -4,30 +4,35 @@
  * are /v1/runs's own; only the framing differs.
  */
 import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
-import { ErrorCode, McpError, type CallToolResult } from '@modelcontextprotocol/sdk/types.js';
+import { ErrorCode, type CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import type { Context } from 'koa';
+import type { Logger } from 'pino';
 import type { RunResponse } from '../api/run-response';
 import type { ToolDefinition } from '../api/run-python-tool';
 import { RunboxError } from '../errors';
 import type { JsonBodyReader } from '../http/body';
-import { createMcpServer } from './server';
+import { createMcpServer, InvalidParamsError } from './server';
 import { runToolResult, serviceErrorResult } from './tool-result';
 
 export interface McpHttpDeps {
   tool: ToolDefinition;
   version: string;
   bodies: JsonBodyReader;
+  log: Logger;
   /** The run path, validating its arguments against the tool's schema. */
   run: (ctx: Context, args: unknown) => Promise<RunResponse>;
 }
 
 /** A run's refusals and faults in MCP terms: bad arguments are the caller's error, the service failing is a tool error. */
-async function callTool(run: () => Promise<RunResponse>): Promise<CallToolResult> {
+async function callTool(run: () => Promise<RunResponse>, log: Logger): Promise<CallToolResult> {
   try {
     return runToolResult(await run());
   } catch (err) {
-    if (!(err instanceof RunboxError)) throw err;
-    if (err.status === 400 || err.status === 413) throw new McpError(ErrorCode.InvalidParams, err.message);
+    if (!(err instanceof RunboxError)) {
+      log.error({ err }, 'unexpected error');
+      return serviceErrorResult('internal', 'internal error');
+    }
+    if (err.status === 400 || err.status === 413) throw new InvalidParamsError(err.message);
     if (err.status < 500) throw err;
     const retryAfter = err.headers['Retry-After'];
     return serviceErrorResult(err.code, err.message, retryAfter === undefined ? undefined : Number(retryAfter));
@@ -45,7 +50,7 @@ function jsonRpcRefusal(ctx: Context, err: RunboxError): void {
   };
 }
 
-export function mcpHandler({ tool, version, bodies, run }: McpHttpDeps) {
+export function mcpHandler({ tool, version, bodies, log, run }: McpHttpDeps) {
   return async (ctx: Context) => {
     let message: unknown;
     try {
@@ -54,7 +59,7 @@ export function mcpHandler({ tool, version, bodies, run }: McpHttpDeps) {
       if (err instanceof RunboxError && err.status < 500) return jsonRpcRefusal(ctx, err);
       throw err;
     }
-    const server = createMcpServer(tool, version, (args) => callTool(() => run(ctx, args)));
+    const server = createMcpServer(tool, version, (args) => callTool(() => run(ctx, args), log));
     const transport = new StreamableHTTPServerTransport({ sessionIdGenerator: undefined, enableJsonResponse: true });
     ctx.res.once('close', () => void server.close());
     await server.connect(transport);

@@ -33,7 +33,9 @@ export function mediaType(path: string, data: Buffer): string {
     if (named !== undefined && textual(named)) return named;
     return sniffed.find(textual) ?? 'text/plain';
   }
-  if (sniffed.length > 0) return sniffed[0];
+  // A textual guess for bytes that are not UTF-8 rests on two bytes (a UTF-16 byte order mark): not enough.
+  const binary = sniffed.find((type) => !textual(type));
+  if (binary !== undefined) return binary;
   // Binary the bytes cannot place: the name is believed unless it claims a kind we can check and did not.
   return named !== undefined && !textual(named) && !named.startsWith('image/') ? named : 'application/octet-stream';
 }

@@ -1,4 +1,5 @@
 /** POST /v1/runs against the real Docker engine and the real sandbox image. */
+import { createHash } from 'node:crypto';
 import { eventually, instanceContainers, runContainers, startServer } from '../support/engine';
 import { postRun, type Json } from '../support/http';
 
@@ -89,8 +90,16 @@ describe.each([
         files: [{ path: 'blob.bin', content: bytes.toString('base64'), encoding: 'base64' }],
       });
       expect(body.status).toBe('ok');
+      const reversed = Buffer.from(bytes).reverse();
       expect(body.artifacts).toEqual([
-        { path: 'reversed.bin', size: 256, encoding: 'base64', content: Buffer.from(bytes).reverse().toString('base64') },
+        {
+          path: 'reversed.bin',
+          size: 256,
+          mime_type: 'application/octet-stream',
+          sha256: createHash('sha256').update(reversed).digest('hex'),
+          encoding: 'base64',
+          content: reversed.toString('base64'),
+        },
       ]);
     });
 
@@ -108,12 +117,37 @@ describe.each([
       });
       expect(body).toMatchObject({ status: 'ok', stdout: '30\n', stderr: '' });
       const chart = body.artifacts.find((a: Json) => a.path === 'chart.png');
-      expect(chart.encoding).toBe('base64');
-      expect(Buffer.from(chart.content, 'base64').subarray(0, 8)).toEqual(Buffer.from('\x89PNG\r\n\x1a\n', 'latin1'));
+      expect(chart).toMatchObject({ encoding: 'base64', mime_type: 'image/png' });
+      const png = Buffer.from(chart.content, 'base64');
+      expect(png.subarray(0, 8)).toEqual(Buffer.from('\x89PNG\r\n\x1a\n', 'latin1'));
+      expect(chart.sha256).toBe(createHash('sha256').update(png).digest('hex'));
       expect(body.artifacts.find((a: Json) => a.path === 'table.csv')).toMatchObject({
+        mime_type: 'text/csv',
         encoding: 'utf8',
         content: 'x,y\n0,0\n1,1\n2,4\n3,9\n4,16\n',
       });
+    });
+
+    it('saves the figures plt.show() shows as output/figure-<n>.png, next to files the program saved itself', async () => {
+      const { body } = await run({
+        code: py(
+          'import matplotlib.pyplot as plt',
+          'open("output/figure-1.png", "w").write("taken")',
+          'plt.plot([1, 2, 3])',
+          'plt.show()',
+          'fig, axes = plt.subplots(1, 2)',
+          'plt.figure()',
+          'plt.bar(["a", "b"], [3, 4])',
+          'plt.show()',
+          'plt.show()',
+          'print(len(plt.get_fignums()))',
+        ),
+        timeout_ms: 60_000,
+      });
+      expect(body).toMatchObject({ status: 'ok', stdout: '0\n', stderr: '' });
+      const figures = body.artifacts.filter((a: Json) => a.mime_type === 'image/png').map((a: Json) => a.path);
+      expect(figures.sort()).toEqual(['figure-2.png', 'figure-3.png', 'figure-4.png']);
+      expect(body.artifacts.find((a: Json) => a.path === 'figure-1.png')).toMatchObject({ mime_type: 'text/plain', content: 'taken' });
     });
 
     it('kills a run at its timeout and answers long before the program would have finished', async () => {

@@ -1,7 +1,17 @@
+import Ajv from 'ajv';
+import { runResponseSchema } from '../../src/api/run-response';
+
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 export type Json = any;
 
-/** POST /v1/runs on a running server over real HTTP. */
+const ajv = new Ajv({ strict: false, allErrors: true });
+/** The 200 body as the OpenAPI document publishes it (additionalProperties: false all the way down). */
+export const matchesRunSchema = ajv.compile(runResponseSchema);
+
+/**
+ * POST /v1/runs on a running server over real HTTP. Every 200 answer is checked against the published
+ * response schema, so no test anywhere can see a field the document does not describe, or miss one it requires.
+ */
 export async function postRun(
   url: string,
   body: object,
@@ -13,5 +23,9 @@ export async function postRun(
     body: JSON.stringify(body),
     ...init,
   });
-  return { status: res.status, body: await res.json(), headers: res.headers };
+  const json: Json = await res.json();
+  if (res.status === 200 && !matchesRunSchema(json)) {
+    throw new Error(`the response breaks the published schema: ${ajv.errorsText(matchesRunSchema.errors)}`);
+  }
+  return { status: res.status, body: json, headers: res.headers };
 }

@@ -34,6 +34,7 @@ describe('mediaType', () => {
   it('lets the name choose among formats that share a signature, and keeps binary unknowns opaque', () => {
     expect(mediaType('book.xlsx', ZIP)).toBe('application/vnd.openxmlformats-officedocument.spreadsheetml.sheet');
     expect(mediaType('bundle.zip', ZIP)).toBe('application/zip');
+    expect(mediaType('reversed.bin', Buffer.from([0xff, 0xfe, 0xfd, 0xfc, 0, 1]))).toBe('application/octet-stream');
     expect(mediaType('array.npy', Buffer.from([0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59, 0, 0xff]))).toBe('application/octet-stream');
   });
 });

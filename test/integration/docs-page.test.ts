@@ -1,0 +1,69 @@
+/** GET /docs in real headless Chromium: the API is rendered from /openapi.json, with nothing fetched from anywhere else. */
+import { chromium, type Browser } from 'playwright-core';
+import { startServer } from '../support/engine';
+
+/** Debian's chromium; test/global-setup.ts installs it when missing. */
+export const CHROMIUM = '/usr/bin/chromium';
+
+describe('the docs page', () => {
+  let server: Awaited<ReturnType<typeof startServer>>;
+  let browser: Browser;
+
+  beforeAll(async () => {
+    server = await startServer({ RUNBOX_POOL_SIZE: '0', RUNBOX_API_KEY: 'docs-test-key'.padEnd(32, 'x') });
+    // --no-sandbox: the tests run as root, where Chromium's own sandbox refuses to start.
+    browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox'] });
+  });
+
+  afterAll(async () => {
+    await browser?.close();
+    await server.close();
+  });
+
+  it('renders the run operation and its fields, offline, from this server alone', async () => {
+    const page = await browser.newPage();
+    const origin = new URL(server.url).origin;
+    const elsewhere: string[] = [];
+    const problems: string[] = [];
+    // Anything not from runbox itself is refused and recorded: the page must not need it.
+    await page.route('**/*', (route) => {
+      const url = route.request().url();
+      if (new URL(url).origin === origin) return route.continue();
+      elsewhere.push(url);
+      return route.abort();
+    });
+    page.on('console', (message) => {
+      if (message.type() === 'error') problems.push(message.text());
+    });
+    page.on('pageerror', (err) => problems.push(err.message));
+
+    await page.goto(`${server.url}/docs`);
+    const operation = page.locator('#operations-runs-createRun');
+    await operation.waitFor({ timeout: 20_000 });
+    expect(await page.locator('.info .title').innerText()).toContain('runbox');
+
+    // Open the operation: its request body's schema and its responses, with every error status.
+    await operation.locator('.opblock-summary').click();
+    const body = operation.locator('.opblock-section-request-body');
+    await body.locator('button[data-name="model"]').click();
+    await body.getByText('timeout_ms').first().waitFor();
+    for (const field of ['code', 'files', 'stdin', 'timeout_ms', 'memory_mb']) {
+      expect(await body.getByText(field, { exact: true }).count()).toBeGreaterThan(0);
+    }
+    const responses = await operation.locator('.responses-table .response-col_status').allInnerTexts();
+    expect(responses.map((s) => s.trim())).toEqual(expect.arrayContaining(['200', '400', '401', '413', '415', '500', '503']));
+
+    // The 200 response's schema, down to the artifacts' fields.
+    const ok = operation.locator('.response[data-code="200"]');
+    await ok.locator('button[data-name="model"]').click();
+    for (const field of ['status', 'exit_code', 'stdout', 'artifacts', 'mime_type', 'sha256', 'usage']) {
+      await ok.getByText(field, { exact: true }).first().waitFor();
+    }
+
+    // The security schemes are offered for "Try it out".
+    expect(await page.locator('.auth-wrapper button.authorize').count()).toBe(1);
+
+    expect(elsewhere).toEqual([]);
+    expect(problems).toEqual([]);
+  });
+});
