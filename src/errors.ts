@@ -7,6 +7,11 @@
 export const ERROR_CODES = {
   invalid_request: { status: 400, meaning: 'The request is malformed or breaks the schema; the message names the field.' },
   unauthorized: { status: 401, meaning: 'A valid API key is required (Authorization: Bearer <key> or X-API-Key: <key>).' },
+  forbidden: {
+    status: 403,
+    meaning:
+      'Without an API key configured, runs are taken only from requests addressed to a loopback name (Host: localhost, 127.0.0.1, [::1]).',
+  },
   not_found: { status: 404, meaning: 'No such route.' },
   method_not_allowed: { status: 405, meaning: 'The route exists, but not for this method.' },
   payload_too_large: { status: 413, meaning: 'The request exceeds a configured size limit; the message names the limit.' },
@@ -41,6 +46,12 @@ export class UnauthorizedError extends RunboxError {
 }
 
 /** The request exceeds a configured size limit; the message names the limit. */
+/** Keyless mode refuses a request addressed to another name: a web page's DNS rebinding, not a local client. */
+export class ForbiddenError extends RunboxError {
+  readonly status = ERROR_CODES.forbidden.status;
+  readonly code = 'forbidden' satisfies ErrorCode;
+}
+
 export class PayloadTooLargeError extends RunboxError {
   readonly status = ERROR_CODES.payload_too_large.status;
   readonly code = 'payload_too_large' satisfies ErrorCode;

@@ -90,7 +90,7 @@ export function openApiDocument(config: Config, version: string, tool: ToolDefin
   const { limits } = config;
   const security = config.apiKey !== undefined ? [{ bearer: [] }, { apiKey: [] }] : [];
   const refused: ErrorCode[] = ['invalid_request', 'payload_too_large', 'unsupported_media_type', 'internal', 'busy'];
-  const auth: ErrorCode[] = config.apiKey !== undefined ? ['unauthorized'] : [];
+  const auth: ErrorCode[] = config.apiKey !== undefined ? ['unauthorized'] : ['forbidden'];
   const request = {
     ...runRequestSchema(limits),
     description:

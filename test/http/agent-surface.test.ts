@@ -115,6 +115,30 @@ describe('the agent surface, over HTTP with a fake engine', () => {
       expect(docker.calls).not.toContain('create');
     });
 
+    it('refuses runs addressed to another name when no key is set (DNS rebinding), on both doors', async () => {
+      const { http, docker } = server();
+      for (const host of ['attacker.example', 'localhost.attacker.example', '127.0.0.1.nip.io:8080']) {
+        const runs = await http.post('/v1/runs').set('host', host).send({ code: 'print(1)' });
+        expect(runs.status).toBe(403);
+        expect(runs.body.error.code).toBe('forbidden');
+        const mcp = await http.post('/mcp').set(MCP_HEADERS).set('host', host).send(rpc('tools/list'));
+        expect(mcp.status).toBe(403);
+      }
+      for (const host of ['localhost:8080', '127.0.0.1', '127.0.0.2:9', '[::1]:8080', 'LOCALHOST']) {
+        expect((await http.post('/mcp').set(MCP_HEADERS).set('host', host).send(rpc('tools/list'))).status).toBe(200);
+      }
+      // With a key, the key decides: runbox may serve any name behind a proxy.
+      const keyed = server({ RUNBOX_API_KEY: KEY });
+      const named = await keyed.http
+        .post('/mcp')
+        .set(MCP_HEADERS)
+        .set('host', 'runbox.internal')
+        .set('x-api-key', KEY)
+        .send(rpc('tools/list'));
+      expect(named.status).toBe(200);
+      expect(docker.calls).not.toContain('create');
+    });
+
     it('refuses a body over the size limit before reading it, as a JSON-RPC error', async () => {
       const { http } = server({ RUNBOX_MAX_BODY_BYTES: '2048' });
       const res = await http

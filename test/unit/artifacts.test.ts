@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { ArtifactCollector, type ArtifactCaps } from '../../src/sandbox/artifacts';
 import { file, tarOf, type TarEntry } from '../support/tar';
 
@@ -12,6 +13,8 @@ async function collect(archive: Buffer, chunkSize = 97, c: ArtifactCaps = caps) 
 
 const entries = async (list: TarEntry[]) => collect(await tarOf(list));
 
+const sha256 = (data: string | Buffer) => createHash('sha256').update(data).digest('hex');
+
 describe('ArtifactCollector', () => {
   it('returns regular files under output/ as utf8 or base64', async () => {
     const result = await entries([
@@ -20,8 +23,15 @@ describe('ArtifactCollector', () => {
       file('summary.json', '{"skipped":0}'),
     ]);
     expect(result.artifacts).toEqual([
-      { path: 'a.txt', size: 5, encoding: 'utf8', content: 'hello' },
-      { path: 'dir/b.bin', size: 3, encoding: 'base64', content: Buffer.from([0xff, 0, 0xfe]).toString('base64') },
+      { path: 'a.txt', size: 5, mimeType: 'text/plain', sha256: sha256('hello'), encoding: 'utf8', content: 'hello' },
+      {
+        path: 'dir/b.bin',
+        size: 3,
+        mimeType: 'application/octet-stream',
+        sha256: sha256(Buffer.from([0xff, 0, 0xfe])),
+        encoding: 'base64',
+        content: Buffer.from([0xff, 0, 0xfe]).toString('base64'),
+      },
     ]);
     expect(result.truncated).toBe(false);
   });

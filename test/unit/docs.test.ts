@@ -12,10 +12,11 @@
  * must match a test that `npm run test:unit` runs (test/unit or test/http). Anything in a test cell that is
  * not a test title belongs outside backticks: "(setting, unit)", "same test (uid)".
  */
+import Ajv from 'ajv';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join, relative, sep } from 'node:path';
 import * as ts from 'typescript';
-import { runResponse } from '../../src/api/run-response';
+import { runResponse, runResponseSchema } from '../../src/api/run-response';
 import { HTTP_SETTINGS, SETTINGS } from '../../src/config';
 import type { RunResult } from '../../src/sandbox/runner';
 
@@ -52,7 +53,9 @@ describe('README example response', () => {
       artifactsTruncated: false,
       usage: { cpuMs: 21, maxRssKb: 9216 },
     };
-    expect(Object.keys(JSON.parse(example![1]))).toEqual(Object.keys(runResponse(sample)));
+    const shown = JSON.parse(example![1]);
+    expect(Object.keys(shown)).toEqual(Object.keys(runResponse(sample)));
+    expect(new Ajv({ strict: false }).validate(runResponseSchema, shown)).toBe(true);
   });
 });
 

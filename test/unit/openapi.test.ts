@@ -56,8 +56,13 @@ describe('the OpenAPI document', () => {
   });
 
   it('lists every error a run request can get, under its status', () => {
-    const responses = documentFor({ RUNBOX_API_KEY: 'k'.repeat(32) }).paths['/v1/runs'].post.responses;
-    const documented = Object.values<Json>(responses).flatMap((r) => Object.keys(r.content['application/json'].examples ?? {}));
+    const codes = (doc: Json) =>
+      Object.values<Json>(doc.paths['/v1/runs'].post.responses).flatMap((r) => Object.keys(r.content['application/json'].examples ?? {}));
+    const keyed = codes(documentFor({ RUNBOX_API_KEY: 'k'.repeat(32) }));
+    const keyless = codes(documentFor());
+    expect(keyed).toContain('unauthorized');
+    expect(keyless).toContain('forbidden');
+    const documented = [...new Set([...keyed, ...keyless])];
     const routing = ['not_found', 'method_not_allowed'];
     expect(documented.sort()).toEqual(
       Object.keys(ERROR_CODES)

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { CappedBuffer, FrameDemuxer, MarkerSplitter, RunOutput } from '../../src/sandbox/run-output';
 import { file, tarOf } from '../support/tar';
 
@@ -100,7 +101,16 @@ describe('RunOutput', () => {
       stderrTruncated: false,
       completed: true,
     });
-    expect((await output.artifacts.finish()).artifacts).toEqual([{ path: 'r.txt', size: 6, encoding: 'utf8', content: 'result' }]);
+    expect((await output.artifacts.finish()).artifacts).toEqual([
+      {
+        path: 'r.txt',
+        size: 6,
+        mimeType: 'text/plain',
+        sha256: createHash('sha256').update('result').digest('hex'),
+        encoding: 'utf8',
+        content: 'result',
+      },
+    ]);
     expect(limits).toEqual([]);
   });
 
