@@ -45,13 +45,13 @@ export class UnauthorizedError extends RunboxError {
   readonly code = 'unauthorized' satisfies ErrorCode;
 }
 
-/** The request exceeds a configured size limit; the message names the limit. */
 /** Keyless mode refuses a request addressed to another name: a web page's DNS rebinding, not a local client. */
 export class ForbiddenError extends RunboxError {
   readonly status = ERROR_CODES.forbidden.status;
   readonly code = 'forbidden' satisfies ErrorCode;
 }
 
+/** The request exceeds a configured size limit; the message names the limit. */
 export class PayloadTooLargeError extends RunboxError {
   readonly status = ERROR_CODES.payload_too_large.status;
   readonly code = 'payload_too_large' satisfies ErrorCode;

@@ -79,6 +79,33 @@ const retryAfterHeader = {
 };
 const wwwAuthenticateHeader = { 'WWW-Authenticate': { schema: { type: 'string', const: 'Bearer' } } };
 
+const JSON_RPC_ERROR = {
+  type: 'object',
+  required: ['jsonrpc', 'id', 'error'],
+  properties: {
+    jsonrpc: { const: '2.0' },
+    id: { type: ['string', 'integer', 'null'] },
+    error: { type: 'object', required: ['code', 'message'], properties: { code: { type: 'integer' }, message: { type: 'string' } } },
+  },
+};
+
+const MCP_RESULT_EXAMPLE = {
+  jsonrpc: '2.0',
+  id: 1,
+  result: {
+    content: [
+      {
+        type: 'text',
+        text: 'The program finished successfully (exit code 0) in 612 ms.\nFiles saved in output/: chart.png (image/png, 70 bytes).',
+      },
+      { type: 'text', text: 'stdout:\n285\n' },
+      { type: 'text', text: 'stderr: (empty)' },
+      { type: 'image', mimeType: 'image/png', data: EXAMPLE_PNG.toString('base64') },
+    ],
+    isError: false,
+  },
+};
+
 /** What GET / links to. */
 export const ABOUT_LINKS = { runs: '/v1/runs', openapi: '/openapi.json', docs: '/docs', mcp: '/mcp', tools: '/v1/tools' };
 
@@ -188,8 +215,29 @@ export function openApiDocument(config: Config, version: string, tool: ToolDefin
             ),
           },
           responses: {
-            '200': { description: 'A JSON-RPC response.', content: json({ type: 'object' }) },
+            '200': {
+              description:
+                'A JSON-RPC response. A program that fails is a normal tool result; the service failing to run it (busy, engine ' +
+                'unavailable, shutting down) is a tool result with `isError: true` and advice; bad arguments are a JSON-RPC ' +
+                'error -32602 with the message POST /v1/runs would give.',
+              content: json({ type: 'object' }, MCP_RESULT_EXAMPLE),
+            },
             '202': { description: 'A notification was accepted.' },
+            '400': {
+              description: 'Not JSON (-32700), not a JSON-RPC message or a batch (-32600), or an unsupported protocol version.',
+              content: json(JSON_RPC_ERROR, { jsonrpc: '2.0', id: null, error: { code: -32700, message: 'the body is not valid JSON' } }),
+            },
+            '406': {
+              description: 'The Accept header must list both application/json and text/event-stream.',
+              content: json(JSON_RPC_ERROR),
+            },
+            '413': { description: 'Over RUNBOX_MAX_BODY_BYTES (-32600).', content: json(JSON_RPC_ERROR) },
+            '415': { description: 'The body must be application/json without Content-Encoding (-32600).', content: json(JSON_RPC_ERROR) },
+            '503': {
+              description: 'Too many request bodies held at once (-32000); has Retry-After.',
+              headers: retryAfterHeader,
+              content: json(JSON_RPC_ERROR),
+            },
             ...errorResponses([...auth]),
           },
         },

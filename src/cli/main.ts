@@ -22,14 +22,15 @@ program
   .command('mcp')
   .description('serve MCP over stdio for desktop agents, running code on a runbox server')
   .option('--url <url>', 'the runbox server (env RUNBOX_URL)', process.env.RUNBOX_URL ?? DEFAULT_URL)
-  .option('--api-key <key>', 'its API key (env RUNBOX_API_KEY; prefer the environment: flags show in ps)', process.env.RUNBOX_API_KEY)
+  // The key's default is read in the action, never given to commander, which would print it in --help.
+  .option('--api-key <key>', 'its API key (default: env RUNBOX_API_KEY; prefer the environment: flags show in ps)')
   .action(async (options: { url: string; apiKey?: string }) => {
     try {
       new URL(options.url);
     } catch {
       program.error(`runbox mcp: --url ${JSON.stringify(options.url)} is not a URL`);
     }
-    await bridgeStdio({ url: options.url, apiKey: options.apiKey || undefined });
+    await bridgeStdio({ url: options.url, apiKey: options.apiKey || process.env.RUNBOX_API_KEY || undefined });
   });
 
 program.parseAsync().catch((err: unknown) => {

@@ -13,18 +13,19 @@ const ASSETS: Record<string, string> = {
   'favicon-32x32.png': 'image/png',
 };
 
-const PAGE = `<!DOCTYPE html>
+/** The asset URLs carry the package version, so a cached copy never outlives an upgrade. */
+const page = (v: string) => `<!DOCTYPE html>
 <html lang="en">
 <head>
   <meta charset="utf-8">
   <title>runbox API</title>
-  <link rel="stylesheet" href="/docs/assets/swagger-ui.css">
-  <link rel="icon" type="image/png" href="/docs/assets/favicon-32x32.png">
+  <link rel="stylesheet" href="/docs/assets/swagger-ui.css?v=${v}">
+  <link rel="icon" type="image/png" href="/docs/assets/favicon-32x32.png?v=${v}">
 </head>
 <body>
   <div id="swagger-ui"></div>
-  <script src="/docs/assets/swagger-ui-bundle.js"></script>
-  <script src="/docs/init.js"></script>
+  <script src="/docs/assets/swagger-ui-bundle.js?v=${v}"></script>
+  <script src="/docs/init.js?v=${v}"></script>
 </body>
 </html>
 `;
@@ -50,7 +51,9 @@ const CSP =
   "font-src 'self' data:; connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
 
 export function docsRoutes(router: Router): void {
-  const dist = dirname(require.resolve('swagger-ui-dist/package.json'));
+  const manifest = require.resolve('swagger-ui-dist/package.json');
+  const dist = dirname(manifest);
+  const html = page(encodeURIComponent((JSON.parse(readFileSync(manifest, 'utf8')) as { version: string }).version));
   // Read on first use: a server that never serves /docs never holds the 1.5 MB bundle.
   const cache = new Map<string, Buffer>();
   const asset = (name: string) => {
@@ -63,7 +66,7 @@ export function docsRoutes(router: Router): void {
     ctx.set('Content-Security-Policy', CSP);
     ctx.set('X-Content-Type-Options', 'nosniff');
     ctx.type = 'text/html; charset=utf-8';
-    ctx.body = PAGE;
+    ctx.body = html;
   });
   router.get('/docs/init.js', (ctx) => {
     ctx.type = 'text/javascript; charset=utf-8';

@@ -98,12 +98,17 @@ export function routes({ config, docker, runner, log, version, state }: RouteDep
   const tools = toolFormats(tool);
 
   /** The one run path, whichever door a request came in by: parse, run, map the result. */
-  const execute = async (ctx: Context, request: unknown, requestParser = parser): Promise<RunResponse> => {
+  const execute = async (ctx: Context, request: unknown, requestParser = parser, cancel?: AbortSignal): Promise<RunResponse> => {
     if (state.draining) throw new ShuttingDownError();
     const receivedAt = Date.now();
     const job = requestParser.parse(request);
+    const gone = clientGone(ctx);
     // The run's slot is freed once its response is delivered, so undelivered results are bounded by capacity.
-    const result = await runner.run(job, { cancel: clientGone(ctx), receivedAt, holdSlotUntil: closed(ctx.res) });
+    const result = await runner.run(job, {
+      cancel: cancel ? AbortSignal.any([gone, cancel]) : gone,
+      receivedAt,
+      holdSlotUntil: closed(ctx.res),
+    });
     return runResponse(result);
   };
 
@@ -141,7 +146,7 @@ export function routes({ config, docker, runner, log, version, state }: RouteDep
     ctx.body = await execute(ctx, await bodies.read(ctx));
   });
 
-  router.post('/mcp', auth, mcpHandler({ tool, version, bodies, log, run: (ctx, args) => execute(ctx, args, toolParser) }));
+  router.post('/mcp', auth, mcpHandler({ tool, version, bodies, log, run: (ctx, args, cancel) => execute(ctx, args, toolParser, cancel) }));
 
   router.get('/v1/tools', (ctx) => {
     ctx.body = tools;

@@ -9,7 +9,7 @@ import type { Context } from 'koa';
 import type { Logger } from 'pino';
 import type { RunResponse } from '../api/run-response';
 import type { ToolDefinition } from '../api/run-python-tool';
-import { RunboxError } from '../errors';
+import { InvalidRequestError, RunboxError } from '../errors';
 import type { JsonBodyReader } from '../http/body';
 import { createMcpServer, InvalidParamsError } from './server';
 import { runToolResult, serviceErrorResult } from './tool-result';
@@ -19,8 +19,8 @@ export interface McpHttpDeps {
   version: string;
   bodies: JsonBodyReader;
   log: Logger;
-  /** The run path, validating its arguments against the tool's schema. */
-  run: (ctx: Context, args: unknown) => Promise<RunResponse>;
+  /** The run path, validating its arguments against the tool's schema; `cancel` stops the run. */
+  run: (ctx: Context, args: unknown, cancel: AbortSignal) => Promise<RunResponse>;
 }
 
 /** A run's refusals and faults in MCP terms: bad arguments are the caller's error, the service failing is a tool error. */
@@ -39,15 +39,19 @@ async function callTool(run: () => Promise<RunResponse>, log: Logger): Promise<C
   }
 }
 
-/** A body that is not a JSON-RPC message at all still gets a JSON-RPC answer, with the HTTP status /v1/runs would give. */
-function jsonRpcRefusal(ctx: Context, err: RunboxError): void {
+/** JSON-RPC's range for implementation-defined server errors: here, the server busy with bodies (503). */
+const SERVER_ERROR = -32000;
+
+/** A body refused before it reached MCP still gets a JSON-RPC answer, with the HTTP status and headers /v1/runs would give. */
+function jsonRpcRefusal(
+  ctx: Context,
+  err: RunboxError,
+  code = err.status >= 500 ? SERVER_ERROR : err.status === 400 ? ErrorCode.ParseError : ErrorCode.InvalidRequest,
+): void {
   if (!ctx.req.complete) ctx.set('Connection', 'close');
   ctx.status = err.status;
-  ctx.body = {
-    jsonrpc: '2.0',
-    id: null,
-    error: { code: err.status === 400 ? ErrorCode.ParseError : ErrorCode.InvalidRequest, message: err.message },
-  };
+  ctx.set(err.headers);
+  ctx.body = { jsonrpc: '2.0', id: null, error: { code, message: err.message } };
 }
 
 export function mcpHandler({ tool, version, bodies, log, run }: McpHttpDeps) {
@@ -56,10 +60,16 @@ export function mcpHandler({ tool, version, bodies, log, run }: McpHttpDeps) {
     try {
       message = await bodies.read(ctx);
     } catch (err) {
-      if (err instanceof RunboxError && err.status < 500) return jsonRpcRefusal(ctx, err);
+      if (err instanceof RunboxError) return jsonRpcRefusal(ctx, err);
       throw err;
     }
-    const server = createMcpServer(tool, version, (args) => callTool(() => run(ctx, args), log));
+    // Batches are refused (MCP dropped them in 2025-06-18): every call in one shares one HTTP response, so
+    // each run's slot, held until its response is delivered, would wait for the slowest run of the batch.
+    if (Array.isArray(message)) {
+      const refusal = new InvalidRequestError('JSON-RPC batches are not accepted: send one message per request');
+      return jsonRpcRefusal(ctx, refusal, ErrorCode.InvalidRequest);
+    }
+    const server = createMcpServer(tool, version, (args, cancel) => callTool(() => run(ctx, args, cancel), log));
     const transport = new StreamableHTTPServerTransport({ sessionIdGenerator: undefined, enableJsonResponse: true });
     ctx.res.once('close', () => void server.close());
     await server.connect(transport);

@@ -21,14 +21,15 @@ export class InvalidParamsError extends Error {
 export function createMcpServer(
   tool: ToolDefinition,
   version: string,
-  runTool: (args: Record<string, unknown>) => Promise<CallToolResult>,
+  /** `signal` aborts when the caller gives up on the call (the request is cancelled or its connection closes). */
+  runTool: (args: Record<string, unknown>, signal: AbortSignal) => Promise<CallToolResult>,
 ): Server {
   const server = new Server({ name: 'runbox', version }, { capabilities: { tools: {} }, instructions: INSTRUCTIONS });
   server.setRequestHandler(ListToolsRequestSchema, () => ({ tools: [tool] }));
-  server.setRequestHandler(CallToolRequestSchema, (request) => {
+  server.setRequestHandler(CallToolRequestSchema, (request, extra) => {
     const { name, arguments: args } = request.params;
     if (name !== tool.name) throw new InvalidParamsError(`unknown tool ${JSON.stringify(name)}; this server has ${tool.name}`);
-    return runTool(args ?? {});
+    return runTool(args ?? {}, extra.signal);
   });
   return server;
 }

@@ -1,7 +1,8 @@
 /**
  * `runbox mcp`: MCP over stdio for desktop agents, as a bridge to a runbox server's /mcp endpoint. Every
  * message is forwarded as is, so stdio clients get exactly the server's tool, limits and answers; the bridge
- * only turns HTTP-level failures (unreachable, 401, a proxy's error page) into MCP answers.
+ * only turns HTTP-level failures (unreachable, 401, a proxy's error page) into MCP answers, and a cancelled
+ * call into a closed request (the stateless server cannot match a separate cancel message to it).
  */
 import { StdioServerTransport } from '@modelcontextprotocol/sdk/server/stdio.js';
 import {
@@ -11,7 +12,15 @@ import {
   type JSONRPCMessage,
   type JSONRPCRequest,
 } from '@modelcontextprotocol/sdk/types.js';
+import { Agent, fetch } from 'undici';
 import { serviceErrorResult } from './tool-result';
+
+/**
+ * A call answers when its run ends, which may be the server's longest timeout after a wait in its queue:
+ * fetch's default of 300 s for the response headers would cut the longest runs off, so no timeout here;
+ * the server bounds every run, and the client cancels calls it no longer wants.
+ */
+const patient = new Agent({ headersTimeout: 0, bodyTimeout: 0 });
 
 export interface BridgeOptions {
   /** The runbox server, e.g. http://127.0.0.1:8080. */
@@ -52,16 +61,28 @@ function parseReplies(text: string): JSONRPCMessage[] | undefined {
 }
 
 export async function bridgeStdio({ url, apiKey, log = (line) => process.stderr.write(`${line}\n`) }: BridgeOptions): Promise<void> {
-  const endpoint = new URL('/mcp', url);
+  // Relative, so a server behind a path prefix (https://host/runbox/) keeps it.
+  const endpoint = new URL('mcp', url.endsWith('/') ? url : `${url}/`);
   const stdio = new StdioServerTransport();
   let protocolVersion: string | undefined;
+  /** Calls under way, by request id: a cancel aborts its HTTP request, and the server then stops the run. */
+  const inFlight = new Map<string | number, AbortController>();
 
   const forward = async (message: JSONRPCMessage): Promise<void> => {
+    if ('method' in message && message.method === 'notifications/cancelled' && !('id' in message)) {
+      const requestId = (message.params as { requestId?: string | number } | undefined)?.requestId;
+      if (requestId !== undefined) inFlight.get(requestId)?.abort();
+      return;
+    }
     const request = isJSONRPCRequest(message) ? message : undefined;
+    const controller = new AbortController();
+    if (request) inFlight.set(request.id, controller);
     let status: number;
     let text: string;
     try {
       const response = await fetch(endpoint, {
+        dispatcher: patient,
+        signal: controller.signal,
         method: 'POST',
         headers: {
           'content-type': 'application/json',
@@ -74,10 +95,14 @@ export async function bridgeStdio({ url, apiKey, log = (line) => process.stderr.
       status = response.status;
       text = await response.text();
     } catch (err) {
+      // A cancelled call gets no answer: the client has stopped waiting for one.
+      if (controller.signal.aborted) return;
       const reason = (err as { cause?: { code?: string } }).cause?.code ?? (err as Error).message;
       log(`runbox mcp: cannot reach ${endpoint.href}: ${reason}`);
       if (request) await stdio.send(failureReply(request, 'unreachable', `cannot reach runbox at ${endpoint.href} (${reason})`));
       return;
+    } finally {
+      if (request) inFlight.delete(request.id);
     }
     if (status === 202) return;
     const replies = parseReplies(text);

@@ -7,8 +7,20 @@ import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import type { RunResponse } from '../api/run-response';
 import type { ErrorCode } from '../errors';
 
-/** The image types MCP clients show as images. */
-const IMAGE_TYPES = new Set(['image/png', 'image/jpeg', 'image/gif', 'image/webp', 'image/svg+xml']);
+const PNG_END = Buffer.from([0, 0, 0, 0, 0x49, 0x45, 0x4e, 0x44, 0xae, 0x42, 0x60, 0x82]);
+
+/**
+ * The image types MCP clients show as images, each with a check that the file is whole: a file cut off
+ * (a run killed mid-write) or merely starting with a signature would make the client, or the model
+ * API it forwards images to, fail the whole turn; those go back as resources instead.
+ */
+const IMAGE_TYPES: Record<string, (bytes: Buffer) => boolean> = {
+  'image/png': (b) => b.subarray(12, 16).toString('latin1') === 'IHDR' && b.subarray(-12).equals(PNG_END),
+  'image/jpeg': (b) => b.length > 4 && b[b.length - 2] === 0xff && b[b.length - 1] === 0xd9,
+  'image/gif': (b) => b.length > 13 && b[b.length - 1] === 0x3b,
+  'image/webp': (b) => b.length > 12 && b.readUInt32LE(4) + 8 === b.length && b.subarray(8, 12).toString('latin1') === 'WEBP',
+  'image/svg+xml': (b) => /<svg[\s>/]/i.test(b.toString('utf8')) && /(<\/svg>|\/>)\s*$/i.test(b.subarray(-256).toString('utf8')),
+};
 
 type Content = CallToolResult['content'][number];
 
@@ -41,8 +53,9 @@ function streamText(name: string, content: string, encoding: 'utf8' | 'base64', 
 }
 
 function artifactContent(run: RunResponse, artifact: RunResponse['artifacts'][number]): Content {
-  const base64 = artifact.encoding === 'base64' ? artifact.content : Buffer.from(artifact.content, 'utf8').toString('base64');
-  if (IMAGE_TYPES.has(artifact.mime_type)) return { type: 'image', data: base64, mimeType: artifact.mime_type };
+  const bytes = Buffer.from(artifact.content, artifact.encoding === 'base64' ? 'base64' : 'utf8');
+  const whole = Object.hasOwn(IMAGE_TYPES, artifact.mime_type) ? IMAGE_TYPES[artifact.mime_type] : undefined;
+  if (whole?.(bytes)) return { type: 'image', data: bytes.toString('base64'), mimeType: artifact.mime_type };
   const uri = `runbox://runs/${run.id}/output/${artifact.path.split('/').map(encodeURIComponent).join('/')}`;
   return artifact.encoding === 'utf8'
     ? { type: 'resource', resource: { uri, mimeType: artifact.mime_type, text: artifact.content } }

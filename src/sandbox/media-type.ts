@@ -23,6 +23,8 @@ function looksLikeText(head: Buffer): boolean {
   }
 }
 
+const isSvg = (head: Buffer) => /<svg[\s>]/i.test(head.toString('utf8'));
+
 export function mediaType(path: string, data: Buffer): string {
   const head = data.subarray(0, SNIFF_BYTES);
   const named = lookup(path) || undefined;
@@ -30,6 +32,8 @@ export function mediaType(path: string, data: Buffer): string {
   // The name picks among what the bytes allow (a zip signature is also xlsx, docx, jar...).
   if (named !== undefined && sniffed.includes(named)) return named;
   if (looksLikeText(head)) {
+    // An SVG is an image a client will render: only markup that is one gets the name.
+    if (named === 'image/svg+xml' && !isSvg(head)) return 'text/plain';
     if (named !== undefined && textual(named)) return named;
     return sniffed.find(textual) ?? 'text/plain';
   }

@@ -94,6 +94,17 @@ describe('the agent surface, over HTTP with a fake engine', () => {
         .set(MCP_HEADERS)
         .send(rpc('tools/call', { name: 'run_python' }));
       expect(noArguments.body.error).toMatchObject({ code: -32602, message: "body must have required property 'code'" });
+      // A batch would make every run in it hold its slot until the slowest is done: refused whole.
+      const batch = await http
+        .post('/mcp')
+        .set(MCP_HEADERS)
+        .send([rpc('tools/list', {}, 1), rpc('tools/call', { name: 'run_python', arguments: { code: '1' } }, 2)]);
+      expect(batch.status).toBe(400);
+      expect(batch.body).toEqual({
+        jsonrpc: '2.0',
+        id: null,
+        error: { code: -32600, message: expect.stringContaining('batches are not accepted') },
+      });
       expect(docker.calls).not.toContain('create');
     });
 

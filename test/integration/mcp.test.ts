@@ -5,7 +5,7 @@ import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { instanceContainers, startServer } from '../support/engine';
+import { eventually, instanceContainers, startServer } from '../support/engine';
 
 const KEY = 'mcp-test-key-'.padEnd(40, 'x');
 const CLI = join(__dirname, '../../dist/cli/main.js');
@@ -72,8 +72,8 @@ describe.each(Object.entries(transports))('MCP over %s', (_name, transportFor) =
     expect(texts(result)[0]).toContain('chart.png (image/png');
     expect(texts(result)[1]).toBe('stdout:\n30\n');
     const images = result.content.filter((c) => c.type === 'image');
-    // chart.png, then plt.show() saves both open figures (the saved chart's is still open): figure-1.png, figure-2.png.
-    expect(images).toHaveLength(3);
+    // chart.png, and plt.show() saves the one open figure the program had not saved itself: figure-1.png.
+    expect(images).toHaveLength(2);
     for (const image of images) {
       expect(image.mimeType).toBe('image/png');
       expect(Buffer.from(image.data, 'base64').subarray(1, 4).toString()).toBe('PNG');
@@ -119,6 +119,22 @@ describe.each(Object.entries(transports))('MCP over %s', (_name, transportFor) =
     expect(texts(busy)[0]).toMatch(/busy.*call the tool again.*runbox said: busy: /s);
     expect(((await running) as CallToolResult).isError).toBe(false);
     expect(((await queued) as CallToolResult).isError).toBe(false);
+  });
+
+  it('stops the run when the client cancels the call (stdio: the bridge closes its request)', async () => {
+    if (transportFor(server) instanceof StreamableHTTPClientTransport) {
+      // Stateless HTTP: a cancel arrives as its own POST, which no server holds the call of; the SDK's HTTP
+      // client keeps its request open, so the run goes on to its own limit. Nothing to test here.
+      return;
+    }
+    const started = Date.now();
+    await expect(
+      client.callTool({ name: 'run_python', arguments: { code: 'import time; time.sleep(120)', timeout_ms: 200_000 } }, undefined, {
+        timeout: 2000,
+      }),
+    ).rejects.toThrow(/timed out/i);
+    expect(await eventually(async () => (await instanceContainers(server.config.instanceId)).length === 0, 20_000)).toBe(true);
+    expect(Date.now() - started).toBeLessThan(60_000);
   });
 
   it('is refused without the right key', async () => {

@@ -124,6 +124,22 @@ describe('a run as a tool result', () => {
     expect(result.content[0]).toMatchObject({ text: expect.stringContaining('chart.png (image/png, 70 bytes)') });
   });
 
+  it('sends an image that is not whole (cut off, or only a signature) as a resource, not as an image', () => {
+    const png = Buffer.from(PNG, 'base64');
+    const cut = png.subarray(0, png.length - 10).toString('base64');
+    const jpegStart = Buffer.from([0xff, 0xd8, 0xff, 0xe0, 0, 0, 0, 0]).toString('base64');
+    const result = runToolResult(
+      run({
+        artifacts: [
+          { path: 'cut.png', size: png.length - 10, mime_type: 'image/png', sha256: 'a'.repeat(64), encoding: 'base64', content: cut },
+          { path: 'x.jpg', size: 8, mime_type: 'image/jpeg', sha256: 'b'.repeat(64), encoding: 'base64', content: jpegStart },
+          { path: 'open.svg', size: 9, mime_type: 'image/svg+xml', sha256: 'c'.repeat(64), encoding: 'utf8', content: '<svg><g>' },
+        ],
+      }),
+    );
+    expect(result.content.slice(3).map((c) => c.type)).toEqual(['resource', 'resource', 'resource']);
+  });
+
   it('makes a service failure a tool error with advice a model can act on', () => {
     const busy = serviceErrorResult('busy', 'every run slot is taken', 2);
     expect(busy.isError).toBe(true);

@@ -29,6 +29,7 @@ describe('mediaType', () => {
     const svg = Buffer.from('<svg xmlns="http://www.w3.org/2000/svg" width="1" height="1"></svg>');
     expect(mediaType('figure.svg', svg)).toBe('image/svg+xml');
     expect(mediaType('figure', svg)).toBe('image/svg+xml');
+    expect(mediaType('a.svg', Buffer.from('hello world'))).toBe('text/plain');
   });
 
   it('lets the name choose among formats that share a signature, and keeps binary unknowns opaque', () => {
