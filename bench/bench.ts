@@ -4,88 +4,30 @@
  * artifact, a data-science chart script (pandas, numpy, matplotlib) at concurrency 1 and 4, and the server's
  * peak RSS. Loopback only; every phase is bounded in count and time.
  */
-import { spawn } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { spawnServer } from '../test/support/server-process';
-import { percentile, rssOf } from './stats';
+import { CHART_SCRIPT, DATA_SCIENCE_ONE_SHOT, dockerRun, measure, type Attempt } from './harness';
+import { rssOf } from './stats';
 import { postRun } from '../test/support/http';
 
 const LATENCY_RUNS = Number(process.env.BENCH_LATENCY_RUNS ?? 30);
 const THROUGHPUT_RUNS = Number(process.env.BENCH_THROUGHPUT_RUNS ?? 40);
 const DS_LATENCY_RUNS = Number(process.env.BENCH_DS_LATENCY_RUNS ?? 15);
 const DS_THROUGHPUT_RUNS = Number(process.env.BENCH_DS_THROUGHPUT_RUNS ?? 24);
-const PHASE_BUDGET_MS = 90_000;
 const POOL_SIZE = process.env.RUNBOX_POOL_SIZE ?? '4';
 
 const TRIVIAL = { code: 'print(2+2)' };
-/** What agent platforms send: pandas, numpy and a matplotlib chart saved as an artifact. */
-const CHART_SCRIPT = [
-  'import numpy as np, pandas as pd, matplotlib.pyplot as plt',
-  "df = pd.DataFrame({'x': np.arange(10), 'y': np.arange(10)**2})",
-  "df.plot(x='x', y='y'); plt.savefig('output/chart.png')",
-  'print(df.y.sum())',
-].join('\n');
 const DATA_SCIENCE = { code: CHART_SCRIPT };
-/**
- * The same for `docker run --rm ... python3 -c`: the chart goes to a tmpfs, and matplotlib's font cache is
- * copied in first as runbox's launcher does (without it every one-shot would rebuild the cache for seconds).
- */
-const DATA_SCIENCE_ONE_SHOT = [
-  'import os, shutil',
-  "shutil.copytree('/opt/runbox/mplcache', os.environ['MPLCONFIGDIR'], dirs_exist_ok=True)",
-  "os.makedirs('/tmp/output'); os.chdir('/tmp')",
-  CHART_SCRIPT,
-].join('\n');
 const FILE_AND_ARTIFACT = {
   code: 'data = open("input.txt").read()\nopen("output/result.txt", "w").write(data.upper())\nprint(len(data))',
   files: [{ path: 'input.txt', content: 'hello runbox\n'.repeat(64) }],
 };
 
-type Attempt = () => Promise<void>;
-
 async function runboxRequest(url: string, body: object): Promise<void> {
   const res = await postRun(url, body);
   if (res.status !== 200 || res.body.status !== 'ok')
     throw new Error(`runbox answered ${res.status} ${JSON.stringify(res.body).slice(0, 200)}`);
-}
-
-function dockerRun(image: string, code = 'print(2+2)', expected = '4\n'): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(
-      'docker',
-      ['run', '--rm', '--network', 'none', '--read-only', '--tmpfs', '/tmp', '--entrypoint', 'python3', image, '-c', code],
-      { stdio: ['ignore', 'pipe', 'inherit'] },
-    );
-    let out = '';
-    child.stdout.on('data', (c: Buffer) => (out += c.toString()));
-    child.on('exit', (status) => (status === 0 && out === expected ? resolve() : reject(new Error(`docker run exited ${status}: ${out}`))));
-  });
-}
-
-/** Runs `count` attempts with `concurrency` workers; returns per-run latencies (ms) and throughput (runs/s). */
-async function measure(attempt: Attempt, count: number, concurrency: number) {
-  const latencies: number[] = [];
-  const deadline = Date.now() + PHASE_BUDGET_MS;
-  let started = 0;
-  const t0 = performance.now();
-  await Promise.all(
-    Array.from({ length: concurrency }, async () => {
-      while (started < count && Date.now() < deadline) {
-        started++;
-        const t = performance.now();
-        await attempt();
-        latencies.push(performance.now() - t);
-      }
-    }),
-  );
-  const seconds = (performance.now() - t0) / 1000;
-  return {
-    n: latencies.length,
-    p50: percentile(latencies, 50),
-    p95: percentile(latencies, 95),
-    perSecond: latencies.length / seconds,
-  };
 }
 
 const ms = (v: number) => Math.round(v);
