@@ -97,7 +97,8 @@ export async function bridgeStdio({ url, apiKey, log = (line) => process.stderr.
     } catch (err) {
       // A cancelled call gets no answer: the client has stopped waiting for one.
       if (controller.signal.aborted) return;
-      const reason = (err as { cause?: { code?: string } }).cause?.code ?? (err as Error).message;
+      const cause = (err as { cause?: { code?: string; message?: string } }).cause;
+      const reason = cause?.code ?? cause?.message ?? (err as Error).message;
       log(`runbox mcp: cannot reach ${endpoint.href}: ${reason}`);
       if (request) await stdio.send(failureReply(request, 'unreachable', `cannot reach runbox at ${endpoint.href} (${reason})`));
       return;

@@ -4,6 +4,7 @@ import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js'
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { existsSync } from 'node:fs';
+import { createServer, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { eventually, instanceContainers, startServer } from '../support/engine';
 
@@ -146,5 +147,23 @@ describe.each(Object.entries(transports))('MCP over %s', (_name, transportFor) =
       await expect(connect(wrong)).rejects.toThrow(/unauthorized: a valid API key is required/);
       await wrong.close();
     }
+  });
+});
+
+describe('runbox mcp without a server', () => {
+  it('fails the client with a message naming the unreachable server, not a hang', async () => {
+    // A loopback port just freed: nothing listens there, so the connection is refused at once.
+    const probe = createServer();
+    await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
+    const port = (probe.address() as AddressInfo).port;
+    await new Promise((resolve) => probe.close(resolve));
+    const transport = new StdioClientTransport({
+      command: process.execPath,
+      args: [CLI, 'mcp', '--url', `http://127.0.0.1:${port}`],
+      env: { PATH: process.env.PATH ?? '' },
+      stderr: 'pipe',
+    });
+    await expect(connect(transport)).rejects.toThrow(`unreachable: cannot reach runbox at http://127.0.0.1:${port}/mcp (ECONNREFUSED)`);
+    await transport.close();
   });
 });
