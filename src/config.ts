@@ -113,6 +113,12 @@ export const HTTP_SETTINGS = {
     min: 100,
     doc: 'time a client has to take delivery of a response; then its connection is destroyed',
   },
+  streamKeepAliveMs: {
+    env: 'RUNBOX_STREAM_KEEP_ALIVE_MS',
+    default: 15_000,
+    min: 100,
+    doc: 'how often a streamed run (`Accept: text/event-stream`) sends a keep-alive comment, so idle proxies do not cut a long silent run',
+  },
   maxConnections: { env: 'RUNBOX_MAX_CONNECTIONS', default: 256, min: 1, doc: 'open connections at most; more are closed at once' },
   maxConnectionsPerClient: {
     env: 'RUNBOX_MAX_CONNECTIONS_PER_CLIENT',

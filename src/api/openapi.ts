@@ -53,6 +53,14 @@ const RUN_EXAMPLE = {
   usage: { cpu_ms: 540, max_rss_kb: 98304 },
 };
 
+const STREAM_EXAMPLE = [
+  `event: start\ndata: {"id":"${RUN_EXAMPLE.id}","queued_ms":0}`,
+  'event: stdout\ndata: {"encoding":"utf8","content":"285\\n"}',
+  `event: artifact\ndata: {"path":"chart.png","size":${EXAMPLE_PNG.length},"mime_type":"image/png","sha256":"${RUN_EXAMPLE.artifacts[0].sha256}"}`,
+  `event: result\ndata: ${JSON.stringify(RUN_EXAMPLE)}`,
+  '',
+].join('\n\n');
+
 /** One example per code, so every error shape a client must handle is shown with its status. */
 function errorResponses(codes: ErrorCode[]) {
   const byStatus = new Map<number, ErrorCode[]>();
@@ -183,8 +191,17 @@ export function openApiDocument(config: Config, version: string, tool: ToolDefin
           },
           responses: {
             '200': {
-              description: 'The run was carried out; `status` says how the program ended.',
-              content: json({ $ref: '#/components/schemas/RunResponse' }, RUN_EXAMPLE),
+              description:
+                'The run was carried out; `status` says how the program ended. With `Accept: text/event-stream` the answer ' +
+                'is a stream of Server-Sent Events, opened when the run starts: `start` {id, queued_ms}; `stdout` and ' +
+                '`stderr` {content, encoding}, chunks as written (within 100 ms, whole UTF-8 characters, within the output ' +
+                'caps; `truncated: true` marks where a stream was cut); `artifact` {path, size, mime_type, sha256} per file; ' +
+                'then `result`, exactly the JSON body, or `error` {code, message} if the service failed after the start. ' +
+                'Comments keep idle proxies from cutting a silent run. Refusals before the start are the JSON errors below.',
+              content: {
+                ...json({ $ref: '#/components/schemas/RunResponse' }, RUN_EXAMPLE),
+                'text/event-stream': { schema: { type: 'string' }, example: STREAM_EXAMPLE },
+              },
             },
             ...errorResponses([...refused, ...auth, 'engine_unavailable', 'shutting_down']),
           },

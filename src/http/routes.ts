@@ -11,14 +11,15 @@ import { RunRequestParser, SUPPORTED_LANGUAGES } from '../api/run-request';
 import { runPythonTool, toolFormats } from '../api/run-python-tool';
 import type { Config } from '../config';
 import type { DockerClient } from '../docker/client';
-import { ShuttingDownError } from '../errors';
+import { RunboxError, ShuttingDownError } from '../errors';
 import { mcpHandler } from '../mcp/http';
 import { PRELOAD_MIN_MEMORY_MB } from '../sandbox/preload';
-import { poolPolicy, type Runner } from '../sandbox/runner';
+import { poolPolicy, type LiveRun, type Runner } from '../sandbox/runner';
 import { requireApiKey } from './auth';
 import { ByteBudget, JsonBodyReader } from './body';
 import { closed } from './delivery';
 import { docsRoutes } from './docs';
+import { RunEventStream } from './event-stream';
 
 export interface RouteDeps {
   config: Config;
@@ -98,7 +99,11 @@ export function routes({ config, docker, runner, log, version, state }: RouteDep
   const tools = toolFormats(tool);
 
   /** The one run path, whichever door a request came in by: parse, run, map the result. */
-  const execute = async (ctx: Context, request: unknown, requestParser = parser, cancel?: AbortSignal): Promise<RunResponse> => {
+  const execute = async (
+    ctx: Context,
+    request: unknown,
+    { requestParser = parser, cancel, live }: { requestParser?: RunRequestParser; cancel?: AbortSignal; live?: LiveRun } = {},
+  ): Promise<RunResponse> => {
     if (state.draining) throw new ShuttingDownError();
     const receivedAt = Date.now();
     const job = requestParser.parse(request);
@@ -108,8 +113,24 @@ export function routes({ config, docker, runner, log, version, state }: RouteDep
       cancel: cancel ? AbortSignal.any([gone, cancel]) : gone,
       receivedAt,
       holdSlotUntil: closed(ctx.res),
+      live,
     });
     return runResponse(result);
+  };
+
+  /** The same run, answered as Server-Sent Events once it starts; refusals before that stay JSON errors. */
+  const stream = async (ctx: Context, request: unknown): Promise<void> => {
+    const events = new RunEventStream(ctx.res, config.http.streamKeepAliveMs);
+    try {
+      const result = await execute(ctx, request, { live: events });
+      ctx.respond = false;
+      events.finish(result);
+    } catch (err) {
+      if (!events.open) throw err;
+      ctx.respond = false;
+      if (!(err instanceof RunboxError)) log.error({ err }, 'unexpected error');
+      events.fail(err instanceof RunboxError ? { code: err.code, message: err.message } : { code: 'internal', message: 'internal error' });
+    }
   };
 
   router.get('/health', (ctx) => {
@@ -143,10 +164,16 @@ export function routes({ config, docker, runner, log, version, state }: RouteDep
 
   router.post('/v1/runs', auth, async (ctx) => {
     if (state.draining) throw new ShuttingDownError();
-    ctx.body = await execute(ctx, await bodies.read(ctx));
+    const body = await bodies.read(ctx);
+    if (ctx.accepts('application/json', 'text/event-stream') === 'text/event-stream') return stream(ctx, body);
+    ctx.body = await execute(ctx, body);
   });
 
-  router.post('/mcp', auth, mcpHandler({ tool, version, bodies, log, run: (ctx, args, cancel) => execute(ctx, args, toolParser, cancel) }));
+  router.post(
+    '/mcp',
+    auth,
+    mcpHandler({ tool, version, bodies, log, run: (ctx, args, cancel) => execute(ctx, args, { requestParser: toolParser, cancel }) }),
+  );
 
   router.get('/v1/tools', (ctx) => {
     ctx.body = tools;

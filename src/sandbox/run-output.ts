@@ -6,6 +6,8 @@
 import { ArtifactCollector, type ArtifactCaps } from './artifacts';
 import { encodeOutput, type Encoded } from './encoding';
 
+const EMPTY = Buffer.alloc(0);
+
 /** Keeps the first `cap` bytes of a stream and counts the rest. */
 export class CappedBuffer {
   private readonly chunks: Buffer[] = [];
@@ -14,13 +16,15 @@ export class CappedBuffer {
 
   constructor(private readonly cap: number) {}
 
-  push(chunk: Buffer): void {
+  /** Returns the part of `chunk` that was kept (empty once the cap is reached). */
+  push(chunk: Buffer): Buffer {
     this.total += chunk.length;
     const room = this.cap - this.kept;
-    if (room <= 0) return;
-    const part = chunk.length <= room ? chunk : chunk.subarray(0, room);
-    this.chunks.push(Buffer.from(part));
+    if (room <= 0) return EMPTY;
+    const part = Buffer.from(chunk.length <= room ? chunk : chunk.subarray(0, room));
+    this.chunks.push(part);
     this.kept += part.length;
+    return part;
   }
 
   get truncated(): boolean {
@@ -99,10 +103,19 @@ export class MarkerSplitter {
       if (rest.length) this.after(rest);
       return;
     }
-    // Hold back just enough to recognise a marker that straddles two chunks.
-    const keep = Math.min(this.marker.length - 1, data.length);
+    // Hold back only an ending that could be the start of a marker straddling two chunks, so everything
+    // else is passed on at once (live output must not wait for the next write).
+    const keep = this.markerPrefixAtEnd(data);
     if (data.length > keep) this.before(data.subarray(0, data.length - keep));
     this.held = Buffer.from(data.subarray(data.length - keep));
+  }
+
+  /** The length of the longest ending of `data` that is a beginning of the marker. */
+  private markerPrefixAtEnd(data: Buffer): number {
+    for (let length = Math.min(this.marker.length - 1, data.length); length > 0; length--) {
+      if (data.subarray(data.length - length).equals(this.marker.subarray(0, length))) return length;
+    }
+    return 0;
   }
 
   /** The stream ended: whatever was held back was program output after all. */
@@ -119,6 +132,16 @@ export interface RunOutputOptions {
   artifactCaps: ArtifactCaps;
   /** Called once when the run writes more than it may; the run should be killed. */
   onLimitExceeded: (what: 'output' | 'artifacts') => void;
+  /** Told the program's output as it arrives: exactly the bytes kept for the result, and when a stream is cut. */
+  live?: LiveOutput;
+}
+
+export type OutputStream = 'stdout' | 'stderr';
+
+export interface LiveOutput {
+  output(stream: OutputStream, bytes: Buffer): void;
+  /** The stream reached its cap: the rest of it is dropped (said once per stream). */
+  truncated(stream: OutputStream): void;
 }
 
 export interface CollectedOutput {
@@ -144,14 +167,14 @@ export class RunOutput {
     this.artifacts = new ArtifactCollector(options.artifactCaps);
     this.splitter = new MarkerSplitter(
       Buffer.from(options.marker, 'utf8'),
-      (chunk) => this.program(this.stdout, chunk),
+      (chunk) => this.program('stdout', chunk),
       (chunk) => {
         if (!this.artifacts.write(chunk)) this.limit('artifacts');
       },
     );
     this.demuxer = new FrameDemuxer((stream, chunk) => {
       if (stream === STDOUT) this.splitter.write(chunk);
-      else if (stream === STDERR) this.program(this.stderr, chunk);
+      else if (stream === STDERR) this.program('stderr', chunk);
     });
   }
 
@@ -177,8 +200,13 @@ export class RunOutput {
     };
   }
 
-  private program(buffer: CappedBuffer, chunk: Buffer): void {
-    buffer.push(chunk);
+  private program(stream: OutputStream, chunk: Buffer): void {
+    const buffer = this[stream];
+    const wasTruncated = buffer.truncated;
+    const kept = buffer.push(chunk);
+    const { live } = this.options;
+    if (live && kept.length > 0) live.output(stream, kept);
+    if (live && buffer.truncated && !wasTruncated) live.truncated(stream);
     if (this.stdout.total + this.stderr.total > this.options.outputKillBytes) this.limit('output');
   }
 

@@ -15,7 +15,7 @@ import { classify, EXIT_SIGKILL, type RunStatus } from './outcome';
 import { WarmPool, type PoolPolicy } from './pool';
 import { importScanner, PRELOAD_MIN_MEMORY_MB, wantsPreload } from './preload';
 import { artifactCaps } from './protocol';
-import { RunOutput } from './run-output';
+import { RunOutput, type LiveOutput } from './run-output';
 import { reportingGraceMs, SandboxFactory, type Sandbox } from './sandboxes';
 
 export type { RunStatus };
@@ -54,6 +54,13 @@ export interface RunOptions {
    * passes its response's delivery, so results not yet delivered to slow clients count against capacity.
    */
   holdSlotUntil?: Promise<unknown>;
+  /** Follows the run as it happens (streaming responses); the result is the same without it. */
+  live?: LiveRun;
+}
+
+/** What a live run reports before its result: that it started (it left the queue), and its output as it comes. */
+export interface LiveRun extends LiveOutput {
+  started(run: { id: string; queuedMs: number }): void;
 }
 
 /** Resolves when the stream is over: true when it ended cleanly (the engine closed it), false when it broke. */
@@ -185,7 +192,7 @@ export class Runner {
     await this.sandboxes.settle();
   }
 
-  private async admitAndRun(job: Job, { cancel, receivedAt = Date.now(), holdSlotUntil }: RunOptions): Promise<RunResult> {
+  private async admitAndRun(job: Job, { cancel, receivedAt = Date.now(), holdSlotUntil, live }: RunOptions): Promise<RunResult> {
     if (this.stopping.signal.aborted) throw new ShuttingDownError();
     const deadline = receivedAt + job.timeoutMs;
     // Ends the run early: the client went away, or the server is stopping.
@@ -203,7 +210,7 @@ export class Runner {
       sandbox = await this.sandboxes.prepare(job.memoryMb, slot, deadline, { holdSlotUntil });
     }
     const queuedMs = Date.now() - receivedAt;
-    return this.execute(sandbox, job, { timeoutMs: Math.max(1, deadline - Date.now()), queuedMs, stop, holdSlotUntil });
+    return this.execute(sandbox, job, { timeoutMs: Math.max(1, deadline - Date.now()), queuedMs, stop, holdSlotUntil, live });
   }
 
   private async execute(
@@ -214,7 +221,8 @@ export class Runner {
       queuedMs,
       stop,
       holdSlotUntil,
-    }: { timeoutMs: number; queuedMs: number; stop: AbortSignal; holdSlotUntil?: Promise<unknown> },
+      live,
+    }: { timeoutMs: number; queuedMs: number; stop: AbortSignal; holdSlotUntil?: Promise<unknown>; live?: LiveRun },
   ): Promise<RunResult> {
     const { config } = this;
     const { limits } = config;
@@ -253,7 +261,9 @@ export class Runner {
           limitHit = true;
           kill();
         },
+        live,
       });
+      live?.started({ id: runId, queuedMs });
       stream.on('data', (chunk: Buffer) => output.write(chunk));
       const closed = streamClosed(stream);
       // The engine ends the attach stream when the container stops, and answers `wait` at the same moment.

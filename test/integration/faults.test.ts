@@ -9,6 +9,7 @@ import { startEngineProxy } from '../support/engine-proxy';
 import { docker, eventually, programRunning, runContainers, startServer } from '../support/engine';
 import { spawnServer } from '../support/server-process';
 import { postRun, type Json } from '../support/http';
+import { postStream } from '../support/sse';
 
 const post = (url: string, body: object, signal?: AbortSignal) => postRun(url, body, { signal });
 
@@ -193,6 +194,37 @@ describe('engine outage', () => {
       const back = await post(server.url, { code: 'print("back")' });
       expect(back.body).toMatchObject({ stdout: 'back\n' });
       // The container of the cut run could not be removed while the engine was away; the reaper does it now.
+      expect(await eventually(async () => (await runContainers()).length === 0)).toBe(true);
+    } finally {
+      await server.close();
+      await proxy.close();
+    }
+  });
+});
+
+describe('engine outage during a streamed run', () => {
+  it('ends the open stream with an error event naming engine_unavailable', async () => {
+    const proxy = await startEngineProxy();
+    const engine = createDockerClient({ callTimeoutMs: 2000, socketPath: proxy.path });
+    const server = await startServer(
+      { RUNBOX_REAP_INTERVAL_MS: '500', RUNBOX_DOCKER_CALL_TIMEOUT_MS: '2000', RUNBOX_POOL_SIZE: '0' },
+      engine,
+    );
+    try {
+      const streaming = postStream(
+        server.url,
+        { code: 'import time; print("up", flush=True); time.sleep(30)', timeout_ms: 60_000 },
+        {
+          onEvent: (event) => {
+            if (event.event === 'stdout') proxy.cut();
+          },
+        },
+      );
+      const { status, events } = await streaming;
+      expect(status).toBe(200);
+      expect(events.map((e) => e.event)).toEqual(['start', 'stdout', 'error']);
+      expect(events[2].data).toEqual({ code: 'engine_unavailable', message: expect.any(String) });
+      proxy.restore();
       expect(await eventually(async () => (await runContainers()).length === 0)).toBe(true);
     } finally {
       await server.close();
