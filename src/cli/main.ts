@@ -1,39 +1,76 @@
 #!/usr/bin/env node
 /** The `runbox` command: one program for every way of using runbox from a shell. */
-import { Command } from 'commander';
+import { Command, CommanderError } from 'commander';
 import { bridgeStdio } from '../mcp/stdio';
 import { version } from '../version';
+import { CliError, EXIT } from './exit-codes';
+import { runCommand, type RunOptions } from './run';
 import { serve } from './serve';
 
 const DEFAULT_URL = 'http://127.0.0.1:8080';
+
+/** The server and key flags every client command takes. The key's default is read when used, never given
+ * to commander, which would print it in --help. */
+function serverOptions(command: Command): Command {
+  return command
+    .option('--url <url>', 'the runbox server (default: env RUNBOX_URL, else http://127.0.0.1:8080)')
+    .option('--api-key <key>', 'its API key (default: env RUNBOX_API_KEY; prefer the environment: flags show in ps)');
+}
+
+function server(options: { url?: string; apiKey?: string }): { url: string; apiKey?: string } {
+  const url = options.url ?? process.env.RUNBOX_URL ?? DEFAULT_URL;
+  try {
+    new URL(url);
+  } catch {
+    throw new CliError(`--url ${JSON.stringify(url)} is not a URL`, EXIT.usage);
+  }
+  return { url, apiKey: options.apiKey || process.env.RUNBOX_API_KEY || undefined };
+}
 
 const program = new Command()
   .name('runbox')
   .description('Run untrusted Python in throwaway, hardened Docker containers.')
   .version(version)
-  .showHelpAfterError();
+  .exitOverride()
+  // Errors are one line; `runbox help` has the rest.
+  .configureOutput({ outputError: (text, write) => write(`runbox: ${text.replace(/^error: /, '')}`) });
 
 program
   .command('serve')
   .description('start the HTTP server (configured by RUNBOX_* environment variables; see the README)')
   .action(() => serve());
 
-program
-  .command('mcp')
-  .description('serve MCP over stdio for desktop agents, running code on a runbox server')
-  .option('--url <url>', 'the runbox server (env RUNBOX_URL)', process.env.RUNBOX_URL ?? DEFAULT_URL)
-  // The key's default is read in the action, never given to commander, which would print it in --help.
-  .option('--api-key <key>', 'its API key (default: env RUNBOX_API_KEY; prefer the environment: flags show in ps)')
-  .action(async (options: { url: string; apiKey?: string }) => {
-    try {
-      new URL(options.url);
-    } catch {
-      program.error(`runbox mcp: --url ${JSON.stringify(options.url)} is not a URL`);
-    }
-    await bridgeStdio({ url: options.url, apiKey: options.apiKey || process.env.RUNBOX_API_KEY || undefined });
-  });
+serverOptions(
+  program
+    .command('run')
+    .description('run a Python script on a runbox server, its output live, its files saved to ./output/')
+    .argument('<script>', 'the Python file to run')
+    .argument('[paths...]', 'more files or folders to send with it (at their paths from here)')
+    .option('--stdin <file>', "a file to give the program as its stdin ('-' for this command's own stdin)")
+    .option(
+      '--arg <value>',
+      'an argument for the program (sys.argv); repeat for more',
+      (value: string, all: string[]) => [...all, value],
+      [],
+    )
+    .option('--timeout <duration>', "wall-clock limit, e.g. 30s, 500ms, 2m (default: the server's)")
+    .option('--memory <mb>', "memory limit in MB (default: the server's)")
+    .option('--out <dir>', 'where the files the program saves in output/ are written', 'output'),
+).action(async (script: string, paths: string[], options: Omit<RunOptions, 'url' | 'apiKey'> & { url?: string; apiKey?: string }) => {
+  process.exitCode = await runCommand([script, ...paths], { ...options, ...server(options) });
+});
+
+serverOptions(program.command('mcp').description('serve MCP over stdio for desktop agents, running code on a runbox server')).action(
+  async (options: { url?: string; apiKey?: string }) => {
+    await bridgeStdio(server(options));
+  },
+);
 
 program.parseAsync().catch((err: unknown) => {
+  if (err instanceof CommanderError) {
+    // --help and --version end here too, with exit code 0; usage errors were already printed.
+    process.exit(err.exitCode === 0 ? 0 : EXIT.usage);
+  }
   console.error(`runbox: ${err instanceof Error ? err.message : String(err)}`);
-  process.exit(1);
+  process.exit(err instanceof CliError ? err.exitCode : EXIT.software);
 });

@@ -12,15 +12,9 @@ import {
   type JSONRPCMessage,
   type JSONRPCRequest,
 } from '@modelcontextprotocol/sdk/types.js';
-import { Agent, fetch } from 'undici';
+import { fetch } from 'undici';
+import { describeRefusal, endpoint as endpointOf, patient, unreachableReason } from '../client/server-api';
 import { serviceErrorResult } from './tool-result';
-
-/**
- * A call answers when its run ends, which may be the server's longest timeout after a wait in its queue:
- * fetch's default of 300 s for the response headers would cut the longest runs off, so no timeout here;
- * the server bounds every run, and the client cancels calls it no longer wants.
- */
-const patient = new Agent({ headersTimeout: 0, bodyTimeout: 0 });
 
 export interface BridgeOptions {
   /** The runbox server, e.g. http://127.0.0.1:8080. */
@@ -28,19 +22,6 @@ export interface BridgeOptions {
   apiKey?: string;
   /** Where diagnostics go (stdout carries the protocol). */
   log?: (line: string) => void;
-}
-
-/** The server's own error body, `{error: {code, message}}`, or the first line of whatever else it sent. */
-function describeRefusal(status: number, text: string): { code: string; message: string } {
-  try {
-    const body = JSON.parse(text) as { error?: { code?: unknown; message?: unknown } };
-    if (typeof body.error?.code === 'string' && typeof body.error.message === 'string') {
-      return { code: body.error.code, message: body.error.message };
-    }
-  } catch {
-    // not ours: a proxy's page, say
-  }
-  return { code: `http_${status}`, message: `HTTP ${status}: ${text.split('\n')[0].slice(0, 200)}` };
 }
 
 /** A request the server could not answer: a tool call gets a tool error a model can act on, anything else a JSON-RPC error. */
@@ -61,8 +42,7 @@ function parseReplies(text: string): JSONRPCMessage[] | undefined {
 }
 
 export async function bridgeStdio({ url, apiKey, log = (line) => process.stderr.write(`${line}\n`) }: BridgeOptions): Promise<void> {
-  // Relative, so a server behind a path prefix (https://host/runbox/) keeps it.
-  const endpoint = new URL('mcp', url.endsWith('/') ? url : `${url}/`);
+  const endpoint = endpointOf(url, 'mcp');
   const stdio = new StdioServerTransport();
   let protocolVersion: string | undefined;
   /** Calls under way, by request id: a cancel aborts its HTTP request, and the server then stops the run. */
@@ -97,8 +77,7 @@ export async function bridgeStdio({ url, apiKey, log = (line) => process.stderr.
     } catch (err) {
       // A cancelled call gets no answer: the client has stopped waiting for one.
       if (controller.signal.aborted) return;
-      const cause = (err as { cause?: { code?: string; message?: string } }).cause;
-      const reason = cause?.code ?? cause?.message ?? (err as Error).message;
+      const reason = unreachableReason(err);
       log(`runbox mcp: cannot reach ${endpoint.href}: ${reason}`);
       if (request) await stdio.send(failureReply(request, 'unreachable', `cannot reach runbox at ${endpoint.href} (${reason})`));
       return;

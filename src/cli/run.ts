@@ -1,0 +1,174 @@
+/**
+ * `runbox run script.py [files or folders...]`: sends the files to a runbox server, streams the program's
+ * stdout and stderr to the terminal as they happen (POST /v1/runs as Server-Sent Events), writes its
+ * artifacts to ./output/, and exits with the program's exit status.
+ */
+import { readFileSync } from 'node:fs';
+import { createParser } from 'eventsource-parser';
+import { fetch } from 'undici';
+import type { RunResponse } from '../api/run-response';
+import { describeRefusal, endpoint, patient, unreachableReason } from '../client/server-api';
+import { CliError, EXIT } from './exit-codes';
+import { checkInputs, collectFiles, type FileLimits } from './job-files';
+import { writeArtifacts } from './output-files';
+import { Spinner } from './spinner';
+
+export interface RunOptions {
+  url: string;
+  apiKey?: string;
+  stdin?: string;
+  arg: string[];
+  timeout?: string;
+  memory?: string;
+  out: string;
+}
+
+/** `30s`, `500ms`, `2m`, or a number of seconds. */
+export function parseDuration(text: string): number {
+  const match = /^(\d+(?:\.\d+)?)(ms|s|m)?$/.exec(text.trim());
+  if (!match) throw new CliError(`--timeout ${JSON.stringify(text)}: give a duration such as 30s, 500ms or 2m`, EXIT.usage);
+  const value = Number(match[1]) * { ms: 1, s: 1000, m: 60_000 }[(match[2] ?? 's') as 'ms' | 's' | 'm'];
+  if (value < 1) throw new CliError(`--timeout ${JSON.stringify(text)} is too short`, EXIT.usage);
+  return Math.round(value);
+}
+
+function parseMemory(text: string): number {
+  if (!/^\d+$/.test(text.trim())) throw new CliError(`--memory ${JSON.stringify(text)}: give megabytes, such as 512`, EXIT.usage);
+  return Number(text);
+}
+
+/** An HTTP refusal as one line and the exit code for its kind. */
+function refused(status: number, text: string): CliError {
+  const { code, message } = describeRefusal(status, text);
+  const exitCode =
+    status === 401 || status === 403
+      ? EXIT.noPermission
+      : status === 400 || status === 413 || status === 415
+        ? EXIT.dataError
+        : status === 503
+          ? EXIT.unavailable
+          : EXIT.software;
+  return new CliError(`the server refused the run (${code}): ${message}`, exitCode);
+}
+
+async function readStdin(source: string | undefined): Promise<string | undefined> {
+  if (source === undefined) return undefined;
+  try {
+    if (source !== '-') return readFileSync(source, 'utf8');
+    const chunks: Buffer[] = [];
+    for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
+    return Buffer.concat(chunks).toString('utf8');
+  } catch (err) {
+    throw new CliError(`--stdin ${source}: ${(err as Error).message}`, EXIT.noInput);
+  }
+}
+
+/** How a run the service stopped is reported, and the exit status it gets. */
+function ending(result: RunResponse, timeoutMs: number | undefined): { exitCode: number; note?: string } {
+  switch (result.status) {
+    case 'timeout':
+      return { exitCode: EXIT.timeout, note: timeoutMs ? `timed out (limit ${timeoutMs} ms)` : "timed out (the server's default limit)" };
+    case 'oom':
+      return { exitCode: EXIT.oom, note: 'killed: out of memory' };
+    case 'output_limit':
+      return { exitCode: EXIT.outputLimit, note: 'killed: it wrote more output than the server allows' };
+    default:
+      return { exitCode: result.exit_code ?? EXIT.software };
+  }
+}
+
+export async function runCommand(inputs: string[], options: RunOptions): Promise<number> {
+  const timeoutMs = options.timeout === undefined ? undefined : parseDuration(options.timeout);
+  const memoryMb = options.memory === undefined ? undefined : parseMemory(options.memory);
+  const headers: Record<string, string> = options.apiKey ? { authorization: `Bearer ${options.apiKey}` } : {};
+  checkInputs(inputs);
+
+  // The server's limits first: a folder too big for it fails here, before it is read into memory.
+  let limits: FileLimits;
+  try {
+    const about = await fetch(endpoint(options.url, ''), { headers });
+    if (!about.ok) throw refused(about.status, await about.text());
+    limits = ((await about.json()) as { limits: FileLimits }).limits;
+    if (typeof limits?.max_files !== 'number') throw new Error('no limits');
+  } catch (err) {
+    if (err instanceof CliError) throw err;
+    if ((err as Error).message === 'no limits' || err instanceof SyntaxError) {
+      throw new CliError(`${options.url} does not answer like a runbox server`, EXIT.software);
+    }
+    throw new CliError(`cannot reach runbox at ${options.url} (${unreachableReason(err)})`, EXIT.unavailable);
+  }
+
+  const { files, entrypoint } = collectFiles(inputs, limits);
+  const body = {
+    files,
+    entrypoint,
+    args: options.arg,
+    stdin: await readStdin(options.stdin),
+    timeout_ms: timeoutMs,
+    memory_mb: memoryMb,
+  };
+
+  const spinner = new Spinner(process.stderr, 'waiting for a run slot');
+  const controller = new AbortController();
+  // Ctrl-C: closing the request makes the server kill the run and remove its container.
+  const interrupt = () => controller.abort();
+  process.once('SIGINT', interrupt);
+  try {
+    let response;
+    try {
+      response = await fetch(endpoint(options.url, 'v1/runs'), {
+        method: 'POST',
+        dispatcher: patient,
+        signal: controller.signal,
+        headers: { ...headers, 'content-type': 'application/json', accept: 'text/event-stream' },
+        body: JSON.stringify(body),
+      });
+    } catch (err) {
+      if (controller.signal.aborted) return 130;
+      throw new CliError(`cannot reach runbox at ${options.url} (${unreachableReason(err)})`, EXIT.unavailable);
+    }
+    if (!response.headers.get('content-type')?.startsWith('text/event-stream')) {
+      spinner.stop();
+      throw refused(response.status, await response.text());
+    }
+
+    let result: RunResponse | undefined;
+    let failure: { code: string; message: string } | undefined;
+    const parser = createParser({
+      onEvent: ({ event, data }) => {
+        const payload = JSON.parse(data) as { content: string; encoding: 'utf8' | 'base64' };
+        if (event === 'start') spinner.stop();
+        else if (event === 'stdout' || event === 'stderr') {
+          const bytes = Buffer.from(payload.content, payload.encoding === 'base64' ? 'base64' : 'utf8');
+          (event === 'stdout' ? process.stdout : process.stderr).write(bytes);
+        } else if (event === 'result') result = JSON.parse(data) as RunResponse;
+        else if (event === 'error') failure = JSON.parse(data) as { code: string; message: string };
+      },
+    });
+    const decoder = new TextDecoder();
+    try {
+      for await (const chunk of response.body as AsyncIterable<Uint8Array>) parser.feed(decoder.decode(chunk, { stream: true }));
+    } catch (err) {
+      if (controller.signal.aborted) return 130;
+      throw new CliError(`the connection to runbox broke during the run (${unreachableReason(err)})`, EXIT.unavailable);
+    }
+    if (controller.signal.aborted) return 130;
+    if (failure)
+      throw new CliError(
+        `the run failed on the server (${failure.code}): ${failure.message}`,
+        failure.code === 'internal' ? EXIT.software : EXIT.unavailable,
+      );
+    if (!result) throw new CliError('the server ended the stream without a result', EXIT.unavailable);
+
+    const written = writeArtifacts(result.artifacts, options.out);
+    const { exitCode, note } = ending(result, timeoutMs);
+    if (note) process.stderr.write(`runbox: ${note}\n`);
+    if (written.length > 0) process.stderr.write(`runbox: ${written.length} file(s) written to ${options.out}/: ${written.join(', ')}\n`);
+    if (result.artifacts_truncated)
+      process.stderr.write('runbox: some output files were not returned (over the limits, or not regular files)\n');
+    return exitCode;
+  } finally {
+    spinner.stop();
+    process.removeListener('SIGINT', interrupt);
+  }
+}

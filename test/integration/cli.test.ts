@@ -1,0 +1,144 @@
+/** `runbox run` end to end: the built command against a real server and the real engine. */
+import { spawn } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { startServer } from '../support/engine';
+
+const CLI = join(__dirname, '../../dist/cli/main.js');
+const KEY = 'cli-test-key-'.padEnd(40, 'x');
+
+interface Outcome {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+  /** ms from spawn to the first stdout byte, and to exit */
+  firstOutputAt?: number;
+  exitedAt: number;
+}
+
+function runbox(args: string[], { cwd, env = {}, input }: { cwd: string; env?: Record<string, string>; input?: string }): Promise<Outcome> {
+  return new Promise((resolve) => {
+    const started = performance.now();
+    const child = spawn(process.execPath, [CLI, ...args], { cwd, env: { PATH: process.env.PATH ?? '', ...env } });
+    let stdout = '';
+    let stderr = '';
+    let firstOutputAt: number | undefined;
+    child.stdout.on('data', (chunk: Buffer) => {
+      firstOutputAt ??= performance.now() - started;
+      stdout += chunk.toString();
+    });
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    child.stdin.end(input ?? '');
+    child.on('close', (code) => resolve({ code, stdout, stderr, firstOutputAt, exitedAt: performance.now() - started }));
+  });
+}
+
+describe('runbox run', () => {
+  let server: Awaited<ReturnType<typeof startServer>>;
+  let dir: string;
+  let env: Record<string, string>;
+
+  beforeAll(async () => {
+    expect(existsSync(CLI)).toBe(true); // `npm test` builds dist/ before these suites
+    server = await startServer({ RUNBOX_API_KEY: KEY, RUNBOX_POOL_SIZE: '0', RUNBOX_MAX_FILE_BYTES: '100000' });
+    env = { RUNBOX_URL: server.url, RUNBOX_API_KEY: KEY };
+  });
+  afterAll(() => server.close(30_000));
+
+  beforeEach(() => {
+    dir = mkdtempSync(join(tmpdir(), 'runbox-cli-'));
+  });
+  afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+  const write = (path: string, content: string | Buffer) => {
+    mkdirSync(join(dir, path, '..'), { recursive: true });
+    writeFileSync(join(dir, path), content);
+  };
+
+  it('streams output live, passes stdin, args and folders, writes artifacts, and exits with the program’s status', async () => {
+    write(
+      'main.py',
+      [
+        'import sys, time',
+        'print("hello", sys.argv[1:], flush=True)',
+        'time.sleep(2)',
+        'print(open("data/in.csv").read().strip(), sys.stdin.read().strip())',
+        'open("output/copy.bin", "wb").write(open("data/raw.bin", "rb").read())',
+        'import matplotlib.pyplot as plt',
+        'plt.plot([1, 2]); plt.show()',
+        'print("warning", file=sys.stderr)',
+        'sys.exit(3)',
+      ].join('\n'),
+    );
+    write('data/in.csv', 'a,b\n1,2\n');
+    write('data/raw.bin', Buffer.from([0, 255, 1, 254]));
+    const result = await runbox(['run', 'main.py', 'data', '--arg', 'x', '--arg', 'two words', '--stdin', '-'], {
+      cwd: dir,
+      env,
+      input: 'piped\n',
+    });
+    expect(result.code).toBe(3);
+    expect(result.stdout).toBe("hello ['x', 'two words']\na,b\n1,2 piped\n");
+    expect(result.stderr).toContain('warning\n');
+    expect(result.stderr).toMatch(/2 file\(s\) written to output\/: copy\.bin, figure-1\.png/);
+    // The first line was on the terminal while the program slept.
+    expect(result.exitedAt - result.firstOutputAt!).toBeGreaterThan(1500);
+    expect(readFileSync(join(dir, 'output/copy.bin'))).toEqual(Buffer.from([0, 255, 1, 254]));
+    expect(readFileSync(join(dir, 'output/figure-1.png')).subarray(1, 4).toString()).toBe('PNG');
+  });
+
+  it('exits 0, 124 on timeout and 137 on out-of-memory, saying why', async () => {
+    write('ok.py', 'print("fine")');
+    expect((await runbox(['run', 'ok.py'], { cwd: dir, env })).code).toBe(0);
+    write('slow.py', 'import time; time.sleep(30)');
+    const slow = await runbox(['run', 'slow.py', '--timeout', '1s'], { cwd: dir, env });
+    expect(slow.code).toBe(124);
+    expect(slow.stderr).toContain('runbox: timed out (limit 1000 ms)');
+    write('hog.py', 'x = bytearray(512 * 1024 * 1024)');
+    const hog = await runbox(['run', 'hog.py', '--memory', '64'], { cwd: dir, env });
+    expect(hog.code).toBe(137);
+    expect(hog.stderr).toContain('runbox: killed: out of memory');
+  });
+
+  describe('bad input: one clear line, a distinct exit code, nothing written', () => {
+    const oneLine = (stderr: string) => {
+      expect(stderr.trim().split('\n')).toHaveLength(1);
+      expect(stderr).toMatch(/^runbox: /);
+      expect(stderr).not.toMatch(/\n\s+at /);
+    };
+
+    it.each([
+      ['an unknown flag', ['run', 'ok.py', '--frobnicate'], {}, 64, /unknown option '--frobnicate'/],
+      ['a bad duration', ['run', 'ok.py', '--timeout', 'soon'], {}, 64, /--timeout "soon"/],
+      ['a missing file', ['run', 'ok.py', 'missing.csv'], {}, 66, /missing\.csv: no such file or folder/],
+      ['a file over the server’s limit', ['run', 'ok.py', 'big.bin'], {}, 65, /big\.bin is 200000 bytes; the server takes at most 100000/],
+      ['a wrong key', ['run', 'ok.py'], { RUNBOX_API_KEY: 'not-the-key' }, 77, /unauthorized/],
+      [
+        'an unreachable server',
+        ['run', 'ok.py'],
+        { RUNBOX_URL: 'http://127.0.0.1:9' },
+        69,
+        /cannot reach runbox at http:\/\/127\.0\.0\.1:9/,
+      ],
+    ])('%s', async (_what, args, overrides, code, message) => {
+      write('ok.py', 'open("output/x.txt", "w").write("x")');
+      write('big.bin', Buffer.alloc(200_000));
+      const result = await runbox(args as string[], { cwd: dir, env: { ...env, ...(overrides as Record<string, string>) } });
+      expect(result.code).toBe(code);
+      expect(result.stderr).toMatch(message as RegExp);
+      oneLine(result.stderr);
+      expect(existsSync(join(dir, 'output'))).toBe(false);
+    });
+
+    it('an output folder that cannot be written: exit 73, and no partial files', async () => {
+      write('two.py', 'open("output/a.txt", "w").write("a"); open("output/b.txt", "w").write("b")');
+      write('output', 'a file where the folder would go');
+      const result = await runbox(['run', 'two.py'], { cwd: dir, env });
+      expect(result.code).toBe(73);
+      oneLine(result.stderr);
+      expect(readFileSync(join(dir, 'output'), 'utf8')).toBe('a file where the folder would go');
+      expect(readdirSync(dir).filter((name) => name.startsWith('.runbox-output-'))).toEqual([]);
+    });
+  });
+});
