@@ -12,6 +12,18 @@ export default tseslint.config(
     languageOptions: { parserOptions: { projectService: true, tsconfigRootDir: import.meta.dirname } },
   },
   {
+    // The playground's page script runs in the browser, as plain JavaScript.
+    files: ['src/http/playground/*.js'],
+    languageOptions: {
+      sourceType: 'script',
+      globals: Object.fromEntries(
+        ['window', 'document', 'fetch', 'sessionStorage', 'ace', 'atob', 'TextDecoder', 'TextEncoder', 'URL', 'Blob', 'AbortController'].map(
+          (name) => [name, 'readonly'],
+        ),
+      ),
+    },
+  },
+  {
     rules: {
       // `_name` marks a deliberately unused binding (destructuring something away, an ignored argument).
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],

@@ -115,7 +115,14 @@ const MCP_RESULT_EXAMPLE = {
 };
 
 /** What GET / links to. */
-export const ABOUT_LINKS = { runs: '/v1/runs', openapi: '/openapi.json', docs: '/docs', mcp: '/mcp', tools: '/v1/tools' };
+export const ABOUT_LINKS = {
+  runs: '/v1/runs',
+  openapi: '/openapi.json',
+  docs: '/docs',
+  mcp: '/mcp',
+  tools: '/v1/tools',
+  playground: '/playground',
+};
 
 const json = (schema: object, example?: unknown) => ({
   'application/json': { schema, ...(example !== undefined ? { example } : {}) },

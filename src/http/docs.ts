@@ -3,15 +3,9 @@
  * package through runbox itself (no CDN, works offline), and the page's Content-Security-Policy lets it
  * load nothing from anywhere else.
  */
-import { readFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { dirname } from 'node:path';
 import type Router from '@koa/router';
-
-const ASSETS: Record<string, string> = {
-  'swagger-ui.css': 'text/css; charset=utf-8',
-  'swagger-ui-bundle.js': 'text/javascript; charset=utf-8',
-  'favicon-32x32.png': 'image/png',
-};
+import { packageVersion, PAGE_CSP, staticAssets } from './static-assets';
 
 /** The asset URLs carry the package version, so a cached copy never outlives an upgrade. */
 const page = (v: string) => `<!DOCTYPE html>
@@ -45,25 +39,13 @@ const INIT = `window.addEventListener('load', function () {
 });
 `;
 
-/** Swagger UI sets inline styles, so styles need 'unsafe-inline'; scripts come only from this server. */
-const CSP =
-  "default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; " +
-  "font-src 'self' data:; connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
 
 export function docsRoutes(router: Router): void {
   const manifest = require.resolve('swagger-ui-dist/package.json');
-  const dist = dirname(manifest);
-  const html = page(encodeURIComponent((JSON.parse(readFileSync(manifest, 'utf8')) as { version: string }).version));
-  // Read on first use: a server that never serves /docs never holds the 1.5 MB bundle.
-  const cache = new Map<string, Buffer>();
-  const asset = (name: string) => {
-    let data = cache.get(name);
-    if (!data) cache.set(name, (data = readFileSync(join(dist, name))));
-    return data;
-  };
+  const html = page(packageVersion(manifest));
 
   router.get('/docs', (ctx) => {
-    ctx.set('Content-Security-Policy', CSP);
+    ctx.set('Content-Security-Policy', PAGE_CSP);
     ctx.set('X-Content-Type-Options', 'nosniff');
     ctx.type = 'text/html; charset=utf-8';
     ctx.body = html;
@@ -72,12 +54,5 @@ export function docsRoutes(router: Router): void {
     ctx.type = 'text/javascript; charset=utf-8';
     ctx.body = INIT;
   });
-  router.get('/docs/assets/:name', (ctx) => {
-    const type = Object.hasOwn(ASSETS, ctx.params.name) ? ASSETS[ctx.params.name] : undefined;
-    if (type === undefined) return; // the app's 404
-    ctx.set('X-Content-Type-Options', 'nosniff');
-    ctx.set('Cache-Control', 'public, max-age=3600');
-    ctx.type = type;
-    ctx.body = asset(ctx.params.name);
-  });
+  staticAssets(router, '/docs/assets', dirname(manifest), ['swagger-ui.css', 'swagger-ui-bundle.js', 'favicon-32x32.png']);
 }

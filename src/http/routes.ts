@@ -20,6 +20,7 @@ import { ByteBudget, JsonBodyReader } from './body';
 import { closed } from './delivery';
 import { docsRoutes } from './docs';
 import { RunEventStream } from './event-stream';
+import { playgroundRoutes } from './playground';
 
 export interface RouteDeps {
   config: Config;
@@ -184,6 +185,7 @@ export function routes({ config, docker, runner, log, version, state }: RouteDep
   });
 
   docsRoutes(router);
+  playgroundRoutes(router);
 
   return router;
 }

@@ -18,7 +18,14 @@ const rpc = (method: string, params: object = {}, id = 1) => ({ jsonrpc: '2.0', 
 describe('the agent surface, over HTTP with a fake engine', () => {
   it('GET / links to the API description, the docs, MCP and the tool definitions', async () => {
     const res = await server().http.get('/');
-    expect(res.body.links).toEqual({ runs: '/v1/runs', openapi: '/openapi.json', docs: '/docs', mcp: '/mcp', tools: '/v1/tools' });
+    expect(res.body.links).toEqual({
+      runs: '/v1/runs',
+      openapi: '/openapi.json',
+      docs: '/docs',
+      mcp: '/mcp',
+      tools: '/v1/tools',
+      playground: '/playground',
+    });
   });
 
   it('GET /openapi.json serves the document for the live configuration, without a key', async () => {

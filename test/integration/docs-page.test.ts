@@ -1,9 +1,7 @@
 /** GET /docs in real headless Chromium: the API is rendered from /openapi.json, with nothing fetched from anywhere else. */
-import { chromium, type Browser } from 'playwright-core';
+import type { Browser } from 'playwright-core';
+import { launchBrowser, watchedPage } from '../support/browser';
 import { startServer } from '../support/engine';
-
-/** Debian's chromium; test/global-setup.ts installs it when missing. */
-export const CHROMIUM = '/usr/bin/chromium';
 
 describe('the docs page', () => {
   let server: Awaited<ReturnType<typeof startServer>>;
@@ -11,8 +9,7 @@ describe('the docs page', () => {
 
   beforeAll(async () => {
     server = await startServer({ RUNBOX_POOL_SIZE: '0', RUNBOX_API_KEY: 'docs-test-key'.padEnd(32, 'x') });
-    // --no-sandbox: the tests run as root, where Chromium's own sandbox refuses to start.
-    browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox'] });
+    browser = await launchBrowser();
   });
 
   afterAll(async () => {
@@ -21,22 +18,7 @@ describe('the docs page', () => {
   });
 
   it('renders the run operation and its fields, offline, from this server alone', async () => {
-    const page = await browser.newPage();
-    const origin = new URL(server.url).origin;
-    const elsewhere: string[] = [];
-    const problems: string[] = [];
-    // Anything not from runbox itself is refused and recorded: the page must not need it.
-    await page.route('**/*', (route) => {
-      const url = route.request().url();
-      if (new URL(url).origin === origin) return route.continue();
-      elsewhere.push(url);
-      return route.abort();
-    });
-    page.on('console', (message) => {
-      if (message.type() === 'error') problems.push(message.text());
-    });
-    page.on('pageerror', (err) => problems.push(err.message));
-
+    const { page, elsewhere, problems } = await watchedPage(browser, new URL(server.url).origin);
     await page.goto(`${server.url}/docs`);
     const operation = page.locator('#operations-runs-createRun');
     await operation.waitFor({ timeout: 20_000 });
