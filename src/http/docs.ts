@@ -39,7 +39,6 @@ const INIT = `window.addEventListener('load', function () {
 });
 `;
 
-
 export function docsRoutes(router: Router): void {
   const manifest = require.resolve('swagger-ui-dist/package.json');
   const html = page(packageVersion(manifest));
