@@ -1,6 +1,6 @@
 /**
  * POST /v1/runs as Server-Sent Events: the run's output as it happens, then the same result body as the
- * JSON call. Output is coalesced for up to FLUSH_MS (never an event per byte) and split only between whole
+ * JSON call. Output is coalesced for up to FLUSH_MS (no event per byte of a flood) and split only between whole
  * UTF-8 characters; each chunk is encoded as the result's output is (text, or base64 for escape-heavy
  * bytes), and only bytes the result keeps are sent, so the stream obeys the same caps. The stream opens
  * when the run starts: a refusal before that (400, 401, 413, 503) is a plain JSON error.
@@ -11,7 +11,10 @@ import { encodeOutput } from '../sandbox/encoding';
 import type { OutputStream } from '../sandbox/run-output';
 import type { LiveRun } from '../sandbox/runner';
 
-/** How long output may wait to be coalesced with more: well inside the 100 ms a watcher would notice. */
+/**
+ * At most one output event per this long: output after a quiet spell goes at once, more within it waits
+ * to be coalesced, never longer than this (well inside the 100 ms a watcher would notice).
+ */
 export const FLUSH_MS = 50;
 /** Pending output past this is sent at once, so one event never carries more than about this much. */
 const FLUSH_BYTES = 64 * 1024;
@@ -37,6 +40,7 @@ export class RunEventStream implements LiveRun {
   /** Each stream's incomplete last character, held for its next chunk. */
   private readonly carry: Record<OutputStream, Buffer> = { stdout: EMPTY, stderr: EMPTY };
   private flushTimer: NodeJS.Timeout | undefined;
+  private lastFlush = -Infinity;
   private keepAlive: NodeJS.Timeout | undefined;
   private opened = false;
 
@@ -75,8 +79,12 @@ export class RunEventStream implements LiveRun {
       this.pending.push({ stream, bytes: [bytes], size: bytes.length });
     }
     this.pendingBytes += bytes.length;
-    if (this.pendingBytes >= FLUSH_BYTES) this.flush();
-    else this.flushTimer ??= setTimeout(() => this.flush(), this.flushMs);
+    if (this.pendingBytes >= FLUSH_BYTES) return this.flush();
+    if (this.flushTimer) return;
+    // Output after a quiet spell goes at once; more within FLUSH_MS of the last event waits to be coalesced.
+    const wait = this.lastFlush + this.flushMs - performance.now();
+    if (wait <= 0) this.flush();
+    else this.flushTimer = setTimeout(() => this.flush(), wait);
   }
 
   truncated(stream: OutputStream): void {
@@ -102,6 +110,7 @@ export class RunEventStream implements LiveRun {
   private flush(final = false): void {
     clearTimeout(this.flushTimer);
     this.flushTimer = undefined;
+    this.lastFlush = performance.now();
     const segments = this.pending;
     this.pending = [];
     this.pendingBytes = 0;
