@@ -17,7 +17,7 @@ export default tseslint.config(
     languageOptions: {
       sourceType: 'script',
       globals: Object.fromEntries(
-        ['window', 'document', 'fetch', 'sessionStorage', 'ace', 'atob', 'TextDecoder', 'TextEncoder', 'URL', 'Blob', 'AbortController'].map(
+        ['window', 'document', 'fetch', 'sessionStorage', 'ace', 'atob', 'btoa', 'TextDecoder', 'TextEncoder', 'URL', 'Blob', 'AbortController'].map(
           (name) => [name, 'readonly'],
         ),
       ),

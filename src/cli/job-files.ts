@@ -3,8 +3,9 @@
  * them, read as UTF-8 text where they are, base64 otherwise. Checked against the server's limits while
  * walking, so a large folder fails with one line before it is read into memory.
  */
-import { lstatSync, readdirSync, readFileSync, type Stats } from 'node:fs';
-import { basename, join, relative, resolve, sep } from 'node:path';
+import { readdirSync, readFileSync, statSync, type Dirent, type Stats } from 'node:fs';
+import { basename, isAbsolute, join, relative, resolve, sep } from 'node:path';
+import { relativePathProblem } from '../sandbox/paths';
 import { CliError, EXIT } from './exit-codes';
 
 export interface JobFile {
@@ -31,14 +32,16 @@ const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
 function jobPath(file: string, cwd: string): string {
   const rel = relative(cwd, resolve(cwd, file));
   if (rel === '') return '';
-  return rel.startsWith('..') ? basename(resolve(cwd, file)) : rel.split(sep).join('/');
+  const outside = rel === '..' || rel.startsWith(`..${sep}`) || isAbsolute(rel);
+  return outside ? basename(resolve(cwd, file)) : rel.split(sep).join('/');
 }
 
 const under = (folder: string, name: string) => (folder === '' ? name : `${folder}/${name}`);
 
+/** What a path given on the command line is, following links: the user named it. */
 function stat(path: string): Stats {
   try {
-    return lstatSync(path);
+    return statSync(path);
   } catch {
     throw new CliError(`${path}: no such file or folder`, EXIT.noInput);
   }
@@ -55,12 +58,19 @@ export function checkInputs(inputs: string[]): void {
 
 export function collectFiles(inputs: string[], limits: FileLimits, cwd = process.cwd()): { files: JobFile[]; entrypoint: string } {
   const files: JobFile[] = [];
-  const seen = new Set<string>();
+  /** Which local file each sandbox path came from, to name both when two would land on one path. */
+  const sources = new Map<string, string>();
   let total = 0;
 
   const add = (file: string, path: string) => {
-    if (seen.has(path)) return;
-    const size = stat(file).size;
+    const earlier = sources.get(path);
+    if (earlier !== undefined) {
+      if (resolve(earlier) === resolve(file)) return;
+      throw new CliError(`${earlier} and ${file} would both be ${path} in the sandbox; send one of them`, EXIT.dataError);
+    }
+    const problem = relativePathProblem(path);
+    if (problem) throw new CliError(`${file}: its sandbox path ${JSON.stringify(path)} ${problem}`, EXIT.dataError);
+    const size = statSync(file).size;
     if (size > limits.max_file_bytes) {
       throw new CliError(`${file} is ${size} bytes; the server takes at most ${limits.max_file_bytes} per file`, EXIT.dataError);
     }
@@ -77,7 +87,7 @@ export function collectFiles(inputs: string[], limits: FileLimits, cwd = process
     } catch (err) {
       throw new CliError(`${file}: ${(err as Error).message}`, EXIT.noInput);
     }
-    seen.add(path);
+    sources.set(path, file);
     try {
       files.push({ path, content: strictUtf8.decode(data), encoding: 'utf8' });
     } catch {
@@ -86,7 +96,13 @@ export function collectFiles(inputs: string[], limits: FileLimits, cwd = process
   };
 
   const walk = (folder: string, path: string) => {
-    for (const entry of readdirSync(folder, { withFileTypes: true }).sort((a, b) => a.name.localeCompare(b.name))) {
+    let entries: Dirent[];
+    try {
+      entries = readdirSync(folder, { withFileTypes: true });
+    } catch (err) {
+      throw new CliError(`${folder}: ${(err as Error).message}`, EXIT.noInput);
+    }
+    for (const entry of entries.sort((a, b) => a.name.localeCompare(b.name))) {
       if (SKIPPED.has(entry.name)) continue;
       const full = join(folder, entry.name);
       if (entry.isDirectory()) walk(full, under(path, entry.name));

@@ -3,7 +3,7 @@
  * stdout and stderr to the terminal as they happen (POST /v1/runs as Server-Sent Events), writes its
  * artifacts to ./output/, and exits with the program's exit status.
  */
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import { createParser } from 'eventsource-parser';
 import { fetch } from 'undici';
 import type { RunResponse } from '../api/run-response';
@@ -51,15 +51,35 @@ function refused(status: number, text: string): CliError {
   return new CliError(`the server refused the run (${code}): ${message}`, exitCode);
 }
 
-async function readStdin(source: string | undefined): Promise<string | undefined> {
+const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
+
+/** The program's stdin, read whole but never past the server's limit; it travels as text, so it must be UTF-8. */
+async function readStdin(source: string | undefined, maxBytes: number): Promise<string | undefined> {
   if (source === undefined) return undefined;
+  const tooBig = () => new CliError(`--stdin ${source} is over the server's limit of ${maxBytes} bytes`, EXIT.dataError);
+  let data: Buffer;
   try {
-    if (source !== '-') return readFileSync(source, 'utf8');
-    const chunks: Buffer[] = [];
-    for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
-    return Buffer.concat(chunks).toString('utf8');
+    if (source !== '-') {
+      if (statSync(source).size > maxBytes) throw tooBig();
+      data = readFileSync(source);
+    } else {
+      const chunks: Buffer[] = [];
+      let size = 0;
+      for await (const chunk of process.stdin) {
+        size += (chunk as Buffer).length;
+        if (size > maxBytes) throw tooBig();
+        chunks.push(chunk as Buffer);
+      }
+      data = Buffer.concat(chunks);
+    }
   } catch (err) {
+    if (err instanceof CliError) throw err;
     throw new CliError(`--stdin ${source}: ${(err as Error).message}`, EXIT.noInput);
+  }
+  try {
+    return strictUtf8.decode(data);
+  } catch {
+    throw new CliError(`--stdin ${source} is not UTF-8 text; send binary data as a file instead`, EXIT.dataError);
   }
 }
 
@@ -84,11 +104,11 @@ export async function runCommand(inputs: string[], options: RunOptions): Promise
   checkInputs(inputs);
 
   // The server's limits first: a folder too big for it fails here, before it is read into memory.
-  let limits: FileLimits;
+  let limits: FileLimits & { max_stdin_bytes: number };
   try {
     const about = await fetch(endpoint(options.url, ''), { headers });
     if (!about.ok) throw refused(about.status, await about.text());
-    limits = ((await about.json()) as { limits: FileLimits }).limits;
+    limits = ((await about.json()) as { limits: FileLimits & { max_stdin_bytes: number } }).limits;
     if (typeof limits?.max_files !== 'number') throw new Error('no limits');
   } catch (err) {
     if (err instanceof CliError) throw err;
@@ -103,16 +123,25 @@ export async function runCommand(inputs: string[], options: RunOptions): Promise
     files,
     entrypoint,
     args: options.arg,
-    stdin: await readStdin(options.stdin),
+    stdin: await readStdin(options.stdin, limits.max_stdin_bytes),
     timeout_ms: timeoutMs,
     memory_mb: memoryMb,
   };
 
   const spinner = new Spinner(process.stderr, 'waiting for a run slot');
   const controller = new AbortController();
-  // Ctrl-C: closing the request makes the server kill the run and remove its container.
-  const interrupt = () => controller.abort();
+  // Ctrl-C, or a reader that went away (`| head`): closing the request makes the server stop the run.
+  let ended: number | undefined;
+  const stopWith = (exitCode: number) => {
+    ended ??= exitCode;
+    controller.abort();
+  };
+  const interrupt = () => stopWith(130);
+  const pipeClosed = (err: NodeJS.ErrnoException) => stopWith(err.code === 'EPIPE' ? 141 : EXIT.software);
   process.once('SIGINT', interrupt);
+  // Left in place: a closed pipe may report again after the run is over, and must not crash the process.
+  process.stdout.on('error', pipeClosed);
+  process.stderr.on('error', pipeClosed);
   try {
     let response;
     try {
@@ -124,7 +153,7 @@ export async function runCommand(inputs: string[], options: RunOptions): Promise
         body: JSON.stringify(body),
       });
     } catch (err) {
-      if (controller.signal.aborted) return 130;
+      if (ended !== undefined) return ended;
       throw new CliError(`cannot reach runbox at ${options.url} (${unreachableReason(err)})`, EXIT.unavailable);
     }
     if (!response.headers.get('content-type')?.startsWith('text/event-stream')) {
@@ -136,7 +165,12 @@ export async function runCommand(inputs: string[], options: RunOptions): Promise
     let failure: { code: string; message: string } | undefined;
     const parser = createParser({
       onEvent: ({ event, data }) => {
-        const payload = JSON.parse(data) as { content: string; encoding: 'utf8' | 'base64' };
+        let payload: { content: string; encoding: 'utf8' | 'base64' };
+        try {
+          payload = JSON.parse(data) as typeof payload;
+        } catch {
+          throw new CliError(`the server sent an event that is not JSON (${event})`, EXIT.software);
+        }
         if (event === 'start') spinner.stop();
         else if (event === 'stdout' || event === 'stderr') {
           const bytes = Buffer.from(payload.content, payload.encoding === 'base64' ? 'base64' : 'utf8');
@@ -149,10 +183,11 @@ export async function runCommand(inputs: string[], options: RunOptions): Promise
     try {
       for await (const chunk of response.body as AsyncIterable<Uint8Array>) parser.feed(decoder.decode(chunk, { stream: true }));
     } catch (err) {
-      if (controller.signal.aborted) return 130;
+      if (err instanceof CliError) throw err;
+      if (ended !== undefined) return ended;
       throw new CliError(`the connection to runbox broke during the run (${unreachableReason(err)})`, EXIT.unavailable);
     }
-    if (controller.signal.aborted) return 130;
+    if (ended !== undefined) return ended;
     if (failure)
       throw new CliError(
         `the run failed on the server (${failure.code}): ${failure.message}`,

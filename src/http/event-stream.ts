@@ -16,8 +16,11 @@ import type { LiveRun } from '../sandbox/runner';
  * to be coalesced, never longer than this (well inside the 100 ms a watcher would notice).
  */
 export const FLUSH_MS = 50;
-/** Pending output past this is sent at once, so one event never carries more than about this much. */
+/** Pending output past this is sent at once, so no event carries much more than this. */
 const FLUSH_BYTES = 64 * 1024;
+
+/** What holding one more chunk costs, counted with its bytes, so a stream of 1-byte writes is flushed often enough. */
+const CHUNK_OVERHEAD = 64;
 
 const EMPTY = Buffer.alloc(0);
 
@@ -34,8 +37,12 @@ export function incompleteUtf8Tail(bytes: Buffer): number {
 }
 
 export class RunEventStream implements LiveRun {
-  /** Output not sent yet, in the order it was written, consecutive writes to one stream merged. */
-  private pending: { stream: OutputStream; bytes: Buffer[]; size: number }[] = [];
+  /**
+   * Output not sent yet: per stream, in the order the streams first wrote within this window. One event per
+   * stream per flush, however the program alternates between them, so the events' framing stays small
+   * beside the output itself (at most two events per FLUSH_MS).
+   */
+  private pending = new Map<OutputStream, Buffer[]>();
   private pendingBytes = 0;
   /** Each stream's incomplete last character, held for its next chunk. */
   private readonly carry: Record<OutputStream, Buffer> = { stdout: EMPTY, stderr: EMPTY };
@@ -71,14 +78,10 @@ export class RunEventStream implements LiveRun {
   }
 
   output(stream: OutputStream, bytes: Buffer): void {
-    const last = this.pending[this.pending.length - 1];
-    if (last?.stream === stream) {
-      last.bytes.push(bytes);
-      last.size += bytes.length;
-    } else {
-      this.pending.push({ stream, bytes: [bytes], size: bytes.length });
-    }
-    this.pendingBytes += bytes.length;
+    const chunks = this.pending.get(stream);
+    if (chunks) chunks.push(bytes);
+    else this.pending.set(stream, [bytes]);
+    this.pendingBytes += bytes.length + CHUNK_OVERHEAD;
     if (this.pendingBytes >= FLUSH_BYTES) return this.flush();
     if (this.flushTimer) return;
     // Output after a quiet spell goes at once; more within FLUSH_MS of the last event waits to be coalesced.
@@ -88,7 +91,9 @@ export class RunEventStream implements LiveRun {
   }
 
   truncated(stream: OutputStream): void {
+    // Everything before the cut goes before the mark, a held-back part of a character included.
     this.flush();
+    this.sendCarry(stream);
     this.send(stream, { content: '', encoding: 'utf8', truncated: true });
   }
 
@@ -111,21 +116,25 @@ export class RunEventStream implements LiveRun {
     clearTimeout(this.flushTimer);
     this.flushTimer = undefined;
     this.lastFlush = performance.now();
-    const segments = this.pending;
-    this.pending = [];
+    const pending = this.pending;
+    this.pending = new Map();
     this.pendingBytes = 0;
-    for (const { stream, bytes, size } of segments) {
-      const all = Buffer.concat([this.carry[stream], ...bytes], this.carry[stream].length + size);
+    for (const [stream, chunks] of pending) {
+      const all = Buffer.concat([this.carry[stream], ...chunks]);
       const cut = all.length - incompleteUtf8Tail(all);
       this.carry[stream] = all.subarray(cut);
       if (cut > 0) this.send(stream, encodeOutput(all.subarray(0, cut)));
     }
     if (final) {
-      for (const stream of ['stdout', 'stderr'] as const) {
-        if (this.carry[stream].length > 0) this.send(stream, encodeOutput(this.carry[stream]));
-        this.carry[stream] = EMPTY;
-      }
+      this.sendCarry('stdout');
+      this.sendCarry('stderr');
     }
+  }
+
+  /** A stream's held-back bytes, when no more will come to complete them. */
+  private sendCarry(stream: OutputStream): void {
+    if (this.carry[stream].length > 0) this.send(stream, encodeOutput(this.carry[stream]));
+    this.carry[stream] = EMPTY;
   }
 
   private send(event: string, data: unknown): void {

@@ -200,14 +200,23 @@ export class RunOutput {
     };
   }
 
+  /** Adds runbox's own words to a stream, after the program's, for the result and the live watcher alike. */
+  append(stream: OutputStream, chunk: Buffer): void {
+    this.keep(stream, chunk);
+  }
+
   private program(stream: OutputStream, chunk: Buffer): void {
+    this.keep(stream, chunk);
+    if (this.stdout.total + this.stderr.total > this.options.outputKillBytes) this.limit('output');
+  }
+
+  private keep(stream: OutputStream, chunk: Buffer): void {
     const buffer = this[stream];
     const wasTruncated = buffer.truncated;
     const kept = buffer.push(chunk);
     const { live } = this.options;
     if (live && kept.length > 0) live.output(stream, kept);
     if (live && buffer.truncated && !wasTruncated) live.truncated(stream);
-    if (this.stdout.total + this.stderr.total > this.options.outputKillBytes) this.limit('output');
   }
 
   private limit(what: 'output' | 'artifacts'): void {

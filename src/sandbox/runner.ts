@@ -319,7 +319,7 @@ export class Runner {
       // A run the service ended, or whose protocol was broken, returns no artifacts.
       const { artifacts, truncated: artifactsTruncated } =
         serviceEnded || protocolBroken ? { artifacts: [], truncated: protocolBroken } : collectedArtifacts;
-      if (protocolBroken) output.stderr.push(Buffer.from(PROTOCOL_BROKEN_NOTE));
+      if (protocolBroken) output.append('stderr', Buffer.from(PROTOCOL_BROKEN_NOTE));
       const collected = output.collected();
       return {
         id: runId,

@@ -1,6 +1,6 @@
 /** `runbox run` end to end: the built command against a real server and the real engine. */
 import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startServer } from '../support/engine';
@@ -129,6 +129,50 @@ describe('runbox run', () => {
       expect(result.stderr).toMatch(message as RegExp);
       oneLine(result.stderr);
       expect(existsSync(join(dir, 'output'))).toBe(false);
+    });
+
+    it('two files that would land on one sandbox path: exit 65, naming both', async () => {
+      write('a/ok.py', 'print(1)');
+      write('a/data.csv', 'a');
+      write('b/data.csv', 'b');
+      // From a/, ../b/data.csv is outside the working directory, so it goes by its name: data.csv, like a/data.csv.
+      const clash = await runbox(['run', 'ok.py', '../b/data.csv', 'data.csv'], { cwd: join(dir, 'a'), env });
+      expect(clash.code).toBe(65);
+      expect(clash.stderr).toMatch(/\.\.\/b\/data\.csv and data\.csv would both be data\.csv in the sandbox/);
+      oneLine(clash.stderr);
+    });
+
+    it('an output folder that is a symlink, or holds a folder where a file goes: exit 73, nothing written', async () => {
+      write('two.py', 'open("output/a.txt", "w").write("new"); open("output/b", "w").write("b")');
+      mkdirSync(join(dir, 'elsewhere'));
+      symlinkSync(join(dir, 'elsewhere'), join(dir, 'output'));
+      const linked = await runbox(['run', 'two.py'], { cwd: dir, env });
+      expect(linked.code).toBe(73);
+      expect(linked.stderr).toMatch(/is a symlink; not writing through it/);
+      expect(readdirSync(join(dir, 'elsewhere'))).toEqual([]);
+      rmSync(join(dir, 'output'));
+      write('output/a.txt', 'old');
+      mkdirSync(join(dir, 'output/b'));
+      const blocked = await runbox(['run', 'two.py'], { cwd: dir, env });
+      expect(blocked.code).toBe(73);
+      oneLine(blocked.stderr);
+      expect(readFileSync(join(dir, 'output/a.txt'), 'utf8')).toBe('old');
+      expect(readdirSync(dir).filter((name) => name.startsWith('.runbox-output-'))).toEqual([]);
+    });
+
+    it('a reader that goes away (| head): exit 141 quietly, and the run is stopped', async () => {
+      write('loud.py', 'import time\nfor i in range(600):\n    print("line", i, flush=True)\n    time.sleep(0.05)');
+      const started = performance.now();
+      const result = await new Promise<{ code: number | null; stderr: string }>((resolve) => {
+        const child = spawn(process.execPath, [CLI, 'run', 'loud.py'], { cwd: dir, env: { PATH: process.env.PATH ?? '', ...env } });
+        let stderr = '';
+        child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+        child.stdout.once('data', () => child.stdout.destroy());
+        child.on('close', (code) => resolve({ code, stderr }));
+      });
+      expect(result.code).toBe(141);
+      expect(result.stderr).toBe('');
+      expect(performance.now() - started).toBeLessThan(15_000); // the program alone would take 30 s
     });
 
     it('an output folder that cannot be written: exit 73, and no partial files', async () => {

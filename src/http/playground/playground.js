@@ -18,7 +18,9 @@
     '',
   ].join('\n');
 
-  var $ = function (id) { return document.getElementById(id); };
+  var $ = function (id) {
+    return document.getElementById(id);
+  };
   var output = $('output');
   var statusLine = $('status');
   var artifacts = $('artifacts');
@@ -36,11 +38,19 @@
     showPrintMargin: false,
   });
   window.playgroundEditor = editor;
-  editor.commands.addCommand({ name: 'run', bindKey: { win: 'Ctrl-Enter', mac: 'Command-Enter' }, exec: function () { run(); } });
+  editor.commands.addCommand({
+    name: 'run',
+    bindKey: { win: 'Ctrl-Enter', mac: 'Command-Enter' },
+    exec: function () {
+      run();
+    },
+  });
 
   // The key lives in this tab's session only: gone when the tab closes, never sent anywhere but here.
   keyInput.value = sessionStorage.getItem('runbox-key') || '';
-  keyInput.addEventListener('input', function () { sessionStorage.setItem('runbox-key', keyInput.value); });
+  keyInput.addEventListener('input', function () {
+    sessionStorage.setItem('runbox-key', keyInput.value);
+  });
 
   function setStatus(text, kind) {
     statusLine.textContent = text;
@@ -64,25 +74,30 @@
     return bytes;
   }
 
-  var decoders = {};
-  function chunkText(stream, data) {
-    if (data.encoding !== 'base64') return data.content;
-    decoders[stream] = decoders[stream] || new TextDecoder();
-    return decoders[stream].decode(bytesOf(data.content, 'base64'), { stream: true });
+  /** Each chunk holds whole characters (the server splits only between them), so each decodes alone. */
+  function chunkText(data) {
+    return data.encoding === 'base64' ? new TextDecoder().decode(bytesOf(data.content, 'base64')) : data.content;
   }
+
+  var IMAGE = /^image\/(png|jpeg|gif|webp|svg\+xml)$/;
+  var downloads = [];
 
   function showArtifacts(list) {
     artifacts.textContent = '';
     list.forEach(function (artifact) {
-      var blob = new Blob([bytesOf(artifact.content, artifact.encoding)], { type: artifact.mime_type });
-      var url = URL.createObjectURL(blob);
       var figure = document.createElement('figure');
-      if (/^image\/(png|jpeg|gif|webp|svg\+xml)$/.test(artifact.mime_type)) {
+      if (IMAGE.test(artifact.mime_type)) {
+        // A data: URL, not a blob: one: opened in a tab of its own, a blob: URL would be a document of this
+        // origin (an SVG's scripts beside the key); browsers refuse to navigate to data: URLs.
         var img = document.createElement('img');
-        img.src = url;
+        var base64 = artifact.encoding === 'base64' ? artifact.content : btoa(String.fromCharCode.apply(null, bytesOf(artifact.content, 'utf8')));
+        img.src = 'data:' + artifact.mime_type + ';base64,' + base64;
         img.alt = artifact.path;
         figure.appendChild(img);
       }
+      // Downloads are opaque bytes whatever the file is, so the browser saves them and never renders them here.
+      var url = URL.createObjectURL(new Blob([bytesOf(artifact.content, artifact.encoding)], { type: 'application/octet-stream' }));
+      downloads.push(url);
       var caption = document.createElement('figcaption');
       var link = document.createElement('a');
       link.href = url;
@@ -97,10 +112,17 @@
   function finish(result) {
     var exit = result.exit_code === null ? 'no exit code' : 'exit code ' + result.exit_code;
     var words = { ok: 'Finished', error: 'Failed', timeout: 'Timed out', oom: 'Out of memory', output_limit: 'Too much output' };
-    setStatus(words[result.status] + ': ' + exit + ', ' + result.duration_ms + ' ms' +
-      (result.queued_ms ? ' (queued ' + result.queued_ms + ' ms)' : '') +
-      (result.usage ? ', CPU ' + result.usage.cpu_ms + ' ms, peak memory ' + Math.round(result.usage.max_rss_kb / 1024) + ' MB' : ''),
-      result.status);
+    setStatus(
+      words[result.status] +
+        ': ' +
+        exit +
+        ', ' +
+        result.duration_ms +
+        ' ms' +
+        (result.queued_ms ? ' (queued ' + result.queued_ms + ' ms)' : '') +
+        (result.usage ? ', CPU ' + result.usage.cpu_ms + ' ms, peak memory ' + Math.round(result.usage.max_rss_kb / 1024) + ' MB' : ''),
+      result.status,
+    );
     showArtifacts(result.artifacts);
     if (result.artifacts_truncated) append('\n[some files in output/ were not returned]\n', 'note');
   }
@@ -108,11 +130,15 @@
   function onEvent(name, data) {
     if (name === 'start') setStatus('Running…', 'running');
     else if (name === 'stdout' || name === 'stderr') {
-      append(chunkText(name, data), name === 'stderr' ? 'stderr' : '');
+      append(chunkText(data), name === 'stderr' ? 'stderr' : '');
       if (data.truncated) append('\n[' + name + ' cut: over the output limit]\n', 'note');
     } else if (name === 'result') finish(data);
     else if (name === 'error') setStatus('Service error (' + data.code + '): ' + data.message, 'failed');
+    if (name === 'result' || name === 'error') ended = true;
   }
+
+  /** Whether the current run's stream brought its last event (a result or an error). */
+  var ended = false;
 
   // A minimal Server-Sent Events reader: EventSource cannot POST.
   function readEvents(body) {
@@ -126,12 +152,22 @@
         if (line.indexOf('event:') === 0) name = line.slice(6).trim();
         else if (line.indexOf('data:') === 0) data.push(line.slice(5).replace(/^ /, ''));
       });
-      if (data.length) onEvent(name, JSON.parse(data.join('\n')));
+      if (!data.length) return;
+      var payload;
+      try {
+        payload = JSON.parse(data.join('\n'));
+      } catch {
+        throw new Error('the server sent an event that is not JSON');
+      }
+      onEvent(name, payload);
     }
     function pump() {
       return reader.read().then(function (step) {
-        if (step.done) return;
-        buffer += decoder.decode(step.value, { stream: true });
+        if (step.done) {
+          if (!ended) setStatus('The connection ended before the run did.', 'failed');
+          return;
+        }
+        buffer += decoder.decode(step.value, { stream: true }).replace(/\r\n?/g, '\n');
         var at;
         while ((at = buffer.indexOf('\n\n')) >= 0) {
           dispatch(buffer.slice(0, at));
@@ -147,7 +183,9 @@
     if (controller) return;
     output.textContent = '';
     artifacts.textContent = '';
-    decoders = {};
+    downloads.forEach(function (url) { URL.revokeObjectURL(url); });
+    downloads = [];
+    ended = false;
     setStatus('Waiting for a run slot…', 'queued');
     var body = { code: editor.getValue() };
     if ($('timeout').value) body.timeout_ms = Math.round(Number($('timeout').value) * 1000);
@@ -167,7 +205,9 @@
         });
       })
       .catch(function (err) {
-        setStatus(err.name === 'AbortError' ? 'Stopped.' : 'Could not reach runbox: ' + err.message, 'failed');
+        if (err.name === 'AbortError') setStatus('Stopped.', 'failed');
+        else if (err instanceof TypeError) setStatus('Could not reach runbox: ' + err.message, 'failed');
+        else setStatus('Error: ' + err.message, 'failed');
       })
       .then(function () {
         controller = null;
@@ -177,12 +217,32 @@
   }
 
   $('run').addEventListener('click', run);
-  $('stop').addEventListener('click', function () { if (controller) controller.abort(); });
+  $('stop').addEventListener('click', function () {
+    if (controller) controller.abort();
+  });
 
-  fetch('/').then(function (res) { return res.json(); }).then(function (about) {
-    var l = about.limits;
-    $('limits').textContent = 'runbox ' + about.version + ' · timeout ' + l.default_timeout_ms / 1000 + ' s by default (up to ' +
-      l.max_timeout_ms / 1000 + ' s) · memory ' + l.default_memory_mb + ' MB (up to ' + l.max_memory_mb + ' MB) · ' +
-      'save files under output/ to get them back' + (about.auth === 'api_key' ? ' · this server needs an API key' : '');
-  }).catch(function () { /* the page works without the limits line */ });
+  fetch('/')
+    .then(function (res) {
+      return res.json();
+    })
+    .then(function (about) {
+      var l = about.limits;
+      $('limits').textContent =
+        'runbox ' +
+        about.version +
+        ' · timeout ' +
+        l.default_timeout_ms / 1000 +
+        ' s by default (up to ' +
+        l.max_timeout_ms / 1000 +
+        ' s) · memory ' +
+        l.default_memory_mb +
+        ' MB (up to ' +
+        l.max_memory_mb +
+        ' MB) · ' +
+        'save files under output/ to get them back' +
+        (about.auth === 'api_key' ? ' · this server needs an API key' : '');
+    })
+    .catch(function () {
+      /* the page works without the limits line */
+    });
 })();
