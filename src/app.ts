@@ -8,9 +8,12 @@ import { delivery } from './http/delivery';
 import { errorMiddleware } from './http/errors';
 import { routes } from './http/routes';
 import type { Runner } from './sandbox/runner';
+import type { Store } from './store/store';
 
 export interface AppDeps {
   config: Config;
+  /** Keys (and, later, quotas and the audit trail); opened and closed by the caller. */
+  store: Store;
   docker: DockerClient;
   runner: Runner;
   log: Logger;

@@ -2,6 +2,7 @@
 import { isIP } from 'node:net';
 import { hostname } from 'node:os';
 import { sandboxImageTag } from './sandbox/image';
+import type { StoreConfig } from './store/open';
 
 /** The per-run limits, one per row of SETTINGS. */
 export type Limits = { readonly [K in keyof typeof SETTINGS]: number };
@@ -21,6 +22,8 @@ export interface Config {
   logLevel: string;
   /** Names this server's containers; stable across restarts so a successor reaps what a crash left. */
   instanceId: string;
+  /** Where keys live: SQLite in dataDir, or PostgreSQL at databaseUrl when set. */
+  store: StoreConfig;
   reapIntervalMs: number;
   shutdownGraceMs: number;
   /** Containers kept started ahead of demand (0: every run creates its own on the request path). */
@@ -149,7 +152,20 @@ function readNumber(env: Env, name: string, fallback: number, min: number, integ
   return value;
 }
 
-function isLoopback(host: string): boolean {
+/** Where the store is, for the server and the `runbox keys` command alike. */
+export function storeConfig(env: NodeJS.ProcessEnv): StoreConfig {
+  const databaseUrl = env.RUNBOX_DATABASE_URL || undefined;
+  if (databaseUrl !== undefined && !/^postgres(ql)?:\/\//.test(databaseUrl)) {
+    throw new ConfigError('RUNBOX_DATABASE_URL must be a postgres:// or postgresql:// URL');
+  }
+  return { dataDir: env.RUNBOX_DATA_DIR || './data', databaseUrl };
+}
+
+/** The message for a server that would listen beyond loopback with nobody's key required. */
+export const EXPOSED_WITHOUT_KEYS = (host: string) =>
+  `HOST=${host} is not loopback: set RUNBOX_API_KEY, or add a key with \`runbox keys add\`, before exposing runbox beyond this machine`;
+
+export function isLoopback(host: string): boolean {
   return host === 'localhost' || host === '::1' || (isIP(host) === 4 && host.startsWith('127.'));
 }
 
@@ -181,9 +197,7 @@ export function loadConfig(env: Env): Config {
 
   const apiKey = env.RUNBOX_API_KEY === '' ? undefined : env.RUNBOX_API_KEY;
   const host = env.HOST || '127.0.0.1';
-  if (apiKey === undefined && !isLoopback(host)) {
-    throw new ConfigError(`HOST=${host} is not loopback: set RUNBOX_API_KEY before exposing runbox beyond this machine`);
-  }
+  // Whether a non-loopback HOST is allowed also depends on stored keys: checked at startup (cli/serve.ts).
   check(apiKey === undefined || apiKey.length >= 16, 'RUNBOX_API_KEY must be at least 16 characters');
 
   const poolSize = readNumber(env, 'RUNBOX_POOL_SIZE', Math.min(2, limits.maxConcurrent), 0);
@@ -214,6 +228,7 @@ export function loadConfig(env: Env): Config {
     killGraceMs: readNumber(env, 'RUNBOX_KILL_GRACE_MS', 2_000, 0),
     logLevel: env.RUNBOX_LOG_LEVEL || 'info',
     instanceId,
+    store: storeConfig(env),
     reapIntervalMs: readNumber(env, 'RUNBOX_REAP_INTERVAL_MS', 30_000, 100),
     shutdownGraceMs: readNumber(env, 'RUNBOX_SHUTDOWN_GRACE_MS', 10_000, 0),
     poolSize,

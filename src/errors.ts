@@ -23,6 +23,10 @@ export const ERROR_CODES = {
     meaning: 'The Docker engine did not answer, or failed; the run did not happen or its result is unknown.',
   },
   shutting_down: { status: 503, meaning: 'The server is shutting down and accepts no new runs; retry on another replica or later.' },
+  store_unavailable: {
+    status: 503,
+    meaning: 'The key store (SQLite, or PostgreSQL at RUNBOX_DATABASE_URL) did not answer; nothing was run.',
+  },
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_CODES;
@@ -80,6 +84,16 @@ export class BusyError extends RunboxError {
   constructor(message: string, retryAfterSeconds: number) {
     super(message);
     this.headers['Retry-After'] = String(retryAfterSeconds);
+  }
+}
+
+/** The store of keys failed: a request whose key cannot be checked is not run. */
+export class StoreUnavailableError extends RunboxError {
+  readonly status = ERROR_CODES.store_unavailable.status;
+  readonly code = 'store_unavailable' satisfies ErrorCode;
+  constructor(message: string) {
+    super(message);
+    this.headers['Retry-After'] = '5';
   }
 }
 

@@ -9,6 +9,7 @@ import { createHttpServer } from './http/connections';
 import { Admission } from './sandbox/admission';
 import { Reaper } from './sandbox/reaper';
 import { Runner } from './sandbox/runner';
+import type { Store } from './store/store';
 import { version } from './version';
 
 export interface Service {
@@ -26,12 +27,12 @@ export interface Service {
   stop(graceMs?: number): Promise<void>;
 }
 
-export function createService(config: Config, docker: DockerClient, log: Logger): Service {
+export function createService(config: Config, docker: DockerClient, log: Logger, store: Store): Service {
   const admission = new Admission(config.limits.maxConcurrent, config.limits.maxQueue);
   const runner = new Runner(docker, config, admission, log);
   const reaper = new Reaper(docker, config.instanceId, (runId) => runner.isLive(runId), log);
   const state = { draining: false };
-  const app = createApp({ config, docker, runner, log, version, state });
+  const app = createApp({ config, store, docker, runner, log, version, state });
   const server = createHttpServer(config.http, app.callback(), log);
 
   return {

@@ -131,7 +131,7 @@ const json = (schema: object, example?: unknown) => ({
 export function openApiDocument(config: Config, version: string, tool: ToolDefinition) {
   const { limits } = config;
   const security = config.apiKey !== undefined ? [{ bearer: [] }, { apiKey: [] }] : [];
-  const refused: ErrorCode[] = ['invalid_request', 'payload_too_large', 'unsupported_media_type', 'internal', 'busy'];
+  const refused: ErrorCode[] = ['invalid_request', 'payload_too_large', 'unsupported_media_type', 'internal', 'busy', 'store_unavailable'];
   const auth: ErrorCode[] = config.apiKey !== undefined ? ['unauthorized'] : ['forbidden'];
   const request = {
     ...runRequestSchema(limits),

@@ -1,8 +1,10 @@
 /** `runbox serve` (and `npm start`): read configuration, start the service, stop it gracefully on SIGTERM/SIGINT. */
-import { ConfigError, loadConfig, type Config } from '../config';
+import { ConfigError, EXPOSED_WITHOUT_KEYS, isLoopback, loadConfig, type Config } from '../config';
 import { createDockerClient } from '../docker/client';
 import { createLogger } from '../log';
 import { createService } from '../service';
+import { openStore } from '../store/open';
+import { StoreError, type Store } from '../store/store';
 
 export async function serve(): Promise<void> {
   let config: Config;
@@ -16,8 +18,21 @@ export async function serve(): Promise<void> {
     throw err;
   }
   const log = createLogger(config.logLevel);
+  let store: Store;
+  try {
+    store = await openStore(config.store);
+    if (config.apiKey === undefined && !isLoopback(config.host) && !(await store.hasActiveKeys())) {
+      throw new ConfigError(EXPOSED_WITHOUT_KEYS(config.host));
+    }
+  } catch (err) {
+    if (err instanceof StoreError || err instanceof ConfigError) {
+      console.error(`runbox: ${err instanceof ConfigError ? 'configuration error: ' : ''}${err.message}`);
+      process.exit(2);
+    }
+    throw err;
+  }
   const docker = createDockerClient({ callTimeoutMs: config.dockerCallTimeoutMs });
-  const service = createService(config, docker, log);
+  const service = createService(config, docker, log, store);
 
   let stopping = false;
   const stop = (signal: string) => {
@@ -25,7 +40,8 @@ export async function serve(): Promise<void> {
     stopping = true;
     log.info({ signal, graceMs: config.shutdownGraceMs }, 'shutting down');
     service.stop().then(
-      () => {
+      async () => {
+        await store.close().catch((err: Error) => log.warn({ err }, 'closing the store failed'));
         log.info('stopped');
         process.exit(0);
       },

@@ -1,11 +1,17 @@
 /**
- * Who may run code: with a key, whoever presents it (`Authorization: Bearer <key>` or `X-API-Key: <key>`,
- * compared in constant time); without one (loopback only), requests addressed to a loopback name, so a web
- * page cannot reach the server through a hostname that resolves to 127.0.0.1 (DNS rebinding).
+ * Who may run code, with the key presented as `Authorization: Bearer <key>` or `X-API-Key: <key>`:
+ * - the bootstrap key RUNBOX_API_KEY (compared in constant time), with no per-key limits;
+ * - a stored key (`runbox keys add`), found by its SHA-256, unless revoked: looked up on every request, so a
+ *   revocation holds from the next request on, on every replica sharing the store;
+ * - with neither configured (loopback only), any request addressed to a loopback name, so a web page cannot
+ *   reach the server through a hostname that resolves to 127.0.0.1 (DNS rebinding).
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { Context, Next } from 'koa';
-import { ForbiddenError, UnauthorizedError } from '../errors';
+import type { Logger } from 'pino';
+import { ForbiddenError, StoreUnavailableError, UnauthorizedError } from '../errors';
+import { hashKey, KEY_FORMAT } from '../keys/api-keys';
+import { NO_LIMITS, StoreError, type KeyLimits, type Store } from '../store/store';
 
 const digest = (value: string) => createHash('sha256').update(value).digest();
 
@@ -23,17 +29,54 @@ export function keyMatches(expected: string, presented: string | undefined): boo
 
 const LOOPBACK_HOST = /^(localhost|127(?:\.\d{1,3}){3}|\[::1\])(?::\d+)?$/i;
 
-export function requireApiKey(apiKey: string | undefined) {
+/** Who a request runs as: a stored key's id and limits, the bootstrap key, or nobody (keyless loopback mode). */
+export interface Principal {
+  keyId: string | null;
+  limits: KeyLimits;
+}
+
+/** last_used_at is a day-to-day figure: written at most this often per key, not on every request. */
+const TOUCH_EVERY_MS = 60_000;
+
+export function requireApiKey(apiKey: string | undefined, store: Store, log: Logger) {
+  const refused = () => new UnauthorizedError('a valid API key is required (Authorization: Bearer <key> or X-API-Key: <key>)');
+  const touched = new Map<string, number>();
+
+  const principalFor = async (presented: string): Promise<Principal | undefined> => {
+    if (apiKey !== undefined && keyMatches(apiKey, presented)) return { keyId: 'bootstrap', limits: NO_LIMITS };
+    if (!KEY_FORMAT.test(presented)) return undefined;
+    const key = await store.keyByHash(hashKey(presented));
+    if (key === undefined || key.revokedAt !== null) return undefined;
+    const now = Date.now();
+    if (now - (touched.get(key.id) ?? key.lastUsedAt ?? 0) > TOUCH_EVERY_MS) {
+      touched.set(key.id, now);
+      store.touchKey(key.id, now).catch((err: Error) => log.warn({ err, keyId: key.id }, 'could not record a key as used'));
+    }
+    return { keyId: key.id, limits: key.limits };
+  };
+
   return async (ctx: Context, next: Next) => {
-    if (apiKey === undefined && !LOOPBACK_HOST.test(ctx.get('host'))) {
-      throw new ForbiddenError(
-        `without RUNBOX_API_KEY runbox runs code only for requests addressed to localhost, 127.0.0.1 or [::1], not ${JSON.stringify(ctx.get('host'))}; set RUNBOX_API_KEY to serve other names`,
-      );
+    const presented = presentedKey(ctx);
+    let principal: Principal | undefined;
+    try {
+      if (presented !== undefined) principal = await principalFor(presented);
+      else if (apiKey === undefined && !(await store.hasActiveKeys())) {
+        if (!LOOPBACK_HOST.test(ctx.get('host'))) {
+          throw new ForbiddenError(
+            `without RUNBOX_API_KEY or stored keys runbox runs code only for requests addressed to localhost, 127.0.0.1 or [::1], not ${JSON.stringify(ctx.get('host'))}; set a key to serve other names`,
+          );
+        }
+        principal = { keyId: null, limits: NO_LIMITS };
+      }
+    } catch (err) {
+      if (err instanceof StoreError) throw new StoreUnavailableError(err.message);
+      throw err;
     }
-    if (apiKey !== undefined && !keyMatches(apiKey, presentedKey(ctx))) {
+    if (principal === undefined) {
       ctx.set('WWW-Authenticate', 'Bearer');
-      throw new UnauthorizedError('a valid API key is required (Authorization: Bearer <key> or X-API-Key: <key>)');
+      throw refused();
     }
+    ctx.state.principal = principal;
     await next();
   };
 }

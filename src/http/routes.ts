@@ -10,12 +10,14 @@ import { runResponse, type RunResponse } from '../api/run-response';
 import { RunRequestParser, SUPPORTED_LANGUAGES } from '../api/run-request';
 import { runPythonTool, toolFormats } from '../api/run-python-tool';
 import type { Config } from '../config';
+import type { Job } from '../sandbox/job';
 import type { DockerClient } from '../docker/client';
-import { RunboxError, ShuttingDownError } from '../errors';
+import type { Store } from '../store/store';
+import { InvalidRequestError, RunboxError, ShuttingDownError } from '../errors';
 import { mcpHandler } from '../mcp/http';
 import { PRELOAD_MIN_MEMORY_MB } from '../sandbox/preload';
 import { poolPolicy, type LiveRun, type Runner } from '../sandbox/runner';
-import { requireApiKey } from './auth';
+import { requireApiKey, type Principal } from './auth';
 import { ByteBudget, JsonBodyReader } from './body';
 import { closed } from './delivery';
 import { docsRoutes } from './docs';
@@ -24,6 +26,7 @@ import { playgroundRoutes } from './playground';
 
 export interface RouteDeps {
   config: Config;
+  store: Store;
   log: Logger;
   docker: DockerClient;
   runner: Runner;
@@ -74,12 +77,33 @@ function engineProbe(docker: DockerClient, image: string): () => Promise<EngineC
   };
 }
 
-export function routes({ config, docker, runner, log, version, state }: RouteDeps): Router {
+/**
+ * A stored key's ceilings on timeout and memory: asking for more is a 400 naming the key's limit; the
+ * server's defaults are lowered to them when the request asks for nothing.
+ */
+function withinKeyLimits(job: Job, request: unknown, { limits }: Principal): Job {
+  const asked = request as { timeout_ms?: unknown; memory_mb?: unknown };
+  let { timeoutMs, memoryMb } = job;
+  if (limits.maxTimeoutMs !== null && timeoutMs > limits.maxTimeoutMs) {
+    if (asked.timeout_ms !== undefined) {
+      throw new InvalidRequestError(`timeout_ms ${timeoutMs} is over this key's limit of ${limits.maxTimeoutMs}`);
+    }
+    timeoutMs = limits.maxTimeoutMs;
+  }
+  if (limits.maxMemoryMb !== null && memoryMb > limits.maxMemoryMb) {
+    if (asked.memory_mb !== undefined)
+      throw new InvalidRequestError(`memory_mb ${memoryMb} is over this key's limit of ${limits.maxMemoryMb}`);
+    memoryMb = limits.maxMemoryMb;
+  }
+  return { ...job, timeoutMs, memoryMb };
+}
+
+export function routes({ config, store, docker, runner, log, version, state }: RouteDeps): Router {
   const router = new Router();
   const parser = new RunRequestParser(config.limits);
   const tool = runPythonTool(config);
   const toolParser = new RunRequestParser(config.limits, tool.inputSchema);
-  const auth = requireApiKey(config.apiKey);
+  const auth = requireApiKey(config.apiKey, store, log);
   const limits = config.limits;
   const bodies = new JsonBodyReader(
     {
@@ -107,7 +131,7 @@ export function routes({ config, docker, runner, log, version, state }: RouteDep
   ): Promise<RunResponse> => {
     if (state.draining) throw new ShuttingDownError();
     const receivedAt = Date.now();
-    const job = requestParser.parse(request);
+    const job = withinKeyLimits(requestParser.parse(request), request, ctx.state.principal as Principal);
     const gone = clientGone(ctx);
     // The run's slot is freed once its response is delivered, so undelivered results are bounded by capacity.
     const result = await runner.run(job, {

@@ -4,7 +4,7 @@ import { createApp } from '../../src/app';
 import { Admission } from '../../src/sandbox/admission';
 import { Runner } from '../../src/sandbox/runner';
 import { appWith } from '../support/app';
-import { testConfig } from '../support/config';
+import { testConfig, testStore } from '../support/config';
 import { fakeDocker } from '../support/fake-docker';
 
 const KEY = 'k'.repeat(32);
@@ -170,7 +170,7 @@ describe('HTTP API with a fake engine', () => {
     const config = testConfig();
     const docker = fakeDocker();
     const runner = new Runner(docker, config, new Admission(1, 0), log);
-    const app = createApp({ config, docker, runner, log, version: '0', state: { draining: false } });
+    const app = createApp({ config, store: testStore(), docker, runner, log, version: '0', state: { draining: false } });
     app.callback();
     const stderr = jest.spyOn(console, 'error').mockImplementation(() => undefined);
     try {
@@ -193,7 +193,7 @@ describe('HTTP API with a fake engine', () => {
     const config = testConfig();
     const docker = fakeDocker({ up: false });
     const runner = new Runner(docker, config, new Admission(1, 0), log);
-    const app = createApp({ config, docker, runner, log, version: '0', state: { draining: false } });
+    const app = createApp({ config, store: testStore(), docker, runner, log, version: '0', state: { draining: false } });
     expect((await request(app.callback()).post('/v1/runs').send({ code: 'print(1)' })).status).toBe(503);
     const line = lines.find((l) => l.includes('request failed'))!;
     expect(line.match(/"msg":/g)).toHaveLength(1);

@@ -4,6 +4,7 @@ import { createDockerClient, type DockerClient } from '../../src/docker/client';
 import { sandboxImageTag } from '../../src/provision/image';
 import { LABEL_INSTANCE, LABEL_RUN_ID } from '../../src/sandbox/labels';
 import { createService } from '../../src/service';
+import { openSqlite } from '../../src/store/sqlite';
 import { silentLog } from './app';
 import { testConfig } from './config';
 
@@ -13,12 +14,17 @@ export const docker = createDockerClient({ callTimeoutMs: 15_000 });
 /** A runbox service on an ephemeral loopback port, backed by the real engine (or `engine`). */
 export async function startServer(env: Record<string, string> = {}, engine: DockerClient = docker) {
   const config = testConfig({ RUNBOX_IMAGE: sandboxImageTag(), PORT: '0', ...env });
-  const service = createService(config, engine, silentLog);
+  const store = openSqlite(config.store.dataDir);
+  const service = createService(config, engine, silentLog, store);
   const port = await service.start();
   return {
     ...service,
     url: `http://127.0.0.1:${port}`,
-    close: (graceMs = 0) => service.stop(graceMs),
+    store,
+    close: async (graceMs = 0) => {
+      await service.stop(graceMs);
+      await store.close();
+    },
   };
 }
 

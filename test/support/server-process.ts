@@ -1,5 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 
 /** The repository root, found upwards from here (this file also runs compiled, from dist-bench/). */
@@ -12,7 +13,14 @@ const MAIN = join(repoRoot(), 'dist/main.js');
 /** The real server (`node dist/main.js`) as a child process, for tests of signals and crashes. */
 export async function spawnServer(env: Record<string, string>) {
   const child: ChildProcess = spawn(process.execPath, [MAIN], {
-    env: { PATH: process.env.PATH, PORT: '0', RUNBOX_LOG_LEVEL: 'info', ...env },
+    env: {
+      PATH: process.env.PATH,
+      PORT: '0',
+      RUNBOX_LOG_LEVEL: 'info',
+      // Its own store, never ./data in the checkout.
+      RUNBOX_DATA_DIR: mkdtempSync(join(tmpdir(), 'runbox-test-data-')),
+      ...env,
+    },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));

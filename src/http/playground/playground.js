@@ -90,7 +90,8 @@
         // A data: URL, not a blob: one: opened in a tab of its own, a blob: URL would be a document of this
         // origin (an SVG's scripts beside the key); browsers refuse to navigate to data: URLs.
         var img = document.createElement('img');
-        var base64 = artifact.encoding === 'base64' ? artifact.content : btoa(String.fromCharCode.apply(null, bytesOf(artifact.content, 'utf8')));
+        var base64 =
+          artifact.encoding === 'base64' ? artifact.content : btoa(String.fromCharCode.apply(null, bytesOf(artifact.content, 'utf8')));
         img.src = 'data:' + artifact.mime_type + ';base64,' + base64;
         img.alt = artifact.path;
         figure.appendChild(img);
@@ -183,7 +184,9 @@
     if (controller) return;
     output.textContent = '';
     artifacts.textContent = '';
-    downloads.forEach(function (url) { URL.revokeObjectURL(url); });
+    downloads.forEach(function (url) {
+      URL.revokeObjectURL(url);
+    });
     downloads = [];
     ended = false;
     setStatus('Waiting for a run slot…', 'queued');

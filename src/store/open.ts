@@ -1,0 +1,13 @@
+/** The store the configuration names: PostgreSQL when RUNBOX_DATABASE_URL is set, else SQLite in RUNBOX_DATA_DIR. */
+import { openPostgres } from './postgres';
+import { openSqlite } from './sqlite';
+import type { Store } from './store';
+
+export interface StoreConfig {
+  dataDir: string;
+  databaseUrl: string | undefined;
+}
+
+export function openStore({ dataDir, databaseUrl }: StoreConfig): Promise<Store> {
+  return databaseUrl !== undefined ? openPostgres(databaseUrl) : Promise.resolve(openSqlite(dataDir));
+}
