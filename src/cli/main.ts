@@ -4,6 +4,7 @@ import { Command, CommanderError } from 'commander';
 import { bridgeStdio } from '../mcp/stdio';
 import { version } from '../version';
 import { CliError, EXIT } from './exit-codes';
+import { keysAdd, keysList, keysRevoke, keysSet, type LimitOptions } from './keys';
 import { runCommand, type RunOptions } from './run';
 import { serve } from './serve';
 
@@ -59,6 +60,32 @@ serverOptions(
 ).action(async (script: string, paths: string[], options: Omit<RunOptions, 'url' | 'apiKey'> & { url?: string; apiKey?: string }) => {
   process.exitCode = await runCommand([script, ...paths], { ...options, ...server(options) });
 });
+
+const keys = program.command('keys').description('manage API keys in the store (RUNBOX_DATABASE_URL, else SQLite in RUNBOX_DATA_DIR)');
+const limitFlags = (command: Command) =>
+  command
+    .option('--max-timeout-ms <ms>', "the largest timeout_ms its runs may ask for (none: the server's)")
+    .option('--max-memory-mb <mb>', "the largest memory_mb its runs may ask for (none: the server's)");
+limitFlags(
+  keys
+    .command('add')
+    .description('make a key, printed once')
+    .requiredOption('--name <name>', 'who or what it is for')
+    .option('--description <text>', 'a note')
+    .option('--env <env>', 'test or prod', 'prod'),
+).action((options: Parameters<typeof keysAdd>[0]) => keysAdd(options));
+keys
+  .command('list')
+  .description('every key: id, name, env, created, last used, limits; never the key')
+  .action(() => keysList());
+keys
+  .command('revoke')
+  .argument('<id>')
+  .description('refuse the key from the next request on')
+  .action((id: string) => keysRevoke(id));
+limitFlags(keys.command('set').argument('<id>').description("change a key's limits")).action((id: string, options: LimitOptions) =>
+  keysSet(id, options),
+);
 
 serverOptions(program.command('mcp').description('serve MCP over stdio for desktop agents, running code on a runbox server')).action(
   async (options: { url?: string; apiKey?: string }) => {

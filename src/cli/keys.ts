@@ -1,0 +1,103 @@
+/**
+ * `runbox keys add|list|revoke|set`: managing API keys in the store the server uses (found the same way:
+ * RUNBOX_DATABASE_URL, else SQLite in RUNBOX_DATA_DIR). A new key is printed once and never again.
+ */
+import { storeConfig } from '../config';
+import { makeKey } from '../keys/api-keys';
+import { openStore } from '../store/open';
+import { StoreError, type KeyEnv, type KeyLimits, type KeyRecord, type Store } from '../store/store';
+import { CliError, EXIT } from './exit-codes';
+
+export interface LimitOptions {
+  maxTimeoutMs?: string;
+  maxMemoryMb?: string;
+}
+
+/** A limit flag's value: a positive whole number, or `none` to lift it. */
+function limitValue(flag: string, text: string): number | null {
+  if (text === 'none') return null;
+  if (!/^[1-9]\d{0,9}$/.test(text))
+    throw new CliError(`--${flag} ${JSON.stringify(text)}: give a positive whole number, or none`, EXIT.usage);
+  return Number(text);
+}
+
+function limitsFrom(options: LimitOptions): Partial<KeyLimits> {
+  const limits: Partial<KeyLimits> = {};
+  if (options.maxTimeoutMs !== undefined) limits.maxTimeoutMs = limitValue('max-timeout-ms', options.maxTimeoutMs);
+  if (options.maxMemoryMb !== undefined) limits.maxMemoryMb = limitValue('max-memory-mb', options.maxMemoryMb);
+  return limits;
+}
+
+async function withStore<T>(work: (store: Store) => Promise<T>): Promise<T> {
+  let store: Store;
+  try {
+    store = await openStore(storeConfig(process.env));
+  } catch (err) {
+    throw new CliError((err as Error).message, err instanceof StoreError ? EXIT.unavailable : EXIT.usage);
+  }
+  try {
+    return await work(store);
+  } catch (err) {
+    if (err instanceof StoreError) throw new CliError(err.message, EXIT.unavailable);
+    throw err;
+  } finally {
+    await store.close();
+  }
+}
+
+const when = (ms: number | null) => (ms === null ? '-' : new Date(ms).toISOString().replace(/\.\d+Z$/, 'Z'));
+
+function describeLimits({ maxTimeoutMs, maxMemoryMb }: KeyLimits): string {
+  const parts = [maxTimeoutMs !== null ? `timeout<=${maxTimeoutMs}ms` : '', maxMemoryMb !== null ? `memory<=${maxMemoryMb}MB` : ''];
+  return parts.filter(Boolean).join(' ') || '-';
+}
+
+/** Rows as aligned columns, for a terminal. */
+function table(header: string[], rows: string[][]): string {
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
+  const line = (cells: string[]) =>
+    cells
+      .map((c, i) => c.padEnd(widths[i]))
+      .join('  ')
+      .trimEnd();
+  return [line(header), ...rows.map(line)].join('\n');
+}
+
+export async function keysAdd(options: { name: string; description?: string; env: string } & LimitOptions): Promise<void> {
+  if (options.env !== 'test' && options.env !== 'prod')
+    throw new CliError(`--env ${JSON.stringify(options.env)}: test or prod`, EXIT.usage);
+  if (!/^[\w .@-]{1,100}$/.test(options.name)) throw new CliError('--name: 1-100 letters, digits, spaces and . _ @ -', EXIT.usage);
+  const limits = { maxTimeoutMs: null, maxMemoryMb: null, ...limitsFrom(options) };
+  const { key, record } = makeKey({ name: options.name, description: options.description, env: options.env, limits });
+  await withStore((store) => store.addKey(record));
+  process.stderr.write(`runbox: added ${record.id} (${record.name}, ${record.env}). The key is shown this once; keep it secret:\n`);
+  process.stdout.write(`${key}\n`);
+}
+
+export async function keysList(): Promise<void> {
+  const keys = await withStore((store) => store.listKeys());
+  const rows = keys.map((k: KeyRecord) => [
+    k.id,
+    k.name,
+    k.env,
+    k.prefix + '…',
+    when(k.createdAt),
+    when(k.lastUsedAt),
+    describeLimits(k.limits),
+    k.revokedAt === null ? 'active' : `revoked ${when(k.revokedAt)}`,
+  ]);
+  process.stdout.write(`${table(['ID', 'NAME', 'ENV', 'KEY', 'CREATED', 'LAST USED', 'LIMITS', 'STATUS'], rows)}\n`);
+}
+
+export async function keysRevoke(id: string): Promise<void> {
+  if (!(await withStore((store) => store.revokeKey(id, Date.now())))) throw new CliError(`no key ${id}`, EXIT.noInput);
+  process.stderr.write(`runbox: revoked ${id}; it is refused from the next request on\n`);
+}
+
+export async function keysSet(id: string, options: LimitOptions): Promise<void> {
+  const limits = limitsFrom(options);
+  if (Object.keys(limits).length === 0) throw new CliError('give a limit to change, e.g. --max-timeout-ms 30000', EXIT.usage);
+  const key = await withStore((store) => store.setKeyLimits(id, limits));
+  if (key === undefined) throw new CliError(`no key ${id}`, EXIT.noInput);
+  process.stderr.write(`runbox: ${id} limits: ${describeLimits(key.limits)}\n`);
+}

@@ -1,0 +1,97 @@
+/** Keys end to end: the `runbox keys` command, server processes, and a store shared through PostgreSQL. */
+import { execFile } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { SQLITE_FILE } from '../../src/store/sqlite';
+import { testDataDir } from '../support/config';
+import { startPostgres } from '../support/postgres';
+import { spawnServer } from '../support/server-process';
+
+const CLI = join(__dirname, '../../dist/cli/main.js');
+const run = promisify(execFile);
+
+/** `runbox keys ...` with the given store settings; its stdout, stderr and exit code. */
+async function keys(args: string[], env: Record<string, string>) {
+  try {
+    const { stdout, stderr } = await run(process.execPath, [CLI, 'keys', ...args], { env: { PATH: process.env.PATH, ...env } });
+    return { code: 0, stdout, stderr };
+  } catch (err) {
+    const failed = err as { code: number; stdout: string; stderr: string };
+    return { code: failed.code, stdout: failed.stdout, stderr: failed.stderr };
+  }
+}
+
+const toolsList = (url: string, key?: string) =>
+  fetch(`${url}/mcp`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream', ...(key ? { 'x-api-key': key } : {}) },
+    body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/list' }),
+  }).then((res) => res.status);
+
+describe('starting with stored keys', () => {
+  it('a public address with no key anywhere: exits 2 before listening', async () => {
+    const failed = await spawnServer({ HOST: '0.0.0.0', RUNBOX_POOL_SIZE: '0' }).catch((err: Error) => err);
+    expect((failed as Error).message).toMatch(/server exited \(2\)/);
+    expect((failed as Error).message).toMatch(/HOST=0\.0\.0\.0 is not loopback: set RUNBOX_API_KEY, or add a key with `runbox keys add`/);
+  });
+
+  it('a public address with a stored key: starts, and takes that key only', async () => {
+    const dataDir = testDataDir();
+    const added = await keys(['add', '--name', 'ci', '--env', 'test'], { RUNBOX_DATA_DIR: dataDir });
+    expect(added.code).toBe(0);
+    const key = added.stdout.trim();
+    const server = await spawnServer({ HOST: '0.0.0.0', RUNBOX_POOL_SIZE: '0', RUNBOX_DATA_DIR: dataDir });
+    try {
+      const url = server.url.replace('0.0.0.0', '127.0.0.1');
+      expect(await toolsList(url)).toBe(401);
+      expect(await toolsList(url, key)).toBe(200);
+      const listed = await keys(['list'], { RUNBOX_DATA_DIR: dataDir });
+      expect(listed.stdout).toMatch(/key_[0-9a-f]{12}\s+ci\s+test\s+rbx_test_\w{4}…\s+\S+Z\s+\S+Z\s+-\s+active/);
+      expect(listed.stdout).not.toContain(key);
+    } finally {
+      server.child.kill('SIGTERM');
+      await server.exited;
+    }
+  });
+
+  it('a corrupt SQLite file: exits 2 naming it, and leaves it alone', async () => {
+    const dataDir = testDataDir();
+    writeFileSync(join(dataDir, SQLITE_FILE), 'not a database at all, not even close'.repeat(50));
+    const failed = await spawnServer({ RUNBOX_POOL_SIZE: '0', RUNBOX_DATA_DIR: dataDir }).catch((err: Error) => err);
+    expect((failed as Error).message).toMatch(/server exited \(2\)/);
+    expect((failed as Error).message).toMatch(/cannot open the SQLite store .*runbox\.db: file is not a database/);
+  });
+
+  it('an unreachable PostgreSQL: exits 2 naming RUNBOX_DATABASE_URL without its password', async () => {
+    const failed = await spawnServer({
+      RUNBOX_POOL_SIZE: '0',
+      RUNBOX_DATABASE_URL: 'postgresql://runbox:hunter2@localhost/runbox?host=/nonexistent-socket-dir',
+    }).catch((err: Error) => err);
+    expect((failed as Error).message).toMatch(/server exited \(2\)/);
+    expect((failed as Error).message).toMatch(/RUNBOX_DATABASE_URL postgresql:\/\/runbox:\*\*\*@localhost/);
+    expect((failed as Error).message).not.toContain('hunter2');
+  });
+});
+
+describe('two replicas sharing PostgreSQL', () => {
+  it('take a key added on either, and refuse it on both from the next request after it is revoked', async () => {
+    const pg = startPostgres();
+    const env = { RUNBOX_DATABASE_URL: pg.url };
+    const replicas = await Promise.all(
+      ['a', 'b'].map((name) => spawnServer({ ...env, RUNBOX_POOL_SIZE: '0', RUNBOX_INSTANCE_ID: `replica-${name}` })),
+    );
+    try {
+      const added = await keys(['add', '--name', 'shared', '--max-timeout-ms', '5000'], env);
+      const key = added.stdout.trim();
+      for (const replica of replicas) expect(await toolsList(replica.url, key)).toBe(200);
+      const id = /key_[0-9a-f]{12}/.exec((await keys(['list'], env)).stdout)![0];
+      expect((await keys(['revoke', id], env)).code).toBe(0);
+      for (const replica of replicas) expect(await toolsList(replica.url, key)).toBe(401);
+    } finally {
+      for (const replica of replicas) replica.child.kill('SIGTERM');
+      await Promise.all(replicas.map((replica) => replica.exited));
+      pg.stop();
+    }
+  });
+});
