@@ -5,7 +5,7 @@
 import { storeConfig } from '../config';
 import { makeKey } from '../keys/api-keys';
 import { openStore } from '../store/open';
-import { StoreError, type KeyEnv, type KeyLimits, type KeyRecord, type Store } from '../store/store';
+import { StoreError, type KeyLimits, type KeyRecord, type Store } from '../store/store';
 import { CliError, EXIT } from './exit-codes';
 
 export interface LimitOptions {
