@@ -1,13 +1,25 @@
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadConfig, type Config } from '../../src/config';
 import { openSqlite } from '../../src/store/sqlite';
 import type { Store } from '../../src/store/store';
 
-/** A fresh folder for a test's data (its SQLite store); under the system's temp dir, never the checkout. */
-export const testDataDir = () => mkdtempSync(join(tmpdir(), 'runbox-test-data-'));
+let parent: string | undefined;
+
+/**
+ * A fresh folder for a test's data (its SQLite store): under one temp folder per test file, never the
+ * checkout, and removed when the process exits.
+ */
+export function testDataDir(): string {
+  if (parent === undefined) {
+    const made = mkdtempSync(join(tmpdir(), 'runbox-test-data-'));
+    process.once('exit', () => rmSync(made, { recursive: true, force: true }));
+    parent = made;
+  }
+  return mkdtempSync(join(parent, 'store-'));
+}
 
 /** An empty SQLite store of its own. */
 export const testStore = (dataDir = testDataDir()): Store => openSqlite(dataDir);

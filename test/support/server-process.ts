@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 
@@ -12,18 +12,24 @@ const MAIN = join(repoRoot(), 'dist/main.js');
 
 /** The real server (`node dist/main.js`) as a child process, for tests of signals and crashes. */
 export async function spawnServer(env: Record<string, string>) {
+  // Its own store, never ./data in the checkout, removed when it exits (unless the caller gave one).
+  const dataDir = mkdtempSync(join(tmpdir(), 'runbox-test-data-'));
   const child: ChildProcess = spawn(process.execPath, [MAIN], {
     env: {
       PATH: process.env.PATH,
       PORT: '0',
       RUNBOX_LOG_LEVEL: 'info',
-      // Its own store, never ./data in the checkout.
-      RUNBOX_DATA_DIR: mkdtempSync(join(tmpdir(), 'runbox-test-data-')),
+      RUNBOX_DATA_DIR: dataDir,
       ...env,
     },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
-  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  const exited = new Promise<number | null>((resolve) =>
+    child.on('exit', (code) => {
+      rmSync(dataDir, { recursive: true, force: true });
+      resolve(code);
+    }),
+  );
   let log = '';
   const port = await new Promise<number>((resolve, reject) => {
     const timer = setTimeout(() => {
