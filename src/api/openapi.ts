@@ -4,7 +4,7 @@
  * what the server does. /docs renders it.
  */
 import { createHash } from 'node:crypto';
-import type { Config } from '../config';
+import { isLoopback, type Config } from '../config';
 import { ERROR_CODES, type ErrorCode } from '../errors';
 import { runRequestSchema } from './run-request';
 import { errorResponseSchema, runResponseSchema } from './run-response';
@@ -130,9 +130,12 @@ const json = (schema: object, example?: unknown) => ({
 
 export function openApiDocument(config: Config, version: string, tool: ToolDefinition) {
   const { limits } = config;
-  const security = config.apiKey !== undefined ? [{ bearer: [] }, { apiKey: [] }] : [];
+  // A key is always accepted; it is optional only where the server may run in keyless (loopback) mode,
+  // which stored keys, added at any time, end.
+  const keylessPossible = config.apiKey === undefined && isLoopback(config.host);
+  const security = keylessPossible ? [{ bearer: [] }, { apiKey: [] }, {}] : [{ bearer: [] }, { apiKey: [] }];
   const refused: ErrorCode[] = ['invalid_request', 'payload_too_large', 'unsupported_media_type', 'internal', 'busy', 'store_unavailable'];
-  const auth: ErrorCode[] = config.apiKey !== undefined ? ['unauthorized'] : ['forbidden'];
+  const auth: ErrorCode[] = keylessPossible ? ['unauthorized', 'forbidden'] : ['unauthorized'];
   const request = {
     ...runRequestSchema(limits),
     description:

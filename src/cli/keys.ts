@@ -2,7 +2,7 @@
  * `runbox keys add|list|revoke|set`: managing API keys in the store the server uses (found the same way:
  * RUNBOX_DATABASE_URL, else SQLite in RUNBOX_DATA_DIR). A new key is printed once and never again.
  */
-import { storeConfig } from '../config';
+import { SETTINGS, storeConfig } from '../config';
 import { makeKey } from '../keys/api-keys';
 import { openStore } from '../store/open';
 import { StoreError, type KeyLimits, type KeyRecord, type Store } from '../store/store';
@@ -13,18 +13,21 @@ export interface LimitOptions {
   maxMemoryMb?: string;
 }
 
-/** A limit flag's value: a positive whole number, or `none` to lift it. */
-function limitValue(flag: string, text: string): number | null {
+/** A limit flag's value: a whole number no lower than any run can have, or `none` to lift it. */
+function limitValue(flag: string, text: string, min: number): number | null {
   if (text === 'none') return null;
-  if (!/^[1-9]\d{0,9}$/.test(text))
-    throw new CliError(`--${flag} ${JSON.stringify(text)}: give a positive whole number, or none`, EXIT.usage);
+  if (!/^\d{1,10}$/.test(text) || Number(text) < min) {
+    throw new CliError(`--${flag} ${JSON.stringify(text)}: give a whole number of at least ${min}, or none`, EXIT.usage);
+  }
   return Number(text);
 }
 
 function limitsFrom(options: LimitOptions): Partial<KeyLimits> {
   const limits: Partial<KeyLimits> = {};
-  if (options.maxTimeoutMs !== undefined) limits.maxTimeoutMs = limitValue('max-timeout-ms', options.maxTimeoutMs);
-  if (options.maxMemoryMb !== undefined) limits.maxMemoryMb = limitValue('max-memory-mb', options.maxMemoryMb);
+  if (options.maxTimeoutMs !== undefined)
+    limits.maxTimeoutMs = limitValue('max-timeout-ms', options.maxTimeoutMs, SETTINGS.defaultTimeoutMs.min);
+  if (options.maxMemoryMb !== undefined)
+    limits.maxMemoryMb = limitValue('max-memory-mb', options.maxMemoryMb, SETTINGS.defaultMemoryMb.min);
   return limits;
 }
 

@@ -63,7 +63,7 @@ export async function serve(): Promise<void> {
     process.exit(1);
   }
   log.info({ host: config.host, port, image: config.image, instanceId: config.instanceId }, 'runbox listening');
-  if (config.apiKey === undefined) {
-    log.warn('RUNBOX_API_KEY is not set: no authentication, so runbox only binds to loopback');
+  if (config.apiKey === undefined && !(await store.hasActiveKeys().catch(() => true))) {
+    log.warn('no RUNBOX_API_KEY and no stored keys: no authentication, so runbox only binds to loopback');
   }
 }

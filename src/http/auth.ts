@@ -38,7 +38,11 @@ export interface Principal {
 /** last_used_at is a day-to-day figure: written at most this often per key, not on every request. */
 const TOUCH_EVERY_MS = 60_000;
 
-export function requireApiKey(apiKey: string | undefined, store: Store, log: Logger) {
+/**
+ * `keylessAllowed`: the server listens on loopback only. Keyless mode is never entered otherwise, even when
+ * every stored key has been revoked: a public server with no valid key refuses every run.
+ */
+export function requireApiKey(apiKey: string | undefined, store: Store, log: Logger, keylessAllowed: boolean) {
   const refused = () => new UnauthorizedError('a valid API key is required (Authorization: Bearer <key> or X-API-Key: <key>)');
   const touched = new Map<string, number>();
 
@@ -60,7 +64,7 @@ export function requireApiKey(apiKey: string | undefined, store: Store, log: Log
     let principal: Principal | undefined;
     try {
       if (presented !== undefined) principal = await principalFor(presented);
-      else if (apiKey === undefined && !(await store.hasActiveKeys())) {
+      else if (apiKey === undefined && keylessAllowed && !(await store.hasActiveKeys())) {
         if (!LOOPBACK_HOST.test(ctx.get('host'))) {
           throw new ForbiddenError(
             `without RUNBOX_API_KEY or stored keys runbox runs code only for requests addressed to localhost, 127.0.0.1 or [::1], not ${JSON.stringify(ctx.get('host'))}; set a key to serve other names`,
@@ -69,8 +73,10 @@ export function requireApiKey(apiKey: string | undefined, store: Store, log: Log
         principal = { keyId: null, limits: NO_LIMITS };
       }
     } catch (err) {
-      if (err instanceof StoreError) throw new StoreUnavailableError(err.message);
-      throw err;
+      if (!(err instanceof StoreError)) throw err;
+      // The detail (a file path, a database host) is for the operator, not for a client not yet authenticated.
+      log.error({ err }, 'the key store failed');
+      throw new StoreUnavailableError('the key store did not answer, so the key could not be checked; nothing was run');
     }
     if (principal === undefined) {
       ctx.set('WWW-Authenticate', 'Bearer');

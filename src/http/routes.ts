@@ -9,7 +9,7 @@ import { ABOUT_LINKS, openApiDocument } from '../api/openapi';
 import { runResponse, type RunResponse } from '../api/run-response';
 import { RunRequestParser, SUPPORTED_LANGUAGES } from '../api/run-request';
 import { runPythonTool, toolFormats } from '../api/run-python-tool';
-import type { Config } from '../config';
+import { isLoopback, type Config } from '../config';
 import type { Job } from '../sandbox/job';
 import type { DockerClient } from '../docker/client';
 import type { Store } from '../store/store';
@@ -103,7 +103,7 @@ export function routes({ config, store, docker, runner, log, version, state }: R
   const parser = new RunRequestParser(config.limits);
   const tool = runPythonTool(config);
   const toolParser = new RunRequestParser(config.limits, tool.inputSchema);
-  const auth = requireApiKey(config.apiKey, store, log);
+  const auth = requireApiKey(config.apiKey, store, log, isLoopback(config.host));
   const limits = config.limits;
   const bodies = new JsonBodyReader(
     {
@@ -169,12 +169,12 @@ export function routes({ config, store, docker, runner, log, version, state }: R
     ctx.body = { ready, checks, image: config.image };
   });
 
-  router.get('/', (ctx) => {
+  router.get('/', async (ctx) => {
     ctx.body = {
       name: 'runbox',
       version,
       languages: SUPPORTED_LANGUAGES,
-      auth: config.apiKey !== undefined ? 'api_key' : 'none',
+      auth: config.apiKey !== undefined || !isLoopback(config.host) || (await store.hasActiveKeys().catch(() => true)) ? 'api_key' : 'none',
       limits: publicLimits,
       // The fast path for data science: what warm members have imported, and when a run may use one.
       preload: {

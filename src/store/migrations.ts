@@ -41,3 +41,12 @@ export const MIGRATIONS: Migration[] = [
       );`,
   },
 ];
+
+/** A store migrated by a newer runbox may not be understood by this one: refuse it rather than misread it. */
+export function checkSchemaKnown(applied: Set<number>): void {
+  const known = Math.max(...MIGRATIONS.map((m) => m.version));
+  const newest = Math.max(0, ...applied);
+  if (newest > known) {
+    throw new Error(`its schema is version ${newest}, newer than this runbox knows (${known}); upgrade runbox`);
+  }
+}

@@ -8,6 +8,6 @@ export interface StoreConfig {
   databaseUrl: string | undefined;
 }
 
-export function openStore({ dataDir, databaseUrl }: StoreConfig): Promise<Store> {
-  return databaseUrl !== undefined ? openPostgres(databaseUrl) : Promise.resolve(openSqlite(dataDir));
+export async function openStore({ dataDir, databaseUrl }: StoreConfig): Promise<Store> {
+  return databaseUrl !== undefined ? openPostgres(databaseUrl) : openSqlite(dataDir);
 }

@@ -1,25 +1,49 @@
 /** The shared store: PostgreSQL at RUNBOX_DATABASE_URL, so that replicas see the same keys. */
 import { Pool } from 'pg';
-import { MIGRATIONS } from './migrations';
-import { KEY_COLUMNS, keyFromRow, LIMIT_COLUMNS, StoreError, type KeyLimits, type KeyRow, type NewKey, type Store } from './store';
+import { checkSchemaKnown, MIGRATIONS } from './migrations';
+import {
+  KEY_COLUMNS,
+  keyFromRow,
+  LIMIT_COLUMNS,
+  limitFields,
+  StoreError,
+  type KeyLimits,
+  type KeyRow,
+  type NewKey,
+  type Store,
+} from './store';
 
-/** The URL as it may be shown: without its password. */
+/**
+ * The URL as it may be shown: user, host and database only. Its password, and every query parameter
+ * (`?password=`, `sslpassword=`... are secrets too), are left out.
+ */
 export function redactedUrl(url: string): string {
   try {
     const parsed = new URL(url);
-    if (parsed.password) parsed.password = '***';
-    return parsed.toString();
+    const user = parsed.username ? `${parsed.username}${parsed.password ? ':***' : ''}@` : '';
+    const socket = parsed.searchParams.get('host');
+    return `${parsed.protocol}//${user}${parsed.host}${parsed.pathname}${socket?.startsWith('/') ? ` (socket ${socket})` : ''}`;
   } catch {
     return '(RUNBOX_DATABASE_URL is not a URL)';
   }
 }
+
+/** Every query is bounded: a database that hangs must fail requests (503), not hold them. */
+const QUERY_TIMEOUT_MS = 5000;
 
 /** One lock id for "migrating runbox's schema", so replicas starting together migrate one at a time. */
 const MIGRATION_LOCK = 7_206_883_091;
 
 export async function openPostgres(url: string): Promise<Store> {
   const location = redactedUrl(url);
-  const pool = new Pool({ connectionString: url, max: 10, connectionTimeoutMillis: 5000 });
+  const pool = new Pool({
+    connectionString: url,
+    max: 10,
+    connectionTimeoutMillis: QUERY_TIMEOUT_MS,
+    query_timeout: QUERY_TIMEOUT_MS,
+    statement_timeout: QUERY_TIMEOUT_MS,
+    keepAlive: true,
+  });
   // An idle connection that breaks must not take the process down; the next query reports it.
   pool.on('error', () => undefined);
   try {
@@ -31,6 +55,7 @@ export async function openPostgres(url: string): Promise<Store> {
       const applied = new Set(
         (await client.query<{ version: number }>('SELECT version FROM schema_migrations')).rows.map((r) => r.version),
       );
+      checkSchemaKnown(applied);
       for (const step of MIGRATIONS) {
         if (applied.has(step.version)) continue;
         await client.query(step.postgres);
@@ -82,7 +107,7 @@ export async function openPostgres(url: string): Promise<Store> {
       return (await byId(id)) !== undefined;
     },
     async setKeyLimits(id: string, limits: Partial<KeyLimits>) {
-      const fields = Object.entries(limits) as [keyof KeyLimits, number | null][];
+      const fields = limitFields(limits);
       if (fields.length > 0) {
         const sets = fields.map(([field], i) => `${LIMIT_COLUMNS[field]} = $${i + 1}`).join(', ');
         await query('set limits', `UPDATE api_keys SET ${sets} WHERE id = $${fields.length + 1}`, [...fields.map(([, v]) => v), id]);

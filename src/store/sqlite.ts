@@ -2,30 +2,48 @@
 import Database from 'better-sqlite3';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { MIGRATIONS } from './migrations';
-import { KEY_COLUMNS, keyFromRow, LIMIT_COLUMNS, StoreError, type KeyLimits, type KeyRow, type NewKey, type Store } from './store';
+import { checkSchemaKnown, MIGRATIONS } from './migrations';
+import {
+  KEY_COLUMNS,
+  keyFromRow,
+  LIMIT_COLUMNS,
+  limitFields,
+  StoreError,
+  type KeyLimits,
+  type KeyRow,
+  type NewKey,
+  type Store,
+} from './store';
 
 export const SQLITE_FILE = 'runbox.db';
 
 export function openSqlite(dataDir: string): Store {
   const path = join(dataDir, SQLITE_FILE);
-  let db: Database.Database;
+  let db: Database.Database | undefined;
   try {
     mkdirSync(dataDir, { recursive: true });
     db = new Database(path);
-    // Another process (the CLI, a second server) may hold the write lock for a moment: wait, do not fail.
+    const opened = db;
+    // Opening may wait for another process's migration or write (the CLI, a second server).
     db.pragma('busy_timeout = 5000');
     db.pragma('journal_mode = WAL');
     db.exec('CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)');
     db.transaction(() => {
-      const applied = new Set((db.prepare('SELECT version FROM schema_migrations').all() as { version: number }[]).map((r) => r.version));
+      const applied = new Set(
+        (opened.prepare('SELECT version FROM schema_migrations').all() as { version: number }[]).map((r) => r.version),
+      );
+      checkSchemaKnown(applied);
       for (const step of MIGRATIONS) {
         if (applied.has(step.version)) continue;
-        db.exec(step.sqlite);
-        db.prepare('INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)').run(step.version, Date.now());
+        opened.exec(step.sqlite);
+        opened.prepare('INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)').run(step.version, Date.now());
       }
     }).immediate();
+    // Serving, a wait blocks the event loop (better-sqlite3 is synchronous): a write that cannot get the lock
+    // at once fails instead (last-used times; the CLI's changes are short).
+    db.pragma('busy_timeout = 250');
   } catch (err) {
+    db?.close();
     // A corrupt or foreign file is reported, never replaced: it may hold the only copy of the keys.
     throw new StoreError(`cannot open the SQLite store ${path}: ${(err as Error).message}`);
   }
@@ -76,7 +94,7 @@ export function openSqlite(dataDir: string): Store {
       }),
     setKeyLimits: (id: string, limits: Partial<KeyLimits>) =>
       wrap('set limits', () => {
-        const fields = Object.entries(limits) as [keyof KeyLimits, number | null][];
+        const fields = limitFields(limits);
         if (fields.length > 0) {
           const sets = fields.map(([field]) => `${LIMIT_COLUMNS[field]} = ?`).join(', ');
           db.prepare(`UPDATE api_keys SET ${sets} WHERE id = ?`).run(...fields.map(([, value]) => value), id);

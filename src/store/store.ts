@@ -93,3 +93,10 @@ export const KEY_COLUMNS = 'id, name, description, env, prefix, created_at, last
 
 /** Limit fields and their columns, for updates built from a partial set. */
 export const LIMIT_COLUMNS: Record<keyof KeyLimits, string> = { maxTimeoutMs: 'max_timeout_ms', maxMemoryMb: 'max_memory_mb' };
+
+/** The limits given, as [field, value] pairs of known fields only: column names never come from the caller's keys. */
+export function limitFields(limits: Partial<KeyLimits>): [keyof KeyLimits, number | null][] {
+  return (Object.keys(LIMIT_COLUMNS) as (keyof KeyLimits)[])
+    .filter((field) => Object.hasOwn(limits, field) && limits[field] !== undefined)
+    .map((field) => [field, limits[field] as number | null]);
+}

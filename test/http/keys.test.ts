@@ -72,6 +72,23 @@ describe('stored API keys over HTTP', () => {
     expect(docker.calls).not.toContain('create');
   });
 
+  it('on a public address, revoking every key does not open the server: runs need a key still', async () => {
+    const { http, store, record } = await serverWithKey({ HOST: '0.0.0.0' });
+    await store.revokeKey(record.id, Date.now());
+    const res = await http.post('/v1/runs').set('host', 'localhost').send({ code: 'print(1)' });
+    expect(res.status).toBe(401);
+    expect((await http.get('/')).body.auth).toBe('api_key');
+  });
+
+  it('tells a client only that the store failed, and the operator what failed', async () => {
+    const { http, store, key } = await serverWithKey();
+    await store.close();
+    const res = await http.post('/mcp').set(MCP).set('x-api-key', key).send(LIST);
+    expect(res.status).toBe(503);
+    expect(res.body.error.message).toBe('the key store did not answer, so the key could not be checked; nothing was run');
+    expect(res.text).not.toMatch(/runbox\.db|\/tmp/);
+  });
+
   it('without any key, stays in loopback-only mode', async () => {
     const { app } = appWith(testConfig(), fakeDocker());
     const http = request(app.callback());

@@ -71,7 +71,7 @@ describe('the OpenAPI document', () => {
     );
   });
 
-  it('states the security schemes, and requires them only when a key is configured', () => {
+  it('states the security schemes, required unless the server may run keyless on loopback', () => {
     const keyed = documentFor({ RUNBOX_API_KEY: 'k'.repeat(32) });
     expect(keyed.components.securitySchemes).toEqual({
       bearer: expect.objectContaining({ type: 'http', scheme: 'bearer' }),
@@ -79,7 +79,9 @@ describe('the OpenAPI document', () => {
     });
     expect(keyed.paths['/v1/runs'].post.security).toEqual([{ bearer: [] }, { apiKey: [] }]);
     expect(keyed.paths['/mcp'].post.security).toEqual([{ bearer: [] }, { apiKey: [] }]);
-    expect(documentFor().paths['/v1/runs'].post.security).toEqual([]);
+    // On loopback without a bootstrap key, keys are optional until one is stored; elsewhere they are required.
+    expect(documentFor().paths['/v1/runs'].post.security).toEqual([{ bearer: [] }, { apiKey: [] }, {}]);
+    expect(documentFor({ HOST: '0.0.0.0' }).paths['/v1/runs'].post.security).toEqual([{ bearer: [] }, { apiKey: [] }]);
   });
 
   it('has an example for every operation', () => {

@@ -1,4 +1,5 @@
 /** One suite, both stores: SQLite in a temp dir, and a real PostgreSQL 15 server started for it. */
+import Database from 'better-sqlite3';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { hashKey, KEY_FORMAT, makeKey } from '../../src/keys/api-keys';
@@ -110,6 +111,16 @@ describe.each(kinds)('the %s store', (_kind, open) => {
 });
 
 describe('opening a store that is not right', () => {
+  it('refuses a store whose schema is newer than this runbox knows', () => {
+    const dir = testDataDir();
+    const store = openSqlite(dir);
+    void store.close();
+    const db = new Database(join(dir, SQLITE_FILE));
+    db.prepare('INSERT INTO schema_migrations (version, applied_at) VALUES (999, 0)').run();
+    db.close();
+    expect(() => openSqlite(dir)).toThrow(/schema is version 999, newer than this runbox knows/);
+  });
+
   it('reports a corrupt SQLite file, and leaves it as it was', () => {
     const dir = testDataDir();
     const garbage = 'this is not a database, but it may be somebody’s only copy of something'.repeat(100);
@@ -125,5 +136,6 @@ describe('opening a store that is not right', () => {
     expect((failure as Error).message).toMatch(/RUNBOX_DATABASE_URL postgresql:\/\/runbox:\*\*\*@localhost/);
     expect((failure as Error).message).not.toContain('hunter2');
     expect(redactedUrl('postgres://u:p@h/db')).toBe('postgres://u:***@h/db');
+    expect(redactedUrl('postgres://u@h:5433/db?password=s3cret&sslpassword=x')).toBe('postgres://u@h:5433/db');
   });
 });
