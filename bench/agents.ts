@@ -6,11 +6,11 @@
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
-import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { spawnServer } from '../test/support/server-process';
 import { postRun, type Json } from '../test/support/http';
 import { CHART_SCRIPT, DATA_SCIENCE_ONE_SHOT, dockerRun, measure, type Attempt } from './harness';
+import { writeResults } from './stats';
 
 const RUNS = Number(process.env.BENCH_AGENT_RUNS ?? 15);
 const ROOT = join(__dirname, '..', '..');
@@ -107,11 +107,7 @@ async function main() {
       },
     };
     console.log(JSON.stringify(shapes, null, 2));
-    const dir = join(ROOT, 'bench/results');
-    mkdirSync(dir, { recursive: true });
-    const file = join(dir, `agents-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
-    writeFileSync(file, JSON.stringify({ image, rows, shapes }, null, 2));
-    console.log(`figures written to ${file}`);
+    writeResults('agents', { image, rows, shapes });
   } finally {
     await stdio.close();
     server.child.kill('SIGTERM');

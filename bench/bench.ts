@@ -4,11 +4,9 @@
  * artifact, a data-science chart script (pandas, numpy, matplotlib) at concurrency 1 and 4, and the server's
  * peak RSS. Loopback only; every phase is bounded in count and time.
  */
-import { mkdirSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { spawnServer } from '../test/support/server-process';
 import { CHART_SCRIPT, DATA_SCIENCE_ONE_SHOT, dockerRun, measure, type Attempt } from './harness';
-import { rssOf } from './stats';
+import { rssOf, writeResults } from './stats';
 import { postRun } from '../test/support/http';
 
 const LATENCY_RUNS = Number(process.env.BENCH_LATENCY_RUNS ?? 30);
@@ -155,11 +153,7 @@ async function main() {
         file_artifact_vs_trivial: two(fileArtifact.p50 / latencyRunbox.p50),
       },
     };
-    const dir = join(__dirname, '..', '..', 'bench/results');
-    mkdirSync(dir, { recursive: true });
-    const file = join(dir, `bench-${results.at.replace(/[:.]/g, '-')}.json`);
-    writeFileSync(file, JSON.stringify(results, null, 2));
-    console.log(`figures written to ${file}`);
+    writeResults('bench', results, results.at);
   } finally {
     server.child.kill('SIGTERM');
     await server.exited;

@@ -20,17 +20,16 @@
 import { execFileSync } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { setMaxListeners } from 'node:events';
-import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
-import { join } from 'node:path';
 import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
 import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
 import { gzipSync } from 'node:zlib';
 import { createDockerClient } from '../src/docker/client';
 import { LABEL_INSTANCE, LABEL_RUN_ID } from '../src/sandbox/labels';
 import { spawnServer } from '../test/support/server-process';
-import { percentile } from './stats';
+import { percentile, writeResults } from './stats';
 
 const API_KEY = 'bench-key-0123456789abcdef';
 const INSTANCE_ID = `hostile-${process.pid}`;
@@ -983,11 +982,7 @@ async function main() {
   };
   console.table(results.map(tableRow));
   for (const r of results) console.log([`${r.scenario}:`, ...statusLines(r)].join('\n'));
-  const dir = join(__dirname, '..', '..', 'bench/results');
-  mkdirSync(dir, { recursive: true });
-  const file = join(dir, `hostile-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
-  writeFileSync(file, JSON.stringify(report, null, 2));
-  console.log(`written: ${file}`);
+  writeResults('hostile', report);
   process.exit(0);
 }
 

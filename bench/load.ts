@@ -3,12 +3,12 @@
  * number of requests at several times its concurrency limit, mixing normal, failing and hostile programs.
  * Reports statuses, unexpected 5xx, containers left, the server's peak RSS, and normal-request latency.
  */
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createDockerClient } from '../src/docker/client';
 import { LABEL_RUN_ID } from '../src/sandbox/labels';
 import { spawnServer } from '../test/support/server-process';
-import { percentile, rssOf } from './stats';
+import { percentile, rssOf, writeResults } from './stats';
 import { postRun } from '../test/support/http';
 
 const REQUESTS = Number(process.env.LOAD_REQUESTS ?? 240);
@@ -125,9 +125,7 @@ async function measure(server: Awaited<ReturnType<typeof spawnServer>>) {
   };
   console.table(Object.entries(byOutcome).map(([k, v]) => ({ 'kind status outcome': k, count: v })));
   console.log(JSON.stringify(report, null, 2));
-  const dir = join(__dirname, '..', '..', 'bench/results');
-  mkdirSync(dir, { recursive: true });
-  writeFileSync(join(dir, `load-${new Date().toISOString().replace(/[:.]/g, '-')}.json`), JSON.stringify(report, null, 2));
+  writeResults('load', report);
   process.exit(report.unexpected_5xx === 0 && left === 0 && peakContainers <= MAX_CONCURRENT ? 0 : 1);
 }
 

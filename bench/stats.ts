@@ -1,5 +1,6 @@
-/** Small measurement helpers shared by the benchmark and the load test. */
-import { readFileSync } from 'node:fs';
+/** Small measurement helpers shared by the benchmarks and the load tests. */
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 
 /** Nearest-rank percentile; NaN for no samples. */
 export function percentile(values: number[], p: number): number {
@@ -12,4 +13,15 @@ export function percentile(values: number[], p: number): number {
 export function rssOf(pid: number, field: 'VmRSS' | 'VmHWM' = 'VmRSS'): number {
   const match = new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
   return match ? Number(match[1]) : NaN;
+}
+
+/** Writes a run's figures to bench/results/<kind>-<timestamp>.json (not committed) and says where. */
+export function writeResults(kind: string, figures: unknown, at = new Date().toISOString()): string {
+  // Compiled, this runs from dist-bench/bench/: the repository root is two folders up.
+  const dir = join(__dirname, '..', '..', 'bench/results');
+  mkdirSync(dir, { recursive: true });
+  const file = join(dir, `${kind}-${at.replace(/[:.]/g, '-')}.json`);
+  writeFileSync(file, JSON.stringify(figures, null, 2));
+  console.log(`figures written to ${file}`);
+  return file;
 }

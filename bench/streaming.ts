@@ -5,11 +5,9 @@
  * Loopback only; bounded in lines and runs.
  */
 import { spawn } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { spawnServer } from '../test/support/server-process';
 import { postStream } from '../test/support/sse';
-import { percentile } from './stats';
+import { percentile, writeResults } from './stats';
 
 const LINES = 20;
 const RUNS = Number(process.env.BENCH_STREAM_RUNS ?? 5);
@@ -63,11 +61,7 @@ async function main() {
     });
     const rows = [row('runbox POST /v1/runs (SSE)', runbox), row('docker run --rm (attached)', docker)];
     console.table(rows);
-    const dir = join(__dirname, '..', '..', 'bench/results');
-    mkdirSync(dir, { recursive: true });
-    const file = join(dir, `stream-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
-    writeFileSync(file, JSON.stringify({ image, rows }, null, 2));
-    console.log(`figures written to ${file}`);
+    writeResults('stream', { image, rows });
   } finally {
     server.child.kill('SIGTERM');
     await server.exited;

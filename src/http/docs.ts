@@ -5,7 +5,7 @@
  */
 import { dirname } from 'node:path';
 import type Router from '@koa/router';
-import { packageVersion, PAGE_CSP, staticAssets } from './static-assets';
+import { htmlPage, packageVersion, staticAssets } from './static-assets';
 
 /** The asset URLs carry the package version, so a cached copy never outlives an upgrade. */
 const page = (v: string) => `<!DOCTYPE html>
@@ -43,12 +43,7 @@ export function docsRoutes(router: Router): void {
   const manifest = require.resolve('swagger-ui-dist/package.json');
   const html = page(packageVersion(manifest));
 
-  router.get('/docs', (ctx) => {
-    ctx.set('Content-Security-Policy', PAGE_CSP);
-    ctx.set('X-Content-Type-Options', 'nosniff');
-    ctx.type = 'text/html; charset=utf-8';
-    ctx.body = html;
-  });
+  htmlPage(router, '/docs', html);
   router.get('/docs/init.js', (ctx) => {
     ctx.type = 'text/javascript; charset=utf-8';
     ctx.body = INIT;

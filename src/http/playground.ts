@@ -8,7 +8,7 @@ import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import type Router from '@koa/router';
 import { version } from '../version';
-import { packageVersion, PAGE_CSP, staticAssets } from './static-assets';
+import { htmlPage, packageVersion, staticAssets } from './static-assets';
 
 const PAGE_DIR = join(__dirname, '../../src/http/playground');
 /** The editor and the two files it loads itself (the Python mode and a theme). */
@@ -20,12 +20,7 @@ export function playgroundRoutes(router: Router): void {
     .replaceAll('{{version}}', encodeURIComponent(version))
     .replaceAll('{{ace}}', packageVersion(aceManifest));
 
-  router.get('/playground', (ctx) => {
-    ctx.set('Content-Security-Policy', PAGE_CSP);
-    ctx.set('X-Content-Type-Options', 'nosniff');
-    ctx.type = 'text/html; charset=utf-8';
-    ctx.body = html;
-  });
+  htmlPage(router, '/playground', html);
   staticAssets(router, '/playground/assets', PAGE_DIR, ['playground.js', 'playground.css']);
   staticAssets(router, '/playground/assets/ace', join(dirname(aceManifest), 'src-min-noconflict'), ACE_FILES);
 }

@@ -35,6 +35,16 @@ export function packageVersion(manifest: string): string {
   return encodeURIComponent((JSON.parse(readFileSync(manifest, 'utf8')) as { version: string }).version);
 }
 
+/** Serves one of runbox's own HTML pages at `path`, under PAGE_CSP. */
+export function htmlPage(router: Router, path: string, html: string): void {
+  router.get(path, (ctx) => {
+    ctx.set('Content-Security-Policy', PAGE_CSP);
+    ctx.set('X-Content-Type-Options', 'nosniff');
+    ctx.type = 'text/html; charset=utf-8';
+    ctx.body = html;
+  });
+}
+
 /**
  * The policy for runbox's own pages: scripts only from runbox, requests only to runbox, images also as
  * data: and blob: URLs (a run's artifacts). The bundled UIs set inline styles, hence 'unsafe-inline' for styles.

@@ -165,14 +165,20 @@ describe('orphans', () => {
   });
 });
 
+/** A server whose engine is reached through a proxy the test can cut, with quick call timeouts and reaping. */
+async function serverBehindProxy() {
+  const proxy = await startEngineProxy();
+  const engine = createDockerClient({ callTimeoutMs: 2000, socketPath: proxy.path });
+  const server = await startServer(
+    { RUNBOX_REAP_INTERVAL_MS: '500', RUNBOX_DOCKER_CALL_TIMEOUT_MS: '2000', RUNBOX_POOL_SIZE: '0' },
+    engine,
+  );
+  return { proxy, server };
+}
+
 describe('engine outage', () => {
   it('ends in-flight runs with a quick 503, reports not ready, recovers, and reaps what it could not remove', async () => {
-    const proxy = await startEngineProxy();
-    const engine = createDockerClient({ callTimeoutMs: 2000, socketPath: proxy.path });
-    const server = await startServer(
-      { RUNBOX_REAP_INTERVAL_MS: '500', RUNBOX_DOCKER_CALL_TIMEOUT_MS: '2000', RUNBOX_POOL_SIZE: '0' },
-      engine,
-    );
+    const { proxy, server } = await serverBehindProxy();
     try {
       const inflight = post(server.url, sleeper(30, 60_000));
       // The cut must land while the program runs: the job reached the launcher, which started main.py.
@@ -204,12 +210,7 @@ describe('engine outage', () => {
 
 describe('engine outage during a streamed run', () => {
   it('ends the open stream with an error event naming engine_unavailable', async () => {
-    const proxy = await startEngineProxy();
-    const engine = createDockerClient({ callTimeoutMs: 2000, socketPath: proxy.path });
-    const server = await startServer(
-      { RUNBOX_REAP_INTERVAL_MS: '500', RUNBOX_DOCKER_CALL_TIMEOUT_MS: '2000', RUNBOX_POOL_SIZE: '0' },
-      engine,
-    );
+    const { proxy, server } = await serverBehindProxy();
     try {
       const streaming = postStream(
         server.url,
