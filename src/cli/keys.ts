@@ -5,29 +5,43 @@
 import { SETTINGS, storeConfig } from '../config';
 import { makeKey } from '../keys/api-keys';
 import { openStore } from '../store/open';
-import { StoreError, type KeyLimits, type KeyRecord, type Store } from '../store/store';
+import { NO_LIMITS, StoreError, type KeyLimits, type KeyRecord, type Store } from '../store/store';
 import { CliError, EXIT } from './exit-codes';
 
-export interface LimitOptions {
-  maxTimeoutMs?: string;
-  maxMemoryMb?: string;
-}
+/** The limit flags as commander gives them: camelCase of the flag (`--daily-runs` is `dailyRuns`). */
+export type LimitOptions = Record<string, string | undefined>;
 
-/** A limit flag's value: a whole number no lower than any run can have, or `none` to lift it. */
-function limitValue(flag: string, text: string, min: number): number | null {
+const optionName = (flag: string) => flag.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
+
+/** Each limit's flag and least value: no lower than any run can have (timeout, memory), or than one. */
+export const LIMIT_FLAGS: Record<keyof KeyLimits, { flag: string; min: number; fractional?: boolean; doc: string }> = {
+  ratePerSecond: { flag: 'rate', min: 0.01, fractional: true, doc: 'requests per second (a token bucket of one second)' },
+  maxConcurrent: { flag: 'concurrency', min: 1, doc: 'runs at once, across replicas' },
+  dailyRuns: { flag: 'daily-runs', min: 1, doc: 'runs per UTC day' },
+  maxTimeoutMs: { flag: 'max-timeout-ms', min: SETTINGS.defaultTimeoutMs.min, doc: 'largest timeout_ms' },
+  maxMemoryMb: { flag: 'max-memory-mb', min: SETTINGS.defaultMemoryMb.min, doc: 'largest memory_mb' },
+};
+
+/** A limit flag's value, or `none` to lift it. */
+function limitValue(field: keyof KeyLimits, text: string): number | null {
+  const { flag, min, fractional } = LIMIT_FLAGS[field];
   if (text === 'none') return null;
-  if (!/^\d{1,10}$/.test(text) || Number(text) < min) {
-    throw new CliError(`--${flag} ${JSON.stringify(text)}: give a whole number of at least ${min}, or none`, EXIT.usage);
+  const pattern = fractional ? /^\d{1,10}(\.\d{1,6})?$/ : /^\d{1,10}$/;
+  if (!pattern.test(text) || Number(text) < min) {
+    throw new CliError(
+      `--${flag} ${JSON.stringify(text)}: give ${fractional ? 'a number' : 'a whole number'} of at least ${min}, or none`,
+      EXIT.usage,
+    );
   }
   return Number(text);
 }
 
 function limitsFrom(options: LimitOptions): Partial<KeyLimits> {
   const limits: Partial<KeyLimits> = {};
-  if (options.maxTimeoutMs !== undefined)
-    limits.maxTimeoutMs = limitValue('max-timeout-ms', options.maxTimeoutMs, SETTINGS.defaultTimeoutMs.min);
-  if (options.maxMemoryMb !== undefined)
-    limits.maxMemoryMb = limitValue('max-memory-mb', options.maxMemoryMb, SETTINGS.defaultMemoryMb.min);
+  for (const field of Object.keys(LIMIT_FLAGS) as (keyof KeyLimits)[]) {
+    const text = options[optionName(LIMIT_FLAGS[field].flag)];
+    if (text !== undefined) limits[field] = limitValue(field, text);
+  }
   return limits;
 }
 
@@ -50,9 +64,16 @@ async function withStore<T>(work: (store: Store) => Promise<T>): Promise<T> {
 
 const when = (ms: number | null) => (ms === null ? '-' : new Date(ms).toISOString().replace(/\.\d+Z$/, 'Z'));
 
-function describeLimits({ maxTimeoutMs, maxMemoryMb }: KeyLimits): string {
-  const parts = [maxTimeoutMs !== null ? `timeout<=${maxTimeoutMs}ms` : '', maxMemoryMb !== null ? `memory<=${maxMemoryMb}MB` : ''];
-  return parts.filter(Boolean).join(' ') || '-';
+function describeLimits(limits: KeyLimits): string {
+  const shown: Record<keyof KeyLimits, (n: number) => string> = {
+    ratePerSecond: (n) => `rate=${n}/s`,
+    maxConcurrent: (n) => `concurrency=${n}`,
+    dailyRuns: (n) => `daily=${n}`,
+    maxTimeoutMs: (n) => `timeout<=${n}ms`,
+    maxMemoryMb: (n) => `memory<=${n}MB`,
+  };
+  const parts = (Object.keys(shown) as (keyof KeyLimits)[]).filter((f) => limits[f] !== null).map((f) => shown[f](limits[f]!));
+  return parts.join(' ') || '-';
 }
 
 /** Rows as aligned columns, for a terminal. */
@@ -70,7 +91,7 @@ export async function keysAdd(options: { name: string; description?: string; env
   if (options.env !== 'test' && options.env !== 'prod')
     throw new CliError(`--env ${JSON.stringify(options.env)}: test or prod`, EXIT.usage);
   if (!/^[\w .@-]{1,100}$/.test(options.name)) throw new CliError('--name: 1-100 letters, digits, spaces and . _ @ -', EXIT.usage);
-  const limits = { maxTimeoutMs: null, maxMemoryMb: null, ...limitsFrom(options) };
+  const limits = { ...NO_LIMITS, ...limitsFrom(options) };
   const { key, record } = makeKey({ name: options.name, description: options.description, env: options.env, limits });
   await withStore((store) => store.addKey(record));
   process.stderr.write(`runbox: added ${record.id} (${record.name}, ${record.env}). The key is shown this once; keep it secret:\n`);
@@ -99,7 +120,7 @@ export async function keysRevoke(id: string): Promise<void> {
 
 export async function keysSet(id: string, options: LimitOptions): Promise<void> {
   const limits = limitsFrom(options);
-  if (Object.keys(limits).length === 0) throw new CliError('give a limit to change, e.g. --max-timeout-ms 30000', EXIT.usage);
+  if (Object.keys(limits).length === 0) throw new CliError('give a limit to change, e.g. --rate 5 or --max-timeout-ms 30000', EXIT.usage);
   const key = await withStore((store) => store.setKeyLimits(id, limits));
   if (key === undefined) throw new CliError(`no key ${id}`, EXIT.noInput);
   process.stderr.write(`runbox: ${id} limits: ${describeLimits(key.limits)}\n`);

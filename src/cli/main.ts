@@ -4,7 +4,7 @@ import { Command, CommanderError } from 'commander';
 import { bridgeStdio } from '../mcp/stdio';
 import { version } from '../version';
 import { CliError, EXIT } from './exit-codes';
-import { keysAdd, keysList, keysRevoke, keysSet, type LimitOptions } from './keys';
+import { keysAdd, keysList, keysRevoke, keysSet, LIMIT_FLAGS, type LimitOptions } from './keys';
 import { runCommand, type RunOptions } from './run';
 import { serve } from './serve';
 
@@ -63,9 +63,7 @@ serverOptions(
 
 const keys = program.command('keys').description('manage API keys in the store (RUNBOX_DATABASE_URL, else SQLite in RUNBOX_DATA_DIR)');
 const limitFlags = (command: Command) =>
-  command
-    .option('--max-timeout-ms <ms>', "the largest timeout_ms its runs may ask for (none: the server's)")
-    .option('--max-memory-mb <mb>', "the largest memory_mb its runs may ask for (none: the server's)");
+  Object.values(LIMIT_FLAGS).reduce((cmd, { flag, doc }) => cmd.option(`--${flag} <n>`, `${doc} (none: no such limit)`), command);
 limitFlags(
   keys
     .command('add')

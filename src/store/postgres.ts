@@ -1,17 +1,9 @@
 /** The shared store: PostgreSQL at RUNBOX_DATABASE_URL, so that replicas see the same keys. */
 import { Pool } from 'pg';
+import type { Queries, SqlDriver } from './driver';
 import { checkSchemaKnown, MIGRATIONS } from './migrations';
-import {
-  KEY_COLUMNS,
-  keyFromRow,
-  LIMIT_COLUMNS,
-  limitFields,
-  StoreError,
-  type KeyLimits,
-  type KeyRow,
-  type NewKey,
-  type Store,
-} from './store';
+import { sqlStore } from './sql-store';
+import { StoreError, type Store } from './store';
 
 /**
  * The URL as it may be shown: user, host and database only. Its password, and every query parameter
@@ -73,53 +65,46 @@ export async function openPostgres(url: string): Promise<Store> {
     throw new StoreError(`cannot open the PostgreSQL store at RUNBOX_DATABASE_URL ${location}: ${(err as Error).message}`);
   }
 
-  const query = async <R extends object>(what: string, text: string, values: unknown[] = []): Promise<R[]> => {
-    try {
-      return (await pool.query<R>(text, values)).rows;
-    } catch (err) {
-      throw new StoreError(`the PostgreSQL store ${location} failed (${what}): ${(err as Error).message}`);
-    }
-  };
-  const byId = async (id: string) => (await query<KeyRow>('find key', `SELECT ${KEY_COLUMNS} FROM api_keys WHERE id = $1`, [id]))[0];
-
-  return {
-    location,
-    async addKey(key: NewKey) {
-      await query(
-        'add key',
-        `INSERT INTO api_keys (id, name, description, env, prefix, key_hash, created_at, max_timeout_ms, max_memory_mb)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
-        [key.id, key.name, key.description, key.env, key.prefix, key.hash, key.createdAt, key.limits.maxTimeoutMs, key.limits.maxMemoryMb],
-      );
-    },
-    async listKeys() {
-      return (await query<KeyRow>('list keys', `SELECT ${KEY_COLUMNS} FROM api_keys ORDER BY created_at, id`)).map(keyFromRow);
-    },
-    async keyByHash(hash: string) {
-      const row = (await query<KeyRow>('find key', `SELECT ${KEY_COLUMNS} FROM api_keys WHERE key_hash = $1`, [hash]))[0];
-      return row && keyFromRow(row);
-    },
-    async hasActiveKeys() {
-      return (await query('count keys', 'SELECT 1 FROM api_keys WHERE revoked_at IS NULL LIMIT 1')).length > 0;
-    },
-    async revokeKey(id: string, at: number) {
-      await query('revoke key', 'UPDATE api_keys SET revoked_at = COALESCE(revoked_at, $1) WHERE id = $2', [at, id]);
-      return (await byId(id)) !== undefined;
-    },
-    async setKeyLimits(id: string, limits: Partial<KeyLimits>) {
-      const fields = limitFields(limits);
-      if (fields.length > 0) {
-        const sets = fields.map(([field], i) => `${LIMIT_COLUMNS[field]} = $${i + 1}`).join(', ');
-        await query('set limits', `UPDATE api_keys SET ${sets} WHERE id = $${fields.length + 1}`, [...fields.map(([, v]) => v), id]);
+  const fail = (what: string, err: unknown) =>
+    new StoreError(`the PostgreSQL store ${location} failed (${what}): ${(err as Error).message}`);
+  const on =
+    (target: { query: Pool['query'] }): Queries['all'] =>
+    async <R extends object>(what: string, sql: string, values: unknown[] = []) => {
+      try {
+        return (await target.query<R>(sql, values)).rows;
+      } catch (err) {
+        throw fail(what, err);
       }
-      const row = await byId(id);
-      return row && keyFromRow(row);
-    },
-    async touchKey(id: string, at: number) {
-      await query('touch key', 'UPDATE api_keys SET last_used_at = $1 WHERE id = $2', [at, id]);
+    };
+
+  const driver: SqlDriver = {
+    location,
+    all: on(pool),
+    async transaction<T>(what: string, work: (tx: Queries) => Promise<T>, lockKey?: string): Promise<T> {
+      const client = await pool.connect().catch((err: unknown) => {
+        throw fail(what, err);
+      });
+      const tx: Queries = { all: on(client as unknown as { query: Pool['query'] }) };
+      let failed: Error | undefined;
+      try {
+        await tx.all(what, 'BEGIN');
+        // Every replica's transaction on this key waits here for the one before it.
+        if (lockKey !== undefined) await tx.all(what, 'SELECT pg_advisory_xact_lock(hashtext($1))', [lockKey]);
+        const result = await work(tx);
+        await tx.all(what, 'COMMIT');
+        return result;
+      } catch (err) {
+        failed = err as Error;
+        await client.query('ROLLBACK').catch(() => undefined);
+        throw err;
+      } finally {
+        // A connection that failed mid-transaction is not given to the next query.
+        client.release(failed);
+      }
     },
     async close() {
       await pool.end();
     },
   };
+  return sqlStore(driver);
 }

@@ -2,23 +2,17 @@
 import Database from 'better-sqlite3';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
+import type { Queries, SqlDriver } from './driver';
 import { checkSchemaKnown, MIGRATIONS } from './migrations';
-import {
-  KEY_COLUMNS,
-  keyFromRow,
-  LIMIT_COLUMNS,
-  limitFields,
-  StoreError,
-  type KeyLimits,
-  type KeyRow,
-  type NewKey,
-  type Store,
-} from './store';
+import { sqlStore } from './sql-store';
+import { StoreError, type Store } from './store';
 
 export const SQLITE_FILE = 'runbox.db';
 
-export function openSqlite(dataDir: string): Store {
-  const path = join(dataDir, SQLITE_FILE);
+/** SQLite reads `$1` as a parameter named "1". */
+const named = (values: unknown[]) => Object.fromEntries(values.map((value, i) => [i + 1, value ?? null]));
+
+function openDatabase(path: string, dataDir: string): Database.Database {
   let db: Database.Database | undefined;
   try {
     mkdirSync(dataDir, { recursive: true });
@@ -42,70 +36,69 @@ export function openSqlite(dataDir: string): Store {
     // Serving, a wait blocks the event loop (better-sqlite3 is synchronous): a write that cannot get the lock
     // at once fails instead (last-used times; the CLI's changes are short).
     db.pragma('busy_timeout = 250');
+    return db;
   } catch (err) {
     db?.close();
     // A corrupt or foreign file is reported, never replaced: it may hold the only copy of the keys.
     throw new StoreError(`cannot open the SQLite store ${path}: ${(err as Error).message}`);
   }
+}
 
-  const wrap = <T>(what: string, work: () => T): Promise<T> => {
-    try {
-      return Promise.resolve(work());
-    } catch (err) {
-      return Promise.reject(new StoreError(`the SQLite store ${path} failed (${what}): ${(err as Error).message}`));
-    }
+export function sqliteDriver(dataDir: string): SqlDriver {
+  const path = join(dataDir, SQLITE_FILE);
+  const db = openDatabase(path, dataDir);
+  const statements = new Map<string, Database.Statement>();
+
+  const direct: Queries = {
+    all<R extends object>(what: string, sql: string, values: unknown[] = []): Promise<R[]> {
+      try {
+        let statement = statements.get(sql);
+        if (!statement) statements.set(sql, (statement = db.prepare(sql)));
+        const params = named(values);
+        return Promise.resolve(statement.reader ? (statement.all(params) as R[]) : (statement.run(params), []));
+      } catch (err) {
+        return Promise.reject(new StoreError(`the SQLite store ${path} failed (${what}): ${(err as Error).message}`));
+      }
+    },
   };
-  const byId = db.prepare(`SELECT ${KEY_COLUMNS} FROM api_keys WHERE id = ?`);
+  // One connection: a transaction's statements must not interleave with other requests' (at its awaits).
+  let turn: Promise<unknown> = Promise.resolve();
+  let inTransaction = false;
 
   return {
     location: path,
-    addKey: (key: NewKey) =>
-      wrap('add key', () => {
-        db.prepare(
-          `INSERT INTO api_keys (id, name, description, env, prefix, key_hash, created_at, max_timeout_ms, max_memory_mb)
-           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-        ).run(
-          key.id,
-          key.name,
-          key.description,
-          key.env,
-          key.prefix,
-          key.hash,
-          key.createdAt,
-          key.limits.maxTimeoutMs,
-          key.limits.maxMemoryMb,
-        );
-      }),
-    listKeys: () =>
-      wrap('list keys', () =>
-        (db.prepare(`SELECT ${KEY_COLUMNS} FROM api_keys ORDER BY created_at, id`).all() as KeyRow[]).map(keyFromRow),
-      ),
-    keyByHash: (hash: string) =>
-      wrap('find key', () => {
-        const row = db.prepare(`SELECT ${KEY_COLUMNS} FROM api_keys WHERE key_hash = ?`).get(hash) as KeyRow | undefined;
-        return row && keyFromRow(row);
-      }),
-    hasActiveKeys: () =>
-      wrap('count keys', () => db.prepare('SELECT 1 FROM api_keys WHERE revoked_at IS NULL LIMIT 1').get() !== undefined),
-    revokeKey: (id: string, at: number) =>
-      wrap('revoke key', () => {
-        db.prepare('UPDATE api_keys SET revoked_at = COALESCE(revoked_at, ?) WHERE id = ?').run(at, id);
-        return byId.get(id) !== undefined;
-      }),
-    setKeyLimits: (id: string, limits: Partial<KeyLimits>) =>
-      wrap('set limits', () => {
-        const fields = limitFields(limits);
-        if (fields.length > 0) {
-          const sets = fields.map(([field]) => `${LIMIT_COLUMNS[field]} = ?`).join(', ');
-          db.prepare(`UPDATE api_keys SET ${sets} WHERE id = ?`).run(...fields.map(([, value]) => value), id);
+    all: (what, sql, values) => (inTransaction ? turn.then(() => direct.all(what, sql, values)) : direct.all(what, sql, values)),
+    transaction<T>(what: string, work: (tx: Queries) => Promise<T>): Promise<T> {
+      const run = turn.then(async () => {
+        inTransaction = true;
+        try {
+          await direct.all(what, 'BEGIN IMMEDIATE');
+          try {
+            const result = await work(direct);
+            await direct.all(what, 'COMMIT');
+            return result;
+          } catch (err) {
+            if (db.inTransaction) db.exec('ROLLBACK');
+            throw err;
+          }
+        } finally {
+          inTransaction = false;
         }
-        const row = byId.get(id) as KeyRow | undefined;
-        return row && keyFromRow(row);
-      }),
-    touchKey: (id: string, at: number) =>
-      wrap('touch key', () => {
-        db.prepare('UPDATE api_keys SET last_used_at = ? WHERE id = ?').run(at, id);
-      }),
-    close: () => wrap('close', () => void db.close()),
+      });
+      turn = run.catch(() => undefined);
+      return run;
+    },
+    close: () => {
+      try {
+        db.close();
+        return Promise.resolve();
+      } catch (err) {
+        return Promise.reject(new StoreError(`the SQLite store ${path} failed (close): ${(err as Error).message}`));
+      }
+    },
   };
+}
+
+export function openSqlite(dataDir: string): Store {
+  return sqlStore(sqliteDriver(dataDir));
 }

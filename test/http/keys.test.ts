@@ -11,7 +11,7 @@ const LIST = { jsonrpc: '2.0', id: 1, method: 'tools/list' };
 async function serverWithKey(env: Record<string, string> = {}) {
   const docker = fakeDocker();
   const { app, store } = appWith(testConfig(env), docker);
-  const made = makeKey({ name: 'ci', env: 'test', limits: { maxTimeoutMs: 20_000, maxMemoryMb: 256 } });
+  const made = makeKey({ name: 'ci', env: 'test', limits: { ...NO_LIMITS, maxTimeoutMs: 20_000, maxMemoryMb: 256 } });
   await store.addKey(made.record);
   return { http: request(app.callback()), store, docker, ...made };
 }

@@ -49,7 +49,7 @@ describe.each(kinds)('the %s store', (_kind, open) => {
   it('starts with no keys, and keeps only a hash of each key', async () => {
     expect(await store.listKeys()).toEqual([]);
     expect(await store.hasActiveKeys()).toBe(false);
-    const { key, record } = makeKey({ name: 'ci', env: 'test', limits: { maxTimeoutMs: 30_000, maxMemoryMb: null }, now: 1000 });
+    const { key, record } = makeKey({ name: 'ci', env: 'test', limits: { ...NO_LIMITS, maxTimeoutMs: 30_000 }, now: 1000 });
     expect(key).toMatch(KEY_FORMAT);
     await store.addKey(record);
     const [listed] = await store.listKeys();
@@ -62,7 +62,7 @@ describe.each(kinds)('the %s store', (_kind, open) => {
       createdAt: 1000,
       lastUsedAt: null,
       revokedAt: null,
-      limits: { maxTimeoutMs: 30_000, maxMemoryMb: null },
+      limits: { ...NO_LIMITS, maxTimeoutMs: 30_000 },
     });
     expect(JSON.stringify(listed)).not.toContain(key.slice(13));
     expect(await store.keyByHash(hashKey(key))).toEqual(listed);
@@ -76,10 +76,10 @@ describe.each(kinds)('the %s store', (_kind, open) => {
     await store.touchKey(record.id, 5000);
     expect(await store.setKeyLimits(record.id, { maxMemoryMb: 256 })).toMatchObject({
       lastUsedAt: 5000,
-      limits: { maxTimeoutMs: null, maxMemoryMb: 256 },
+      limits: { ...NO_LIMITS, maxMemoryMb: 256 },
     });
     expect(await store.setKeyLimits(record.id, { maxMemoryMb: null, maxTimeoutMs: 1000 })).toMatchObject({
-      limits: { maxTimeoutMs: 1000, maxMemoryMb: null },
+      limits: { ...NO_LIMITS, maxTimeoutMs: 1000 },
     });
     expect(await store.setKeyLimits('key_none', { maxMemoryMb: 1 })).toBeUndefined();
     expect(await store.revokeKey(record.id, 7000)).toBe(true);
@@ -107,6 +107,105 @@ describe.each(kinds)('the %s store', (_kind, open) => {
     const keys = (await store.listKeys()).filter((k) => k.name.match(/^k\d+$/));
     expect(keys).toHaveLength(20);
     expect(keys.filter((k) => k.revokedAt !== null)).toHaveLength(10);
+  });
+  it('keeps every limit of a key, and changes each on its own', async () => {
+    const limits = { ratePerSecond: 2.5, maxConcurrent: 3, dailyRuns: 100, maxTimeoutMs: 5000, maxMemoryMb: 128 };
+    const { record } = makeKey({ name: 'limited', env: 'test', limits });
+    await store.addKey(record);
+    expect((await store.listKeys()).find((k) => k.id === record.id)?.limits).toEqual(limits);
+    expect((await store.setKeyLimits(record.id, { ratePerSecond: null, dailyRuns: 7 }))?.limits).toEqual({
+      ...limits,
+      ratePerSecond: null,
+      dailyRuns: 7,
+    });
+  });
+
+  it('rate buckets: start full at one second of tokens, refill with time, and refuse when empty', async () => {
+    const take = (now: number) => store.takeToken('key_rate', 2, now);
+    expect(await take(10_000)).toEqual({ allowed: true, tokens: 1 });
+    expect(await take(10_000)).toEqual({ allowed: true, tokens: 0 });
+    expect(await take(10_000)).toEqual({ allowed: false, tokens: 0 });
+    expect(await take(10_250)).toEqual({ allowed: false, tokens: 0.5 });
+    expect(await take(10_500)).toEqual({ allowed: true, tokens: 0 });
+    // Never more than one second's worth, however long it was idle; a clock behind does not refill it.
+    expect(await take(60_000)).toEqual({ allowed: true, tokens: 1 });
+    expect(await take(50_000)).toEqual({ allowed: true, tokens: 0 });
+  });
+
+  it('rate buckets: concurrent takers never get more tokens than there are', async () => {
+    const results = await Promise.all(Array.from({ length: 20 }, () => store.takeToken('key_race', 5, 1000)));
+    expect(results.filter((r) => r.allowed)).toHaveLength(5);
+  });
+
+  it('runs per day: counted up to the limit, per key and day, and given back for runs that never started', async () => {
+    const count = () => store.countRun('key_daily', '2026-11-22', 2);
+    expect(await count()).toEqual({ allowed: true, runs: 1 });
+    expect(await count()).toEqual({ allowed: true, runs: 2 });
+    expect(await count()).toEqual({ allowed: false, runs: 2 });
+    expect(await store.countRun('key_daily', '2026-11-23', 2)).toEqual({ allowed: true, runs: 1 });
+    await store.uncountRun('key_daily', '2026-11-22');
+    expect(await store.runsOn('key_daily', '2026-11-22')).toBe(1);
+    expect(await store.runsOn('key_other', '2026-11-22')).toBe(0);
+    const racing = await Promise.all(Array.from({ length: 10 }, () => store.countRun('key_daily_race', '2026-11-22', 4)));
+    expect(racing.filter((r) => r.allowed)).toHaveLength(4);
+  });
+
+  it('concurrency leases: at most the limit held at once, freed by release or expiry', async () => {
+    const lease = (id: string, expiresAt = 100_000) => store.acquireLease({ id, keyId: 'key_conc', expiresAt }, 2, 1000);
+    const racing = await Promise.all(['a', 'b', 'c', 'd', 'e'].map((id) => lease(id)));
+    expect(racing.filter(Boolean)).toHaveLength(2);
+    const held = ['a', 'b', 'c', 'd', 'e'].filter((_, i) => racing[i]);
+    await store.releaseLease(held[0]);
+    expect(await lease('f', 2000)).toBe(true);
+    expect(await lease('g')).toBe(false);
+    // A lease past its expiry (a replica that died holding it) no longer counts.
+    expect(await store.acquireLease({ id: 'h', keyId: 'key_conc', expiresAt: 100_000 }, 2, 2000)).toBe(true);
+  });
+
+  it('audit records: written at the start, completed at the end, purged after retention', async () => {
+    const start = {
+      id: 'run_audit1',
+      keyId: 'key_a',
+      requestId: 'req-1',
+      receivedAt: 1000,
+      startedAt: 1200,
+      queuedMs: 200,
+      bytesIn: 42,
+      codeSha256: 'ab'.repeat(32),
+      imageId: 'sha256:feed',
+    };
+    await store.beginRun(start, { code: 'print(1)' });
+    expect(await store.runById('run_audit1')).toMatchObject({ ...start, status: 'running', endedAt: null, content: { code: 'print(1)' } });
+    const artifacts = [{ path: 'out.csv', size: 3, sha256: 'cd'.repeat(32) }];
+    await store.finishRun('run_audit1', {
+      endedAt: 1500,
+      status: 'ok',
+      exitCode: 0,
+      durationMs: 300,
+      cpuMs: 120,
+      maxRssKb: 9000,
+      bytesOut: 10,
+      artifacts,
+      content: { stdout: '1\n' },
+    });
+    expect(await store.runById('run_audit1')).toEqual({
+      ...start,
+      endedAt: 1500,
+      status: 'ok',
+      exitCode: 0,
+      durationMs: 300,
+      cpuMs: 120,
+      maxRssKb: 9000,
+      bytesOut: 10,
+      artifacts,
+      content: { code: 'print(1)', stdout: '1\n' },
+    });
+    await store.beginRun({ ...start, id: 'run_audit2', receivedAt: 5000 }, null);
+    expect((await store.runById('run_audit2'))?.content).toBeNull();
+    expect(await store.purge(2000, 10_000)).toBe(1);
+    expect(await store.runById('run_audit1')).toBeUndefined();
+    expect(await store.runById('run_audit2')).toBeDefined();
+    expect(await store.runById('run_none')).toBeUndefined();
   });
 });
 
