@@ -84,7 +84,7 @@ export async function openPostgres(url: string): Promise<Store> {
       const client = await pool.connect().catch((err: unknown) => {
         throw fail(what, err);
       });
-      const tx: Queries = { all: on(client as unknown as { query: Pool['query'] }) };
+      const tx: Queries = { all: on(client) };
       let failed: Error | undefined;
       try {
         await tx.all(what, 'BEGIN');

@@ -202,7 +202,7 @@ export function sqlStore(db: SqlDriver): Store {
       const content =
         end.content === undefined || end.content === null
           ? (row?.content ?? null)
-          : JSON.stringify({ ...(row?.content ? (JSON.parse(row.content) as object) : {}), ...(end.content as object) });
+          : JSON.stringify({ ...(row?.content ? (JSON.parse(row.content) as object) : {}), ...(end.content) });
       await db.all(
         'audit run end',
         `UPDATE runs SET ended_at = $2, status = $3, exit_code = $4, duration_ms = $5, cpu_ms = $6, max_rss_kb = $7,
