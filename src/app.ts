@@ -7,15 +7,22 @@ import { NotFoundError } from './errors';
 import { delivery } from './http/delivery';
 import { errorMiddleware } from './http/errors';
 import { routes } from './http/routes';
+import { requestIds } from './http/request-id';
+import type { AuditTrail } from './audit/audit-trail';
+import type { Metrics } from './metrics/metrics';
+import type { Quotas } from './quotas/quotas';
 import type { Runner } from './sandbox/runner';
 import type { Store } from './store/store';
 
 export interface AppDeps {
   config: Config;
-  /** Keys (and, later, quotas and the audit trail); opened and closed by the caller. */
+  /** Keys, their limits' state and the audit trail; opened and closed by the caller. */
   store: Store;
   docker: DockerClient;
   runner: Runner;
+  quotas: Quotas;
+  audit: AuditTrail;
+  metrics: Metrics;
   log: Logger;
   version: string;
   /** Set once shutdown begins: readiness fails and new runs are refused. */
@@ -29,7 +36,8 @@ export function createApp(deps: AppDeps): Koa {
   app.on('error', (err: Error) => deps.log.warn({ err }, 'response failed'));
   const router = routes(deps);
   app.use(delivery(deps.config.http.responseTimeoutMs));
-  app.use(errorMiddleware(deps.log));
+  app.use(requestIds(deps.log));
+  app.use(errorMiddleware(deps.log, deps.metrics));
   app.use(async (ctx, next) => {
     await next();
     if (ctx.status === 404 && ctx.body === undefined) throw new NotFoundError('no such route; see GET / and POST /v1/runs');

@@ -2,6 +2,7 @@
 import { isIP } from 'node:net';
 import { hostname } from 'node:os';
 import { sandboxImageTag } from './sandbox/image';
+import type { AuditOptions } from './audit/audit-trail';
 import type { StoreConfig } from './store/open';
 
 /** The per-run limits, one per row of SETTINGS. */
@@ -22,8 +23,11 @@ export interface Config {
   logLevel: string;
   /** Names this server's containers; stable across restarts so a successor reaps what a crash left. */
   instanceId: string;
-  /** Where keys live: SQLite in dataDir, or PostgreSQL at databaseUrl when set. */
+  /** Where keys, limits and the audit trail live: SQLite in dataDir, or PostgreSQL at databaseUrl when set. */
   store: StoreConfig;
+  audit: AuditOptions;
+  /** Required as a bearer token by GET /metrics when set. */
+  metricsKey: string | undefined;
   reapIntervalMs: number;
   shutdownGraceMs: number;
   /** Containers kept started ahead of demand (0: every run creates its own on the request path). */
@@ -200,6 +204,11 @@ export function loadConfig(env: Env): Config {
   // Whether a non-loopback HOST is allowed also depends on stored keys: checked at startup (cli/serve.ts).
   check(apiKey === undefined || apiKey.length >= 16, 'RUNBOX_API_KEY must be at least 16 characters');
 
+  const metricsKey = env.RUNBOX_METRICS_KEY || undefined;
+  check(metricsKey === undefined || metricsKey.length >= 16, 'RUNBOX_METRICS_KEY must be at least 16 characters');
+  const storeContent = env.RUNBOX_AUDIT_STORE_CONTENT ?? '0';
+  check(storeContent === '0' || storeContent === '1', 'RUNBOX_AUDIT_STORE_CONTENT: 0 or 1');
+
   const poolSize = readNumber(env, 'RUNBOX_POOL_SIZE', Math.min(2, limits.maxConcurrent), 0);
   check(poolSize <= limits.maxConcurrent, 'RUNBOX_POOL_SIZE must not exceed RUNBOX_MAX_CONCURRENT (pool members are live containers)');
 
@@ -229,6 +238,11 @@ export function loadConfig(env: Env): Config {
     logLevel: env.RUNBOX_LOG_LEVEL || 'info',
     instanceId,
     store: storeConfig(env),
+    audit: Object.freeze({
+      storeContent: storeContent === '1',
+      retentionDays: readNumber(env, 'RUNBOX_AUDIT_RETENTION_DAYS', 30, 1),
+    }),
+    metricsKey,
     reapIntervalMs: readNumber(env, 'RUNBOX_REAP_INTERVAL_MS', 30_000, 100),
     shutdownGraceMs: readNumber(env, 'RUNBOX_SHUTDOWN_GRACE_MS', 10_000, 0),
     poolSize,

@@ -16,6 +16,14 @@ export const ERROR_CODES = {
   method_not_allowed: { status: 405, meaning: 'The route exists, but not for this method.' },
   payload_too_large: { status: 413, meaning: 'The request exceeds a configured size limit; the message names the limit.' },
   unsupported_media_type: { status: 415, meaning: 'The body must be plain (not Content-Encoding compressed) JSON.' },
+  rate_limited: {
+    status: 429,
+    meaning: "The key's requests per second are used up; retry after Retry-After seconds (RateLimit headers show the policy).",
+  },
+  quota_exceeded: {
+    status: 429,
+    meaning: "The key's runs for this UTC day are used up; Retry-After is the time until midnight UTC.",
+  },
   internal: { status: 500, meaning: 'A fault in runbox itself; nothing of the run is left behind.' },
   busy: { status: 503, meaning: 'Every run slot is taken and the queue is full; retry after Retry-After seconds.' },
   engine_unavailable: {
@@ -25,7 +33,8 @@ export const ERROR_CODES = {
   shutting_down: { status: 503, meaning: 'The server is shutting down and accepts no new runs; retry on another replica or later.' },
   store_unavailable: {
     status: 503,
-    meaning: 'The key store (SQLite, or PostgreSQL at RUNBOX_DATABASE_URL) did not answer; nothing was run.',
+    meaning:
+      "The store (SQLite, or PostgreSQL at RUNBOX_DATABASE_URL) did not answer: nothing was run, or, if the run's audit record could not be completed, its result is withheld.",
   },
 } as const;
 
@@ -81,6 +90,26 @@ export class EngineUnavailableError extends RunboxError {
 export class BusyError extends RunboxError {
   readonly status = ERROR_CODES.busy.status;
   readonly code = 'busy' satisfies ErrorCode;
+  constructor(message: string, retryAfterSeconds: number) {
+    super(message);
+    this.headers['Retry-After'] = String(retryAfterSeconds);
+  }
+}
+
+/** Too many requests per second for the key. */
+export class RateLimitedError extends RunboxError {
+  readonly status = ERROR_CODES.rate_limited.status;
+  readonly code = 'rate_limited' satisfies ErrorCode;
+  constructor(message: string, retryAfterSeconds: number) {
+    super(message);
+    this.headers['Retry-After'] = String(retryAfterSeconds);
+  }
+}
+
+/** The key's runs for the day are used up. */
+export class QuotaExceededError extends RunboxError {
+  readonly status = ERROR_CODES.quota_exceeded.status;
+  readonly code = 'quota_exceeded' satisfies ErrorCode;
   constructor(message: string, retryAfterSeconds: number) {
     super(message);
     this.headers['Retry-After'] = String(retryAfterSeconds);

@@ -9,6 +9,9 @@ import { createHttpServer } from './http/connections';
 import { Admission } from './sandbox/admission';
 import { Reaper } from './sandbox/reaper';
 import { Runner } from './sandbox/runner';
+import { AuditTrail } from './audit/audit-trail';
+import { Metrics } from './metrics/metrics';
+import { Quotas } from './quotas/quotas';
 import type { Store } from './store/store';
 import { version } from './version';
 
@@ -17,6 +20,7 @@ export interface Service {
   runner: Runner;
   admission: Admission;
   reaper: Reaper;
+  metrics: Metrics;
   server: http.Server;
   /** Removes what a predecessor left, starts the periodic reaper, listens; resolves with the bound port. */
   start(): Promise<number>;
@@ -27,12 +31,27 @@ export interface Service {
   stop(graceMs?: number): Promise<void>;
 }
 
-export function createService(config: Config, docker: DockerClient, log: Logger, store: Store): Service {
+/** The service's parts around one runner, and the Koa app over them (what tests drive without a listener). */
+export function assemble(config: Config, docker: DockerClient, log: Logger, store: Store, metrics = new Metrics()) {
   const admission = new Admission(config.limits.maxConcurrent, config.limits.maxQueue);
   const runner = new Runner(docker, config, admission, log);
   const reaper = new Reaper(docker, config.instanceId, (runId) => runner.isLive(runId), log);
+  const quotas = new Quotas(store, log, Math.max(1, config.limits.maxQueue));
+  const audit = new AuditTrail(store, config.audit, () => docker.imageId(config.image), log, metrics);
+  metrics.observe({
+    liveContainers: () => runner.liveCount,
+    poolIdle: () => runner.pool.size,
+    queueDepth: () => admission.queued + quotas.waiting,
+    slotsInUse: () => admission.inUse,
+  });
   const state = { draining: false };
-  const app = createApp({ config, store, docker, runner, log, version, state });
+  const app = createApp({ config, store, docker, runner, quotas, audit, metrics, log, version, state });
+  return { admission, runner, reaper, quotas, audit, metrics, state, app };
+}
+
+/** `metrics`: pass the instance the Docker client reports its calls to, so they are served too. */
+export function createService(config: Config, docker: DockerClient, log: Logger, store: Store, metrics = new Metrics()): Service {
+  const { admission, runner, reaper, audit, state, app } = assemble(config, docker, log, store, metrics);
   const server = createHttpServer(config.http, app.callback(), log);
 
   return {
@@ -40,6 +59,7 @@ export function createService(config: Config, docker: DockerClient, log: Logger,
     runner,
     admission,
     reaper,
+    metrics,
     server,
 
     async start() {
@@ -49,6 +69,7 @@ export function createService(config: Config, docker: DockerClient, log: Logger,
         log.warn({ err }, 'startup reap failed; the periodic reaper will retry');
       }
       reaper.start(config.reapIntervalMs);
+      audit.startPurging();
       try {
         await new Promise<void>((resolve, reject) => {
           server.once('error', reject);
@@ -56,6 +77,7 @@ export function createService(config: Config, docker: DockerClient, log: Logger,
         });
       } catch (err) {
         reaper.stop();
+        audit.stopPurging();
         throw err;
       }
       // Only once the port is ours: a server that cannot listen must not leave warm containers behind.
@@ -67,6 +89,7 @@ export function createService(config: Config, docker: DockerClient, log: Logger,
       // Keep listening while draining, so probes see /ready 503 and new runs get a clear 503.
       state.draining = true;
       reaper.stop();
+      audit.stopPurging();
       await runner.stop(graceMs);
       const closed = new Promise((resolve) => server.close(resolve));
       server.closeAllConnections();

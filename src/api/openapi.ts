@@ -5,6 +5,7 @@
  */
 import { createHash } from 'node:crypto';
 import { isLoopback, type Config } from '../config';
+import { runRecordSchema } from './run-record';
 import { ERROR_CODES, type ErrorCode } from '../errors';
 import { runRequestSchema } from './run-request';
 import { errorResponseSchema, runResponseSchema } from './run-response';
@@ -61,6 +62,24 @@ const STREAM_EXAMPLE = [
   '',
 ].join('\n\n');
 
+const RECORD_EXAMPLE = {
+  id: RUN_EXAMPLE.id,
+  request_id: '6f1c1f0e-8f5e-4a51-9a86-2f6f0c3f5b1d',
+  received_at: '2026-11-22T09:00:00.000Z',
+  started_at: '2026-11-22T09:00:00.012Z',
+  ended_at: '2026-11-22T09:00:00.455Z',
+  status: 'ok',
+  exit_code: 0,
+  duration_ms: 431,
+  queued_ms: 12,
+  usage: { cpu_ms: 380, max_rss_kb: 61234 },
+  bytes_in: 180,
+  bytes_out: 14021,
+  code_sha256: createHash('sha256').update(CHART_PROGRAM).digest('hex'),
+  artifacts: RUN_EXAMPLE.artifacts.map(({ path, size, sha256 }) => ({ path, size, sha256 })),
+  image_id: 'sha256:67a914dcb34e0fac',
+};
+
 /** One example per code, so every error shape a client must handle is shown with its status. */
 function errorResponses(codes: ErrorCode[]) {
   const byStatus = new Map<number, ErrorCode[]>();
@@ -70,7 +89,12 @@ function errorResponses(codes: ErrorCode[]) {
       String(status),
       {
         description: group.map((code) => `\`${code}\`: ${ERROR_CODES[code].meaning}`).join('\n\n'),
-        ...(status === 503 || status === 401 ? { headers: status === 503 ? retryAfterHeader : wwwAuthenticateHeader } : {}),
+        ...(status === 503 || status === 401 || status === 429
+          ? {
+              headers:
+                status === 503 ? retryAfterHeader : status === 429 ? { ...retryAfterHeader, ...rateLimitHeaders } : wwwAuthenticateHeader,
+            }
+          : {}),
         content: {
           'application/json': {
             schema: { $ref: '#/components/schemas/Error' },
@@ -84,6 +108,19 @@ function errorResponses(codes: ErrorCode[]) {
 
 const retryAfterHeader = {
   'Retry-After': { description: 'Seconds to wait before retrying (busy, shutting_down).', schema: { type: 'integer' } },
+};
+/** On every response to a key with a rate or daily limit (draft-ietf-httpapi-ratelimit-headers). */
+const rateLimitHeaders = {
+  'RateLimit-Policy': {
+    description: 'The key\'s policies: `"rate";q=<requests>;w=<seconds>` and `"daily";q=<runs>;w=86400`.',
+    schema: { type: 'string' },
+    example: '"rate";q=5;w=1, "daily";q=1000;w=86400',
+  },
+  RateLimit: {
+    description: 'What is left of each (`r`) and the seconds until it is whole again (`t`).',
+    schema: { type: 'string' },
+    example: '"rate";r=4;t=1, "daily";r=998;t=43200',
+  },
 };
 const wwwAuthenticateHeader = { 'WWW-Authenticate': { schema: { type: 'string', const: 'Bearer' } } };
 
@@ -134,7 +171,16 @@ export function openApiDocument(config: Config, version: string, tool: ToolDefin
   // which stored keys, added at any time, end.
   const keylessPossible = config.apiKey === undefined && isLoopback(config.host);
   const security = keylessPossible ? [{ bearer: [] }, { apiKey: [] }, {}] : [{ bearer: [] }, { apiKey: [] }];
-  const refused: ErrorCode[] = ['invalid_request', 'payload_too_large', 'unsupported_media_type', 'internal', 'busy', 'store_unavailable'];
+  const refused: ErrorCode[] = [
+    'invalid_request',
+    'payload_too_large',
+    'unsupported_media_type',
+    'rate_limited',
+    'quota_exceeded',
+    'internal',
+    'busy',
+    'store_unavailable',
+  ];
   const auth: ErrorCode[] = keylessPossible ? ['unauthorized', 'forbidden'] : ['unauthorized'];
   const request = {
     ...runRequestSchema(limits),
@@ -217,6 +263,27 @@ export function openApiDocument(config: Config, version: string, tool: ToolDefin
           },
         },
       },
+      '/v1/runs/{id}': {
+        get: {
+          operationId: 'getRun',
+          tags: ['runs'],
+          summary: "A run's audit record",
+          description:
+            'The record of a run made with the same key: times, status, usage, sizes and hashes (and code, stdin and outputs ' +
+            "if the server keeps them). Another key's run is 404, as if it did not exist. Records are kept for " +
+            `${config.audit.retentionDays} days.`,
+          security,
+          parameters: [{ name: 'id', in: 'path', required: true, schema: { type: 'string' }, description: 'The `id` of a run response.' }],
+          responses: {
+            '200': {
+              description: 'The record.',
+              headers: rateLimitHeaders,
+              content: json({ $ref: '#/components/schemas/RunRecord' }, RECORD_EXAMPLE),
+            },
+            ...errorResponses(['not_found', 'rate_limited', 'store_unavailable', ...auth]),
+          },
+        },
+      },
       '/v1/tools': {
         get: {
           operationId: 'listTools',
@@ -269,6 +336,31 @@ export function openApiDocument(config: Config, version: string, tool: ToolDefin
           },
         },
       },
+      '/metrics': {
+        get: {
+          operationId: 'metrics',
+          tags: ['operations'],
+          summary: 'Prometheus metrics',
+          description:
+            'Runs by status, run duration and queue wait, rejections by reason, live containers, pool and queue, engine ' +
+            'calls, process metrics. ' +
+            (config.metricsKey !== undefined ? 'Needs RUNBOX_METRICS_KEY as a bearer token.' : 'Open: RUNBOX_METRICS_KEY is not set.'),
+          ...(config.metricsKey !== undefined ? { security: [{ bearer: [] }] } : {}),
+          responses: {
+            '200': {
+              description: 'The Prometheus text format.',
+              content: {
+                'text/plain': {
+                  schema: { type: 'string' },
+                  example:
+                    '# HELP runbox_runs_total Runs that ended, by status\n# TYPE runbox_runs_total counter\nrunbox_runs_total{status="ok"} 42\n',
+                },
+              },
+            },
+            ...(config.metricsKey !== undefined ? errorResponses(['unauthorized']) : {}),
+          },
+        },
+      },
       '/health': {
         get: {
           operationId: 'health',
@@ -315,7 +407,7 @@ export function openApiDocument(config: Config, version: string, tool: ToolDefin
       },
     },
     components: {
-      schemas: { RunRequest: request, RunResponse: runResponseSchema, Error: errorResponseSchema },
+      schemas: { RunRequest: request, RunResponse: runResponseSchema, RunRecord: runRecordSchema, Error: errorResponseSchema },
       securitySchemes: {
         bearer: { type: 'http', scheme: 'bearer', description: 'The API key as a bearer token.' },
         apiKey: { type: 'apiKey', in: 'header', name: 'X-API-Key', description: 'The API key in a header.' },

@@ -2,6 +2,7 @@
 import { ConfigError, EXPOSED_WITHOUT_KEYS, isLoopback, loadConfig, type Config } from '../config';
 import { createDockerClient } from '../docker/client';
 import { createLogger } from '../log';
+import { Metrics } from '../metrics/metrics';
 import { createService } from '../service';
 import { openStore } from '../store/open';
 import { StoreError, type Store } from '../store/store';
@@ -31,8 +32,12 @@ export async function serve(): Promise<void> {
     }
     throw err;
   }
-  const docker = createDockerClient({ callTimeoutMs: config.dockerCallTimeoutMs });
-  const service = createService(config, docker, log, store);
+  const metrics = new Metrics();
+  const docker = createDockerClient({
+    callTimeoutMs: config.dockerCallTimeoutMs,
+    observe: (operation, seconds, failed) => metrics.engineCall(operation, seconds, failed),
+  });
+  const service = createService(config, docker, log, store, metrics);
 
   let stopping = false;
   const stop = (signal: string) => {

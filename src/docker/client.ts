@@ -40,6 +40,8 @@ export interface DockerClientOptions {
   callTimeoutMs: number;
   /** The engine's unix socket; by default DOCKER_HOST, else /var/run/docker.sock. */
   socketPath?: string;
+  /** Told of every call: its operation (a fixed name), how long it took, whether it failed. */
+  observe?: (operation: string, seconds: number, failed: boolean) => void;
 }
 
 function statusOf(err: unknown): number | undefined {
@@ -70,7 +72,8 @@ export function createDockerClient(options: DockerClientOptions): DockerClient {
   ): Promise<T> {
     // @types/dockerode does not declare `abortSignal`, which dockerode forwards to the request.
     const opts = (extra: object = {}): object => ({ ...extra, abortSignal: signal });
-    return new Promise<T>((resolve, reject) => {
+    const began = performance.now();
+    const observed = new Promise<T>((resolve, reject) => {
       const onAbort = () => reject(new EngineUnavailableError(`Docker engine call did not answer in time (${what})`));
       if (signal.aborted) return onAbort();
       signal.addEventListener('abort', onAbort, { once: true });
@@ -80,6 +83,13 @@ export function createDockerClient(options: DockerClientOptions): DockerClient {
         )
         .finally(() => signal.removeEventListener('abort', onAbort));
     });
+    const observe = options.observe;
+    if (observe) {
+      const done = (failed: boolean) => () => observe(what, (performance.now() - began) / 1000, failed);
+      // A 404 (no such container) is an answer, not a failure of the engine.
+      observed.then(done(false), (err: unknown) => done(err instanceof EngineUnavailableError || (statusOf(err) ?? 500) >= 500)());
+    }
+    return observed;
   }
 
   const ignoring =

@@ -1,6 +1,7 @@
 /**
- * The HTTP API: POST /v1/runs, and the doors onto the same run path for agents (POST /mcp, GET /v1/tools),
- * the API's description (GET /openapi.json, /docs), and probes (GET /, /health, /ready).
+ * The HTTP API: POST /v1/runs and GET /v1/runs/{id} (the audit record), the doors onto the same run path
+ * for agents (POST /mcp, GET /v1/tools), the API's description (GET /openapi.json, /docs), probes (GET /,
+ * /health, /ready) and GET /metrics.
  */
 import Router from '@koa/router';
 import type { Context } from 'koa';
@@ -13,16 +14,21 @@ import { isLoopback, type Config } from '../config';
 import type { Job } from '../sandbox/job';
 import type { DockerClient } from '../docker/client';
 import type { Store } from '../store/store';
-import { InvalidRequestError, RunboxError, ShuttingDownError } from '../errors';
-import { mcpHandler } from '../mcp/http';
+import { InvalidRequestError, NotFoundError, RunboxError, ShuttingDownError, UnauthorizedError } from '../errors';
+import { jsonRpcRefusal, mcpHandler } from '../mcp/http';
+import type { AuditTrail } from '../audit/audit-trail';
+import { runRecordResponse } from '../api/run-record';
+import type { Metrics } from '../metrics/metrics';
+import { rateLimitHeaders, type QuotaState, type Quotas } from '../quotas/quotas';
 import { PRELOAD_MIN_MEMORY_MB } from '../sandbox/preload';
 import { poolPolicy, type LiveRun, type Runner } from '../sandbox/runner';
-import { requireApiKey, type Principal } from './auth';
+import { keyMatches, presentedKey, requireApiKey, type Principal } from './auth';
 import { ByteBudget, JsonBodyReader } from './body';
 import { closed } from './delivery';
 import { docsRoutes } from './docs';
 import { RunEventStream } from './event-stream';
 import { playgroundRoutes } from './playground';
+import { requestLog } from './request-id';
 
 export interface RouteDeps {
   config: Config;
@@ -30,6 +36,9 @@ export interface RouteDeps {
   log: Logger;
   docker: DockerClient;
   runner: Runner;
+  quotas: Quotas;
+  audit: AuditTrail;
+  metrics: Metrics;
   version: string;
   state: { draining: boolean };
 }
@@ -98,12 +107,32 @@ function withinKeyLimits(job: Job, request: unknown, { limits }: Principal): Job
   return { ...job, timeoutMs, memoryMb };
 }
 
-export function routes({ config, store, docker, runner, log, version, state }: RouteDeps): Router {
+/**
+ * Per-key request limits, after authentication: a token per request (429 rate_limited), and the RateLimit
+ * headers on every response to a key with limits. `refuse` answers a refusal in the route's own terms.
+ */
+function requestLimits(quotas: Quotas, refuse?: (ctx: Context, err: RunboxError) => void) {
+  return async (ctx: Context, next: () => Promise<unknown>) => {
+    let quota: QuotaState;
+    try {
+      quota = await quotas.admitRequest(ctx.state.principal as Principal);
+    } catch (err) {
+      if (refuse && err instanceof RunboxError) return refuse(ctx, err);
+      throw err;
+    }
+    ctx.state.quota = quota;
+    ctx.set(rateLimitHeaders(quota));
+    await next();
+  };
+}
+
+export function routes({ config, store, docker, runner, quotas, audit, metrics, log, version, state }: RouteDeps): Router {
   const router = new Router();
   const parser = new RunRequestParser(config.limits);
   const tool = runPythonTool(config);
   const toolParser = new RunRequestParser(config.limits, tool.inputSchema);
   const auth = requireApiKey(config.apiKey, store, log, isLoopback(config.host));
+  const limited = requestLimits(quotas);
   const limits = config.limits;
   const bodies = new JsonBodyReader(
     {
@@ -131,15 +160,40 @@ export function routes({ config, store, docker, runner, log, version, state }: R
   ): Promise<RunResponse> => {
     if (state.draining) throw new ShuttingDownError();
     const receivedAt = Date.now();
-    const job = withinKeyLimits(requestParser.parse(request), request, ctx.state.principal as Principal);
+    const principal = ctx.state.principal as Principal;
+    const job = withinKeyLimits(requestParser.parse(request), request, principal);
+    const quota: QuotaState = (ctx.state.quota as QuotaState | undefined) ?? {};
+    const reservation = await quotas.reserveRun(principal, quota, receivedAt);
     const gone = clientGone(ctx);
-    // The run's slot is freed once its response is delivered, so undelivered results are bounded by capacity.
-    const result = await runner.run(job, {
-      cancel: cancel ? AbortSignal.any([gone, cancel]) : gone,
-      receivedAt,
-      holdSlotUntil: closed(ctx.res),
-      live,
-    });
+    const stop = cancel ? AbortSignal.any([gone, cancel]) : gone;
+    let result;
+    try {
+      ctx.set(rateLimitHeaders(quota));
+      const releaseShare = await quotas.shareFor(principal, receivedAt + job.timeoutMs, stop);
+      try {
+        // The run's slot is freed once its response is delivered, so undelivered results are bounded by capacity.
+        result = await runner.run(job, {
+          cancel: stop,
+          receivedAt,
+          holdSlotUntil: closed(ctx.res),
+          live,
+          tenant: principal.keyId ?? '',
+          beforeStart: async (run) => {
+            await audit.begin({ keyId: principal.keyId, requestId: ctx.state.requestId as string, receivedAt, job }, run);
+            reservation.started();
+          },
+        });
+      } finally {
+        releaseShare();
+      }
+    } finally {
+      // A run that never started (refused, cancelled, failed to start) does not count against the day.
+      reservation.settle();
+      ctx.set(rateLimitHeaders(quota));
+    }
+    metrics.runEnded(result.status, result.durationMs, result.queuedMs);
+    await audit.finish(result);
+    requestLog(ctx, log).info({ runId: result.id, keyId: principal.keyId, status: result.status, exitCode: result.exitCode }, 'run ended');
     return runResponse(result);
   };
 
@@ -153,7 +207,8 @@ export function routes({ config, store, docker, runner, log, version, state }: R
     } catch (err) {
       if (!events.open) throw err;
       ctx.respond = false;
-      if (!(err instanceof RunboxError)) log.error({ err }, 'unexpected error');
+      if (!(err instanceof RunboxError)) requestLog(ctx, log).error({ err }, 'unexpected error');
+      metrics.rejected(err instanceof RunboxError ? err.code : 'internal');
       events.fail(err instanceof RunboxError ? { code: err.code, message: err.message } : { code: 'internal', message: 'internal error' });
     }
   };
@@ -187,18 +242,46 @@ export function routes({ config, store, docker, runner, log, version, state }: R
     };
   });
 
-  router.post('/v1/runs', auth, async (ctx) => {
+  router.post('/v1/runs', auth, limited, async (ctx) => {
     if (state.draining) throw new ShuttingDownError();
     const body = await bodies.read(ctx);
     if (ctx.accepts('application/json', 'text/event-stream') === 'text/event-stream') return stream(ctx, body);
     ctx.body = await execute(ctx, body);
   });
 
+  router.get('/v1/runs/:id', auth, limited, async (ctx) => {
+    const record = await audit.record(ctx.params.id, (ctx.state.principal as Principal).keyId);
+    // Another key's run is as absent as one that never was: ids are not to be probed.
+    if (!record) throw new NotFoundError(`no run ${JSON.stringify(ctx.params.id.slice(0, 64))} for this key`);
+    ctx.body = runRecordResponse(record);
+  });
+
   router.post(
     '/mcp',
     auth,
-    mcpHandler({ tool, version, bodies, log, run: (ctx, args, cancel) => execute(ctx, args, { requestParser: toolParser, cancel }) }),
+    requestLimits(quotas, (ctx, err) => {
+      metrics.rejected(err.code);
+      jsonRpcRefusal(ctx, err);
+    }),
+    mcpHandler({
+      tool,
+      version,
+      bodies,
+      log,
+      metrics,
+      run: (ctx, args, cancel) => execute(ctx, args, { requestParser: toolParser, cancel }),
+    }),
   );
+
+  router.get('/metrics', async (ctx) => {
+    if (config.metricsKey !== undefined && !keyMatches(config.metricsKey, presentedKey(ctx))) {
+      ctx.set('WWW-Authenticate', 'Bearer');
+      throw new UnauthorizedError('GET /metrics needs RUNBOX_METRICS_KEY (Authorization: Bearer <key>)');
+    }
+    const { contentType, body } = await metrics.exposition();
+    ctx.type = contentType;
+    ctx.body = body;
+  });
 
   router.get('/v1/tools', (ctx) => {
     ctx.body = tools;

@@ -11,6 +11,8 @@ import type { RunResponse } from '../api/run-response';
 import type { ToolDefinition } from '../api/run-python-tool';
 import { InvalidRequestError, RunboxError } from '../errors';
 import type { JsonBodyReader } from '../http/body';
+import { requestLog } from '../http/request-id';
+import type { Metrics } from '../metrics/metrics';
 import { createMcpServer, InvalidParamsError } from './server';
 import { runToolResult, serviceErrorResult } from './tool-result';
 
@@ -19,34 +21,37 @@ export interface McpHttpDeps {
   version: string;
   bodies: JsonBodyReader;
   log: Logger;
+  metrics: Pick<Metrics, 'rejected'>;
   /** The run path, validating its arguments against the tool's schema; `cancel` stops the run. */
   run: (ctx: Context, args: unknown, cancel: AbortSignal) => Promise<RunResponse>;
 }
 
 /** A run's refusals and faults in MCP terms: bad arguments are the caller's error, the service failing is a tool error. */
-async function callTool(run: () => Promise<RunResponse>, log: Logger): Promise<CallToolResult> {
+async function callTool(run: () => Promise<RunResponse>, log: Logger, metrics: McpHttpDeps['metrics']): Promise<CallToolResult> {
   try {
     return runToolResult(await run());
   } catch (err) {
+    metrics.rejected(err instanceof RunboxError ? err.code : 'internal');
     if (!(err instanceof RunboxError)) {
       log.error({ err }, 'unexpected error');
       return serviceErrorResult('internal', 'internal error');
     }
     if (err.status === 400 || err.status === 413) throw new InvalidParamsError(err.message);
-    if (err.status < 500) throw err;
+    // Limits of the key (429) are like the service being busy: the agent should wait, not fix its call.
+    if (err.status < 500 && err.status !== 429) throw err;
     const retryAfter = err.headers['Retry-After'];
     return serviceErrorResult(err.code, err.message, retryAfter === undefined ? undefined : Number(retryAfter));
   }
 }
 
-/** JSON-RPC's range for implementation-defined server errors: here, the server busy with bodies (503). */
+/** JSON-RPC's range for implementation-defined server errors: here, the server busy (503) or the key limited (429). */
 const SERVER_ERROR = -32000;
 
 /** A body refused before it reached MCP still gets a JSON-RPC answer, with the HTTP status and headers /v1/runs would give. */
-function jsonRpcRefusal(
+export function jsonRpcRefusal(
   ctx: Context,
   err: RunboxError,
-  code = err.status >= 500 ? SERVER_ERROR : err.status === 400 ? ErrorCode.ParseError : ErrorCode.InvalidRequest,
+  code = err.status >= 500 || err.status === 429 ? SERVER_ERROR : err.status === 400 ? ErrorCode.ParseError : ErrorCode.InvalidRequest,
 ): void {
   if (!ctx.req.complete) ctx.set('Connection', 'close');
   ctx.status = err.status;
@@ -54,22 +59,24 @@ function jsonRpcRefusal(
   ctx.body = { jsonrpc: '2.0', id: null, error: { code, message: err.message } };
 }
 
-export function mcpHandler({ tool, version, bodies, log, run }: McpHttpDeps) {
+export function mcpHandler({ tool, version, bodies, log, metrics, run }: McpHttpDeps) {
   return async (ctx: Context) => {
     let message: unknown;
     try {
       message = await bodies.read(ctx);
     } catch (err) {
-      if (err instanceof RunboxError) return jsonRpcRefusal(ctx, err);
-      throw err;
+      if (!(err instanceof RunboxError)) throw err;
+      metrics.rejected(err.code);
+      return jsonRpcRefusal(ctx, err);
     }
     // Batches are refused (MCP dropped them in 2025-06-18): every call in one shares one HTTP response, so
     // each run's slot, held until its response is delivered, would wait for the slowest run of the batch.
     if (Array.isArray(message)) {
       const refusal = new InvalidRequestError('JSON-RPC batches are not accepted: send one message per request');
+      metrics.rejected(refusal.code);
       return jsonRpcRefusal(ctx, refusal, ErrorCode.InvalidRequest);
     }
-    const server = createMcpServer(tool, version, (args, cancel) => callTool(() => run(ctx, args, cancel), log));
+    const server = createMcpServer(tool, version, (args, cancel) => callTool(() => run(ctx, args, cancel), requestLog(ctx, log), metrics));
     const transport = new StreamableHTTPServerTransport({ sessionIdGenerator: undefined, enableJsonResponse: true });
     ctx.res.once('close', () => void server.close());
     await server.connect(transport);

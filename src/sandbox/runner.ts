@@ -56,6 +56,13 @@ export interface RunOptions {
   holdSlotUntil?: Promise<unknown>;
   /** Follows the run as it happens (streaming responses); the result is the same without it. */
   live?: LiveRun;
+  /** Whose run this is (an API key's id): the queue is fair between tenants. */
+  tenant?: string;
+  /**
+   * Called once the sandbox is ready, before the program gets its job; if it fails, the run does not happen
+   * (its sandbox is discarded) and the failure is the answer. The audit trail records the run's start here.
+   */
+  beforeStart?: (run: { id: string; queuedMs: number }) => Promise<void>;
 }
 
 /** What a live run reports before its result: that it started (it left the queue), and its output as it comes. */
@@ -192,7 +199,10 @@ export class Runner {
     await this.sandboxes.settle();
   }
 
-  private async admitAndRun(job: Job, { cancel, receivedAt = Date.now(), holdSlotUntil, live }: RunOptions): Promise<RunResult> {
+  private async admitAndRun(
+    job: Job,
+    { cancel, receivedAt = Date.now(), holdSlotUntil, live, tenant, beforeStart }: RunOptions,
+  ): Promise<RunResult> {
     if (this.stopping.signal.aborted) throw new ShuttingDownError();
     const deadline = receivedAt + job.timeoutMs;
     // Ends the run early: the client went away, or the server is stopping.
@@ -201,7 +211,7 @@ export class Runner {
     let sandbox = this.pool.take(job.memoryMb, wanted);
     if (!sandbox) {
       this.pool.yieldSlot();
-      const slot = await this.admission.acquire(deadline, stop);
+      const slot = await this.admission.acquire(deadline, stop, tenant);
       if (this.stopping.signal.aborted) {
         slot.release();
         throw new ShuttingDownError();
@@ -210,24 +220,32 @@ export class Runner {
       sandbox = await this.sandboxes.prepare(job.memoryMb, slot, deadline, { holdSlotUntil });
     }
     const queuedMs = Date.now() - receivedAt;
-    return this.execute(sandbox, job, { timeoutMs: Math.max(1, deadline - Date.now()), queuedMs, stop, holdSlotUntil, live });
+    return this.execute(sandbox, job, { deadline, queuedMs, stop, holdSlotUntil, live, beforeStart });
   }
 
   private async execute(
     sandbox: Sandbox,
     job: Job,
     {
-      timeoutMs,
+      deadline,
       queuedMs,
       stop,
       holdSlotUntil,
       live,
-    }: { timeoutMs: number; queuedMs: number; stop: AbortSignal; holdSlotUntil?: Promise<unknown>; live?: LiveRun },
+      beforeStart,
+    }: Pick<RunOptions, 'holdSlotUntil' | 'live' | 'beforeStart'> & { deadline: number; queuedMs: number; stop: AbortSignal },
   ): Promise<RunResult> {
     const { config } = this;
     const { limits } = config;
     const { runId, containerId, stream, abandonWait } = sandbox;
     const marker = `\u0000runbox-end-${randomBytes(16).toString('hex')}\u0000`;
+    try {
+      await beforeStart?.({ id: runId, queuedMs });
+    } catch (err) {
+      this.sandboxes.discard(sandbox, holdSlotUntil);
+      throw err;
+    }
+    const timeoutMs = Math.max(1, deadline - Date.now());
 
     let timer: NodeJS.Timeout | undefined;
     let afterStreamTimer: NodeJS.Timeout | undefined;

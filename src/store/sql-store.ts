@@ -122,9 +122,10 @@ export function sqlStore(db: SqlDriver): Store {
             'SELECT tokens, updated_at FROM rate_buckets WHERE key_id = $1',
             [keyId],
           );
-          // A new bucket starts full; a bucket refills at `rate` per second up to one second's worth.
+          // A new bucket starts full; a bucket refills at `rate` per second up to one second's worth (at least one).
+          const capacity = bucketCapacity(rate);
           const elapsed = row ? Math.max(0, now - Number(row.updated_at)) : 0;
-          const available = row ? Math.min(rate, Number(row.tokens) + (elapsed * rate) / 1000) : rate;
+          const available = row ? Math.min(capacity, Number(row.tokens) + (elapsed * rate) / 1000) : capacity;
           const allowed = available >= 1;
           const tokens = allowed ? available - 1 : available;
           await tx.all(
@@ -202,7 +203,7 @@ export function sqlStore(db: SqlDriver): Store {
       const content =
         end.content === undefined || end.content === null
           ? (row?.content ?? null)
-          : JSON.stringify({ ...(row?.content ? (JSON.parse(row.content) as object) : {}), ...(end.content) });
+          : JSON.stringify({ ...(row?.content ? (JSON.parse(row.content) as object) : {}), ...end.content });
       await db.all(
         'audit run end',
         `UPDATE runs SET ended_at = $2, status = $3, exit_code = $4, duration_ms = $5, cpu_ms = $6, max_rss_kb = $7,
@@ -237,6 +238,9 @@ export function sqlStore(db: SqlDriver): Store {
     close: () => db.close(),
   };
 }
+
+/** A bucket holds one second's worth of tokens, and at least one (else a rate below 1/s could never be met). */
+export const bucketCapacity = (rate: number): number => Math.max(1, rate);
 
 /** The UTC day of an instant, as runs per day are counted: YYYY-MM-DD. */
 export const utcDay = (at: number): string => new Date(at).toISOString().slice(0, 10);

@@ -1,4 +1,5 @@
 import request from 'supertest';
+import { version } from '../../src/version';
 import { openApiDocument } from '../../src/api/openapi';
 import { runPythonTool } from '../../src/api/run-python-tool';
 import { appWith } from '../support/app';
@@ -33,7 +34,7 @@ describe('the agent surface, over HTTP with a fake engine', () => {
     const res = await server(env).http.get('/openapi.json');
     expect(res.status).toBe(200);
     const config = testConfig(env);
-    expect(res.body).toEqual(JSON.parse(JSON.stringify(openApiDocument(config, '0.0.0-test', runPythonTool(config)))));
+    expect(res.body).toEqual(JSON.parse(JSON.stringify(openApiDocument(config, version, runPythonTool(config)))));
     expect(res.body.components.schemas.RunRequest.properties.timeout_ms.maximum).toBe(20000);
   });
 

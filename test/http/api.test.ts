@@ -1,8 +1,6 @@
 import pino from 'pino';
+import { version } from '../../src/version';
 import request from 'supertest';
-import { createApp } from '../../src/app';
-import { Admission } from '../../src/sandbox/admission';
-import { Runner } from '../../src/sandbox/runner';
 import { appWith } from '../support/app';
 import { testConfig, testStore } from '../support/config';
 import { fakeDocker } from '../support/fake-docker';
@@ -46,7 +44,7 @@ describe('HTTP API with a fake engine', () => {
 
   it('GET / names the service, its version and limits', async () => {
     const res = await request(appWith(testConfig(), fakeDocker()).app.callback()).get('/');
-    expect(res.body).toMatchObject({ name: 'runbox', version: '0.0.0-test', languages: ['python'], auth: 'none' });
+    expect(res.body).toMatchObject({ name: 'runbox', version, languages: ['python'], auth: 'none' });
     expect(res.body.limits).toMatchObject({ max_code_bytes: 262144, default_timeout_ms: 10000, max_timeout_ms: 300000 });
     expect(Object.keys(res.body.limits).sort()).toEqual(
       [
@@ -169,8 +167,7 @@ describe('HTTP API with a fake engine', () => {
     const log = pino({ level: 'warn' }, { write: (line: string) => void lines.push(line) });
     const config = testConfig();
     const docker = fakeDocker();
-    const runner = new Runner(docker, config, new Admission(1, 0), log);
-    const app = createApp({ config, store: testStore(), docker, runner, log, version: '0', state: { draining: false } });
+    const { app } = appWith(config, docker, testStore(), log);
     app.callback();
     const stderr = jest.spyOn(console, 'error').mockImplementation(() => undefined);
     try {
@@ -190,10 +187,8 @@ describe('HTTP API with a fake engine', () => {
   it('logs a 5xx refusal with its code and reason, and exactly one msg field', async () => {
     const lines: string[] = [];
     const log = pino({ level: 'warn' }, { write: (line: string) => void lines.push(line) });
-    const config = testConfig();
     const docker = fakeDocker({ up: false });
-    const runner = new Runner(docker, config, new Admission(1, 0), log);
-    const app = createApp({ config, store: testStore(), docker, runner, log, version: '0', state: { draining: false } });
+    const { app } = appWith(testConfig({ RUNBOX_MAX_CONCURRENT: '1', RUNBOX_MAX_QUEUE: '0' }), docker, testStore(), log);
     expect((await request(app.callback()).post('/v1/runs').send({ code: 'print(1)' })).status).toBe(503);
     const line = lines.find((l) => l.includes('request failed'))!;
     expect(line.match(/"msg":/g)).toHaveLength(1);

@@ -91,3 +91,58 @@ describe('Admission', () => {
     expect(admission.tryAcquire()).toBeUndefined();
   });
 });
+
+describe('Admission between tenants', () => {
+  /** Queues `count` waiters for `tenant`, recording the order slots are granted in; each releases at once. */
+  function queueFor(admission: Admission, tenant: string, count: number, order: string[]) {
+    return Array.from({ length: count }, (_, i) =>
+      admission.acquire(far(), undefined, tenant).then(
+        (slot) => {
+          order.push(`${tenant}${i}`);
+          slot.release();
+        },
+        (err: Error) => order.push(`${tenant}${i}:${err.constructor.name}`),
+      ),
+    );
+  }
+
+  it('serves tenants in turn: a key with many waiting does not starve one that came later', async () => {
+    const admission = new Admission(1, 50);
+    const held = await admission.acquire(far(), undefined, 'busy');
+    const order: string[] = [];
+    const waits = [...queueFor(admission, 'busy', 10, order), ...queueFor(admission, 'light', 2, order)];
+    held.release();
+    await Promise.all(waits);
+    // FIFO would give light its turn only after all ten.
+    expect(order).toEqual(['busy0', 'light0', 'busy1', 'light1', 'busy2', 'busy3', 'busy4', 'busy5', 'busy6', 'busy7', 'busy8', 'busy9']);
+    expect(admission.queued).toBe(0);
+    expect(admission.inUse).toBe(0);
+  });
+
+  it('with the queue full, a newcomer takes the busiest key’s newest place; the busiest key is refused', async () => {
+    const admission = new Admission(1, 4, 2);
+    const held = await admission.acquire(far(), undefined, 'busy');
+    const order: string[] = [];
+    const waits = queueFor(admission, 'busy', 4, order);
+    expect(admission.queueFull).toBe(true);
+    const busyAgain = await admission.acquire(far(), undefined, 'busy').catch((e: unknown) => e);
+    expect(busyAgain).toBeInstanceOf(BusyError);
+    const light = queueFor(admission, 'light', 2, order);
+    expect(admission.queued).toBe(4);
+    held.release();
+    await Promise.all([...waits, ...light]);
+    expect(order).toEqual(['busy3:BusyError', 'busy2:BusyError', 'busy0', 'light0', 'busy1', 'light1']);
+  });
+
+  it('refuses a newcomer when its key already holds as much of the full queue as any other', async () => {
+    const admission = new Admission(1, 2);
+    const held = await admission.acquire(far(), undefined, 'a');
+    const order: string[] = [];
+    const waits = [...queueFor(admission, 'a', 1, order), ...queueFor(admission, 'b', 1, order)];
+    expect(await admission.acquire(far(), undefined, 'b').catch((e: unknown) => e)).toBeInstanceOf(BusyError);
+    expect(await admission.acquire(far(), undefined, 'c').catch((e: unknown) => e)).toBeInstanceOf(BusyError);
+    held.release();
+    await Promise.all(waits);
+    expect(order).toEqual(['a0', 'b0']);
+  });
+});

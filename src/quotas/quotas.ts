@@ -1,0 +1,211 @@
+/**
+ * Per-key limits beyond one run's size, kept in the store so that every replica sharing it enforces the
+ * same numbers:
+ * - requests per second: a token bucket per key, one token per authenticated request (429 rate_limited);
+ * - runs per UTC day: counted when a run is accepted, given back if it never started (429 quota_exceeded);
+ * - concurrent runs: a lease per run; a request over its key's share waits (up to its deadline) like a
+ *   queued one, then goes to the fair admission queue.
+ * Keyless and bootstrap-key requests have none of these.
+ */
+import { randomUUID } from 'node:crypto';
+import type { Logger } from 'pino';
+import { BusyError, ClientGoneError, QuotaExceededError, RateLimitedError, RunboxError, StoreUnavailableError } from '../errors';
+import type { Principal } from '../http/auth';
+import { bucketCapacity, utcDay } from '../store/sql-store';
+import { StoreError, type Store } from '../store/store';
+
+const DAY_MS = 86_400_000;
+/** How often a request waiting for its key's share asks the store again (other replicas' runs end unannounced). */
+const SHARE_POLL_MS = 100;
+/** A lease outlives its run's deadline by this much, so a replica that dies holding one frees it eventually. */
+const LEASE_MARGIN_MS = 60_000;
+
+/** What a request's key has left, for the RateLimit headers. */
+export interface QuotaState {
+  rate?: { limit: number; tokens: number };
+  daily?: { limit: number; runs: number; resetSeconds: number };
+}
+
+/** A run counted against its key's day: given back if the run never started. */
+export interface Reservation {
+  started(): void;
+  /** Gives the count back unless the run started; idempotent. */
+  settle(): void;
+}
+
+const NOTHING: Reservation = { started: () => undefined, settle: () => undefined };
+
+const secondsToMidnight = (now: number) => Math.max(1, Math.ceil((DAY_MS - (now % DAY_MS)) / 1000));
+
+export class Quotas {
+  /** Local wake-ups for requests waiting on a key's share, when one of this replica's runs of that key ends. */
+  private readonly shareFreed = new Map<string, Set<() => void>>();
+  /** Requests waiting for their key's share on this replica, by key. */
+  private readonly waitingFor = new Map<string, number>();
+
+  constructor(
+    private readonly store: Store,
+    private readonly log: Logger,
+    /** Requests a key may have waiting for its concurrency share on this replica; beyond, 503 busy. */
+    private readonly maxWaitingPerKey: number,
+  ) {}
+
+  /** Store failures become 503 store_unavailable: a limit that cannot be checked is not waived. */
+  private async guarded<T>(work: () => Promise<T>): Promise<T> {
+    try {
+      return await work();
+    } catch (err) {
+      if (!(err instanceof StoreError)) throw err;
+      this.log.error({ err }, 'the store failed while checking a limit');
+      throw new StoreUnavailableError("the store did not answer, so the key's limits could not be checked; nothing was run");
+    }
+  }
+
+  /** Every authenticated request: takes a token (429 when none), and reports what the key has left. */
+  async admitRequest({ keyId, limits }: Principal, now = Date.now()): Promise<QuotaState> {
+    const state: QuotaState = {};
+    if (keyId === null) return state;
+    return this.guarded(async () => {
+      if (limits.dailyRuns !== null) {
+        state.daily = { limit: limits.dailyRuns, runs: await this.store.runsOn(keyId, utcDay(now)), resetSeconds: secondsToMidnight(now) };
+      }
+      if (limits.ratePerSecond !== null) {
+        const rate = limits.ratePerSecond;
+        const bucket = await this.store.takeToken(keyId, rate, now);
+        state.rate = { limit: rate, tokens: bucket.tokens };
+        if (!bucket.allowed) {
+          const err = new RateLimitedError(
+            `this key may make ${rate} requests per second`,
+            Math.max(1, Math.ceil((1 - bucket.tokens) / rate)),
+          );
+          Object.assign(err.headers, rateLimitHeaders(state));
+          throw err;
+        }
+      }
+      return state;
+    });
+  }
+
+  /** Counts a run against the key's day (429 quota_exceeded when used up); updates `state`. */
+  async reserveRun({ keyId, limits }: Principal, state: QuotaState, now = Date.now()): Promise<Reservation> {
+    const limit = limits.dailyRuns;
+    if (keyId === null || limit === null) return NOTHING;
+    const day = utcDay(now);
+    const counted = await this.guarded(() => this.store.countRun(keyId, day, limit));
+    state.daily = { limit, runs: counted.runs, resetSeconds: secondsToMidnight(now) };
+    if (!counted.allowed) {
+      const err = new QuotaExceededError(`this key's ${limit} runs for today (UTC) are used up`, state.daily.resetSeconds);
+      Object.assign(err.headers, rateLimitHeaders(state));
+      throw err;
+    }
+    let started = false;
+    let settled = false;
+    return {
+      started: () => (started = true),
+      settle: () => {
+        if (started || settled) return;
+        settled = true;
+        if (state.daily) state.daily.runs -= 1;
+        this.store.uncountRun(keyId, day).catch((err: Error) => this.log.warn({ err, keyId }, 'could not give back a run count'));
+      },
+    };
+  }
+
+  /**
+   * Holds one of the key's concurrent-run leases, waiting for one until `deadline` (503 busy) or until
+   * `cancel`; resolves with its release.
+   */
+  async shareFor({ keyId, limits }: Principal, deadline: number, cancel?: AbortSignal): Promise<() => void> {
+    const limit = limits.maxConcurrent;
+    if (keyId === null || limit === null) return () => undefined;
+    const wakers = this.shareFreed.get(keyId) ?? new Set<() => void>();
+    this.shareFreed.set(keyId, wakers);
+    const lease = { id: randomUUID(), keyId, expiresAt: deadline + LEASE_MARGIN_MS };
+    if (await this.guarded(() => this.store.acquireLease(lease, limit, Date.now()))) return this.releaser(lease, wakers);
+    const waiting = this.waitingFor.get(keyId) ?? 0;
+    if (waiting >= this.maxWaitingPerKey) {
+      throw new BusyError(`this key's ${limit} concurrent runs are in use and ${waiting} of its requests wait already`, 1);
+    }
+    this.waitingFor.set(keyId, waiting + 1);
+    try {
+      await this.waitForLease(lease, limit, wakers, deadline, cancel);
+    } finally {
+      const left = (this.waitingFor.get(keyId) ?? 1) - 1;
+      if (left === 0) this.waitingFor.delete(keyId);
+      else this.waitingFor.set(keyId, left);
+    }
+    return this.releaser(lease, wakers);
+  }
+
+  private async waitForLease(
+    lease: { id: string; keyId: string; expiresAt: number },
+    limit: number,
+    wakers: Set<() => void>,
+    deadline: number,
+    cancel?: AbortSignal,
+  ): Promise<void> {
+    for (;;) {
+      if (Date.now() >= deadline) {
+        throw new BusyError(`this key's ${limit} concurrent runs stayed in use until the run's deadline`, 1);
+      }
+      await new Promise<void>((resolve, reject) => {
+        const done = () => {
+          clearTimeout(timer);
+          wakers.delete(wake);
+          cancel?.removeEventListener('abort', onAbort);
+        };
+        const wake = () => (done(), resolve());
+        const onAbort = () => {
+          done();
+          reject(cancel?.reason instanceof RunboxError ? cancel.reason : new ClientGoneError('the client went away while queued'));
+        };
+        const timer = setTimeout(wake, Math.min(SHARE_POLL_MS, Math.max(0, deadline - Date.now())));
+        wakers.add(wake);
+        if (cancel?.aborted) onAbort();
+        else cancel?.addEventListener('abort', onAbort, { once: true });
+      });
+      if (await this.guarded(() => this.store.acquireLease(lease, limit, Date.now()))) return;
+    }
+  }
+
+  /** Frees the lease (once), and wakes one of this replica's requests waiting for the key's share. */
+  private releaser(lease: { id: string; keyId: string }, wakers: Set<() => void>): () => void {
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      this.store.releaseLease(lease.id).then(
+        () => [...wakers][0]?.(),
+        (err: Error) => this.log.warn({ err, keyId: lease.keyId }, 'could not release a concurrency lease; it expires on its own'),
+      );
+    };
+  }
+
+  /** Requests waiting for their key's share on this replica (part of the queue depth). */
+  get waiting(): number {
+    let count = 0;
+    for (const n of this.waitingFor.values()) count += n;
+    return count;
+  }
+}
+
+/**
+ * The IETF RateLimit-Policy and RateLimit fields (draft-ietf-httpapi-ratelimit-headers): a `rate` policy
+ * (the token bucket, as q requests per w seconds) and a `daily` one, each with what is left (r) and the
+ * seconds until it is whole again (t).
+ */
+export function rateLimitHeaders({ rate, daily }: QuotaState): Record<string, string> {
+  const policies: string[] = [];
+  const current: string[] = [];
+  if (rate) {
+    const capacity = bucketCapacity(rate.limit);
+    const quota = Math.floor(capacity);
+    policies.push(`"rate";q=${quota};w=${Math.max(1, Math.round(quota / rate.limit))}`);
+    current.push(`"rate";r=${Math.floor(rate.tokens)};t=${Math.ceil((capacity - rate.tokens) / rate.limit)}`);
+  }
+  if (daily) {
+    policies.push(`"daily";q=${daily.limit};w=86400`);
+    current.push(`"daily";r=${Math.max(0, daily.limit - daily.runs)};t=${daily.resetSeconds}`);
+  }
+  return policies.length === 0 ? {} : { 'RateLimit-Policy': policies.join(', '), RateLimit: current.join(', ') };
+}
