@@ -5,6 +5,7 @@ import { sandboxImageTag } from '../../src/provision/image';
 import { LABEL_INSTANCE, LABEL_RUN_ID } from '../../src/sandbox/labels';
 import { createService } from '../../src/service';
 import { openSqlite } from '../../src/store/sqlite';
+import type { Store } from '../../src/store/store';
 import { silentLog } from './app';
 import { testConfig } from './config';
 
@@ -12,9 +13,9 @@ import { testConfig } from './config';
 export const docker = createDockerClient({ callTimeoutMs: 15_000 });
 
 /** A runbox service on an ephemeral loopback port, backed by the real engine (or `engine`). */
-export async function startServer(env: Record<string, string> = {}, engine: DockerClient = docker) {
+export async function startServer(env: Record<string, string> = {}, engine: DockerClient = docker, given?: Store) {
   const config = testConfig({ RUNBOX_IMAGE: sandboxImageTag(), PORT: '0', ...env });
-  const store = openSqlite(config.store.dataDir);
+  const store = given ?? openSqlite(config.store.dataDir);
   const service = createService(config, engine, silentLog, store);
   const port = await service.start();
   return {

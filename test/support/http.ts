@@ -1,4 +1,5 @@
 import Ajv from 'ajv';
+import { runRecordSchema } from '../../src/api/run-record';
 import { runResponseSchema } from '../../src/api/run-response';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
@@ -28,4 +29,16 @@ export async function postRun(
     throw new Error(`the response breaks the published schema: ${ajv.errorsText(matchesRunSchema.errors)}`);
   }
   return { status: res.status, body: json, headers: res.headers };
+}
+
+const matchesRecordSchema = ajv.compile(runRecordSchema);
+
+/** GET /v1/runs/{id}: every 200 is checked against the published record schema. */
+export async function getRecord(url: string, id: string, key?: string): Promise<{ status: number; body: Json }> {
+  const res = await fetch(`${url}/v1/runs/${encodeURIComponent(id)}`, { headers: key ? { 'x-api-key': key } : {} });
+  const json: Json = await res.json();
+  if (res.status === 200 && !matchesRecordSchema(json)) {
+    throw new Error(`the record breaks the published schema: ${ajv.errorsText(matchesRecordSchema.errors)}`);
+  }
+  return { status: res.status, body: json };
 }
