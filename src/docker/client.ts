@@ -85,9 +85,16 @@ export function createDockerClient(options: DockerClientOptions): DockerClient {
     });
     const observe = options.observe;
     if (observe) {
-      const done = (failed: boolean) => () => observe(what, (performance.now() - began) / 1000, failed);
-      // A 404 (no such container) is an answer, not a failure of the engine.
-      observed.then(done(false), (err: unknown) => done(err instanceof EngineUnavailableError || (statusOf(err) ?? 500) >= 500)());
+      const done = (failed: boolean) => observe(what, (performance.now() - began) / 1000, failed);
+      observed.then(
+        () => done(false),
+        (err: unknown) => {
+          // A 404 (no such container) is an answer, and a wait the caller gave up on is its choice: neither is
+          // the engine failing. A call that timed out is.
+          const abandoned = signal.aborted && (signal.reason as Error | undefined)?.name !== 'TimeoutError';
+          done(!abandoned && (err instanceof EngineUnavailableError || (statusOf(err) ?? 500) >= 500));
+        },
+      );
     }
     return observed;
   }
