@@ -18,6 +18,8 @@ export const EXIT = {
   noInput: 66,
   /** The server cannot be reached, or cannot run it now (503). */
   unavailable: 69,
+  /** The key's rate or runs for the day are used up (429): try again later. */
+  tempFail: 75,
   /** The server failed (500), or answered something that is not runbox. */
   software: 70,
   /** Artifacts could not be written to the output folder. */

@@ -38,17 +38,20 @@ function parseMemory(text: string): number {
 }
 
 /** An HTTP refusal as one line and the exit code for its kind. */
-function refused(status: number, text: string): CliError {
+function refused(status: number, text: string, retryAfter?: string | null): CliError {
   const { code, message } = describeRefusal(status, text);
   const exitCode =
     status === 401 || status === 403
       ? EXIT.noPermission
       : status === 400 || status === 413 || status === 415
         ? EXIT.dataError
-        : status === 503
-          ? EXIT.unavailable
-          : EXIT.software;
-  return new CliError(`the server refused the run (${code}): ${message}`, exitCode);
+        : status === 429
+          ? EXIT.tempFail
+          : status === 503
+            ? EXIT.unavailable
+            : EXIT.software;
+  const retry = retryAfter && /^\d+$/.test(retryAfter) ? ` (retry after ${retryAfter} s)` : '';
+  return new CliError(`the server refused the run (${code}): ${message}${retry}`, exitCode);
 }
 
 const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
@@ -158,7 +161,7 @@ export async function runCommand(inputs: string[], options: RunOptions): Promise
     }
     if (!response.headers.get('content-type')?.startsWith('text/event-stream')) {
       spinner.stop();
-      throw refused(response.status, await response.text());
+      throw refused(response.status, await response.text(), response.headers.get('retry-after'));
     }
 
     let result: RunResponse | undefined;

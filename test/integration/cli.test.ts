@@ -3,6 +3,9 @@ import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { makeKey } from '../../src/keys/api-keys';
+import { utcDay } from '../../src/store/sql-store';
+import { NO_LIMITS } from '../../src/store/store';
 import { startServer } from '../support/engine';
 
 const CLI = join(__dirname, '../../dist/cli/main.js');
@@ -129,6 +132,17 @@ describe('runbox run', () => {
       expect(result.stderr).toMatch(message as RegExp);
       oneLine(result.stderr);
       expect(existsSync(join(dir, 'output'))).toBe(false);
+    });
+
+    it('a key whose runs for the day are used up: exit 75, saying when to retry', async () => {
+      const made = makeKey({ name: 'spent', env: 'test', limits: { ...NO_LIMITS, dailyRuns: 1 } });
+      await server.store.addKey(made.record);
+      await server.store.countRun(made.record.id, utcDay(Date.now()), 1);
+      write('ok.py', 'print(1)');
+      const result = await runbox(['run', 'ok.py'], { cwd: dir, env: { ...env, RUNBOX_API_KEY: made.key } });
+      expect(result.code).toBe(75);
+      expect(result.stderr).toMatch(/quota_exceeded.*runs for today \(UTC\) are used up \(retry after \d+ s\)/);
+      oneLine(result.stderr);
     });
 
     it('two files that would land on one sandbox path: exit 65, naming both', async () => {
