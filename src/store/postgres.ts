@@ -40,6 +40,9 @@ export async function openPostgres(url: string): Promise<Store> {
   pool.on('error', () => undefined);
   try {
     const client = await pool.connect();
+    let broken: Error | undefined;
+    const onError = (err: Error) => (broken ??= err);
+    client.on('error', onError);
     try {
       await client.query('BEGIN');
       await client.query('SELECT pg_advisory_xact_lock($1)', [MIGRATION_LOCK]);
@@ -58,7 +61,8 @@ export async function openPostgres(url: string): Promise<Store> {
       await client.query('ROLLBACK').catch(() => undefined);
       throw err;
     } finally {
-      client.release();
+      client.off('error', onError);
+      client.release(broken);
     }
   } catch (err) {
     await pool.end().catch(() => undefined);
@@ -86,6 +90,10 @@ export async function openPostgres(url: string): Promise<Store> {
       });
       const tx: Queries = { all: on(client) };
       let failed: Error | undefined;
+      // A checked-out client has no listener of the pool's: a connection that dies mid-transaction would emit
+      // an unhandled 'error' and end the process. The failing query reports it; the client is discarded.
+      const onError = (err: Error) => (failed ??= err);
+      client.on('error', onError);
       try {
         await tx.all(what, 'BEGIN');
         // Every replica's transaction on this key waits here for the one before it.
@@ -98,6 +106,7 @@ export async function openPostgres(url: string): Promise<Store> {
         await client.query('ROLLBACK').catch(() => undefined);
         throw err;
       } finally {
+        client.off('error', onError);
         // A connection that failed mid-transaction is not given to the next query.
         client.release(failed);
       }

@@ -78,7 +78,11 @@ export function sqliteDriver(dataDir: string): SqlDriver {
             await direct.all(what, 'COMMIT');
             return result;
           } catch (err) {
-            if (db.inTransaction) db.exec('ROLLBACK');
+            try {
+              if (db.inTransaction) db.exec('ROLLBACK');
+            } catch {
+              // The original failure is the one to report; SQLite rolls back a broken transaction itself.
+            }
             throw err;
           }
         } finally {

@@ -1,5 +1,6 @@
 /** One suite, both stores: SQLite in a temp dir, and a real PostgreSQL 15 server started for it. */
 import Database from 'better-sqlite3';
+import { Client } from 'pg';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { hashKey, KEY_FORMAT, makeKey } from '../../src/keys/api-keys';
@@ -206,6 +207,39 @@ describe.each(kinds)('the %s store', (_kind, open) => {
     expect(await store.runById('run_audit1')).toBeUndefined();
     expect(await store.runById('run_audit2')).toBeDefined();
     expect(await store.runById('run_none')).toBeUndefined();
+  });
+});
+
+describe('the PostgreSQL store when a connection dies mid-transaction', () => {
+  it('reports a StoreError, does not take the process down, and works on with new connections', async () => {
+    const server = startPostgres();
+    const store = await openPostgres(server.url);
+    const holder = new Client({ connectionString: server.url });
+    await holder.connect();
+    try {
+      // Another session holds the key's lock, so the store's transaction waits inside it...
+      await holder.query('BEGIN');
+      await holder.query('SELECT pg_advisory_xact_lock(hashtext($1))', ['lease:key_dies']);
+      const waiting = store.acquireLease({ id: 'l1', keyId: 'key_dies', expiresAt: 10_000 }, 1, 1000);
+      let victim: number | undefined;
+      for (let i = 0; i < 50 && victim === undefined; i++) {
+        await new Promise((r) => setTimeout(r, 20));
+        const { rows } = await holder.query<{ pid: number }>(
+          "SELECT pid FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND pid <> pg_backend_pid()",
+        );
+        victim = rows[0]?.pid;
+      }
+      expect(victim).toBeDefined();
+      // ...and its connection is cut, as a failover or pg_terminate_backend would.
+      await holder.query('SELECT pg_terminate_backend($1)', [victim]);
+      await expect(waiting).rejects.toThrow(StoreError);
+      await holder.query('COMMIT');
+      expect(await store.acquireLease({ id: 'l2', keyId: 'key_dies', expiresAt: 10_000 }, 1, 1000)).toBe(true);
+    } finally {
+      await holder.end();
+      await store.close();
+      server.stop();
+    }
   });
 });
 
