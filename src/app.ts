@@ -11,6 +11,7 @@ import { requestIds } from './http/request-id';
 import type { AuditTrail } from './audit/audit-trail';
 import type { Metrics } from './metrics/metrics';
 import type { Quotas } from './quotas/quotas';
+import type { InFlight } from './sandbox/in-flight';
 import type { Runner } from './sandbox/runner';
 import type { Store } from './store/store';
 
@@ -27,6 +28,8 @@ export interface AppDeps {
   version: string;
   /** Set once shutdown begins: readiness fails and new runs are refused. */
   state: { draining: boolean };
+  /** Run requests in progress, until their audit record is ended. */
+  requests: InFlight;
 }
 
 export function createApp(deps: AppDeps): Koa {

@@ -7,6 +7,8 @@ import type { Config } from './config';
 import type { DockerClient } from './docker/client';
 import { createHttpServer } from './http/connections';
 import { Admission } from './sandbox/admission';
+import { InFlight } from './sandbox/in-flight';
+import { reportingGraceMs } from './sandbox/sandboxes';
 import { Reaper } from './sandbox/reaper';
 import { Runner } from './sandbox/runner';
 import { AuditTrail } from './audit/audit-trail';
@@ -36,7 +38,11 @@ export function assemble(config: Config, docker: DockerClient, log: Logger, stor
   const admission = new Admission(config.limits.maxConcurrent, config.limits.maxQueue);
   const runner = new Runner(docker, config, admission, log);
   const reaper = new Reaper(docker, config.instanceId, (runId) => runner.isLive(runId), log);
-  const quotas = new Quotas(store, log, Math.max(1, config.limits.maxQueue));
+  const quotas = new Quotas(store, log, {
+    maxWaitingPerKey: Math.max(1, config.limits.maxQueue),
+    // Past its deadline a run may still wait for create, attach and start, then for its kill to be reported.
+    leaseMarginMs: 3 * config.dockerCallTimeoutMs + reportingGraceMs(config) + 60_000,
+  });
   const audit = new AuditTrail(store, config.audit, () => docker.imageId(config.image), log, metrics);
   metrics.observe({
     liveContainers: () => runner.liveCount,
@@ -45,13 +51,14 @@ export function assemble(config: Config, docker: DockerClient, log: Logger, stor
     slotsInUse: () => admission.inUse,
   });
   const state = { draining: false };
-  const app = createApp({ config, store, docker, runner, quotas, audit, metrics, log, version, state });
-  return { admission, runner, reaper, quotas, audit, metrics, state, app };
+  const requests = new InFlight();
+  const app = createApp({ config, store, docker, runner, quotas, audit, metrics, log, version, state, requests });
+  return { admission, runner, reaper, quotas, audit, metrics, state, requests, app };
 }
 
 /** `metrics`: pass the instance the Docker client reports its calls to, so they are served too. */
 export function createService(config: Config, docker: DockerClient, log: Logger, store: Store, metrics = new Metrics()): Service {
-  const { admission, runner, reaper, audit, state, app } = assemble(config, docker, log, store, metrics);
+  const { admission, runner, reaper, audit, quotas, state, requests, app } = assemble(config, docker, log, store, metrics);
   const server = createHttpServer(config.http, app.callback(), log);
 
   return {
@@ -90,7 +97,10 @@ export function createService(config: Config, docker: DockerClient, log: Logger,
       state.draining = true;
       reaper.stop();
       audit.stopPurging();
+      quotas.stop();
       await runner.stop(graceMs);
+      // Runs have ended; their requests still write their audit records before answering.
+      await requests.settle();
       const closed = new Promise((resolve) => server.close(resolve));
       server.closeAllConnections();
       await closed;

@@ -64,7 +64,7 @@ export class AuditTrail {
   }
 
   /** Creates the run's record; throws StoreUnavailableError (the run must not start) if the store fails. */
-  async begin(origin: RunOrigin, run: { id: string; queuedMs: number }): Promise<void> {
+  async begin(origin: RunOrigin, run: { id: string; queuedMs: number }, log: Logger = this.log): Promise<void> {
     const { job } = origin;
     const entrypoint = job.files.find((f) => f.path === job.entrypoint);
     const content = this.options.storeContent
@@ -91,12 +91,12 @@ export class AuditTrail {
         content,
       );
     } catch (err) {
-      throw this.unavailable(err, run.id, "the store could not record the run's start, so it was not run");
+      throw this.unavailable(err, run.id, "the store could not record the run's start, so it was not run", log);
     }
   }
 
   /** Completes the record; throws StoreUnavailableError (the result must be withheld) if the store fails. */
-  async finish(result: RunResult): Promise<void> {
+  async finish(result: RunResult, log: Logger = this.log): Promise<void> {
     const outputs = this.options.storeContent
       ? {
           stdout: result.stdout,
@@ -121,27 +121,50 @@ export class AuditTrail {
         err,
         result.id,
         `run ${result.id} ended, but the store could not complete its audit record, so its result is withheld`,
+        log,
       );
     }
   }
 
+  /**
+   * Ends the record of a run that started and then failed (the engine, shutdown, a fault), under the error's
+   * code. Best effort: the request fails with that error whatever happens here.
+   */
+  async failed(id: string, code: string, durationMs: number, log: Logger = this.log): Promise<void> {
+    const end = {
+      endedAt: Date.now(),
+      status: code,
+      exitCode: null,
+      durationMs,
+      cpuMs: null,
+      maxRssKb: null,
+      bytesOut: 0,
+      artifacts: [],
+      content: null,
+    };
+    await this.store.finishRun(id, end).catch((err: unknown) => {
+      this.metrics.auditWriteFailed();
+      log.error({ err, runId: id }, 'the audit trail could not record the end of a failed run');
+    });
+  }
+
   /** The run's record, only to the key that made it. */
-  async record(id: string, keyId: string | null): Promise<(RunRecord & { content: unknown }) | undefined> {
+  async record(id: string, keyId: string | null, log: Logger = this.log): Promise<(RunRecord & { content: unknown }) | undefined> {
     let found;
     try {
       found = await this.store.runById(id);
     } catch (err) {
       if (!(err instanceof StoreError)) throw err;
-      this.log.error({ err, runId: id }, 'the store did not answer');
+      log.error({ err, runId: id }, 'the store did not answer');
       throw new StoreUnavailableError('the store did not answer');
     }
     return found && found.keyId === keyId ? found : undefined;
   }
 
-  private unavailable(err: unknown, runId: string, message: string): Error {
+  private unavailable(err: unknown, runId: string, message: string, log: Logger): Error {
     if (!(err instanceof StoreError)) return err as Error;
     this.metrics.auditWriteFailed();
-    this.log.error({ err, runId }, 'the audit trail could not be written');
+    log.error({ err, runId }, 'the audit trail could not be written');
     return new StoreUnavailableError(message);
   }
 

@@ -21,6 +21,7 @@ import { runRecordResponse } from '../api/run-record';
 import type { Metrics } from '../metrics/metrics';
 import { rateLimitHeaders, type QuotaState, type Quotas } from '../quotas/quotas';
 import { PRELOAD_MIN_MEMORY_MB } from '../sandbox/preload';
+import type { InFlight } from '../sandbox/in-flight';
 import { poolPolicy, type LiveRun, type Runner } from '../sandbox/runner';
 import { keyMatches, presentedKey, requireApiKey, type Principal } from './auth';
 import { ByteBudget, JsonBodyReader } from './body';
@@ -41,6 +42,14 @@ export interface RouteDeps {
   metrics: Metrics;
   version: string;
   state: { draining: boolean };
+  /** Run requests in progress, from parsing to their audit record's end: a graceful stop waits for them. */
+  requests: InFlight;
+}
+
+interface ExecuteOptions {
+  requestParser?: RunRequestParser;
+  cancel?: AbortSignal;
+  live?: LiveRun;
 }
 
 /** Aborts when the client goes away before its response is written (or has gone already). */
@@ -111,11 +120,11 @@ function withinKeyLimits(job: Job, request: unknown, { limits }: Principal): Job
  * Per-key request limits, after authentication: a token per request (429 rate_limited), and the RateLimit
  * headers on every response to a key with limits. `refuse` answers a refusal in the route's own terms.
  */
-function requestLimits(quotas: Quotas, refuse?: (ctx: Context, err: RunboxError) => void) {
+function requestLimits(quotas: Quotas, baseLog: Logger, refuse?: (ctx: Context, err: RunboxError) => void) {
   return async (ctx: Context, next: () => Promise<unknown>) => {
     let quota: QuotaState;
     try {
-      quota = await quotas.admitRequest(ctx.state.principal as Principal);
+      quota = await quotas.admitRequest(ctx.state.principal as Principal, requestLog(ctx, baseLog));
     } catch (err) {
       if (refuse && err instanceof RunboxError) return refuse(ctx, err);
       throw err;
@@ -126,13 +135,13 @@ function requestLimits(quotas: Quotas, refuse?: (ctx: Context, err: RunboxError)
   };
 }
 
-export function routes({ config, store, docker, runner, quotas, audit, metrics, log, version, state }: RouteDeps): Router {
+export function routes({ config, store, docker, runner, quotas, audit, metrics, log, version, state, requests }: RouteDeps): Router {
   const router = new Router();
   const parser = new RunRequestParser(config.limits);
   const tool = runPythonTool(config);
   const toolParser = new RunRequestParser(config.limits, tool.inputSchema);
   const auth = requireApiKey(config.apiKey, store, log, isLoopback(config.host));
-  const limited = requestLimits(quotas);
+  const limited = requestLimits(quotas, log);
   const limits = config.limits;
   const bodies = new JsonBodyReader(
     {
@@ -153,23 +162,25 @@ export function routes({ config, store, docker, runner, quotas, audit, metrics, 
   const tools = toolFormats(tool);
 
   /** The one run path, whichever door a request came in by: parse, run, map the result. */
-  const execute = async (
-    ctx: Context,
-    request: unknown,
-    { requestParser = parser, cancel, live }: { requestParser?: RunRequestParser; cancel?: AbortSignal; live?: LiveRun } = {},
-  ): Promise<RunResponse> => {
+  const execute = (ctx: Context, request: unknown, options: ExecuteOptions = {}): Promise<RunResponse> =>
+    requests.add(runFor(ctx, request, options));
+
+  const runFor = async (ctx: Context, request: unknown, { requestParser = parser, cancel, live }: ExecuteOptions): Promise<RunResponse> => {
     if (state.draining) throw new ShuttingDownError();
     const receivedAt = Date.now();
+    const reqLog = requestLog(ctx, log);
     const principal = ctx.state.principal as Principal;
     const job = withinKeyLimits(requestParser.parse(request), request, principal);
     const quota: QuotaState = (ctx.state.quota as QuotaState | undefined) ?? {};
-    const reservation = await quotas.reserveRun(principal, quota, receivedAt);
+    const reservation = await quotas.reserveRun(principal, quota, reqLog, receivedAt);
     const gone = clientGone(ctx);
     const stop = cancel ? AbortSignal.any([gone, cancel]) : gone;
+    /** Set once the run's record exists: from then on, however the run ends, its record is ended too. */
+    let started: { id: string; at: number } | undefined;
     let result;
     try {
       ctx.set(rateLimitHeaders(quota));
-      const releaseShare = await quotas.shareFor(principal, receivedAt + job.timeoutMs, stop);
+      const releaseShare = await quotas.shareFor(principal, receivedAt + job.timeoutMs, stop, reqLog);
       try {
         // The run's slot is freed once its response is delivered, so undelivered results are bounded by capacity.
         result = await runner.run(job, {
@@ -179,21 +190,31 @@ export function routes({ config, store, docker, runner, quotas, audit, metrics, 
           live,
           tenant: principal.keyId ?? '',
           beforeStart: async (run) => {
-            await audit.begin({ keyId: principal.keyId, requestId: ctx.state.requestId as string, receivedAt, job }, run);
+            await audit.begin({ keyId: principal.keyId, requestId: ctx.state.requestId as string, receivedAt, job }, run, reqLog);
+            started = { id: run.id, at: Date.now() };
             reservation.started();
           },
         });
       } finally {
         releaseShare();
       }
+    } catch (err) {
+      // A run that started and then failed (the engine, shutdown, a fault) still gets its end recorded.
+      if (started) {
+        const code = err instanceof RunboxError ? err.code : 'internal';
+        metrics.runFailed(code);
+        await audit.failed(started.id, code, Date.now() - started.at, reqLog);
+        reqLog.info({ runId: started.id, keyId: principal.keyId, failed: code }, 'run ended');
+      }
+      throw err;
     } finally {
       // A run that never started (refused, cancelled, failed to start) does not count against the day.
       reservation.settle();
       ctx.set(rateLimitHeaders(quota));
     }
     metrics.runEnded(result.status, result.durationMs, result.queuedMs);
-    await audit.finish(result);
-    requestLog(ctx, log).info({ runId: result.id, keyId: principal.keyId, status: result.status, exitCode: result.exitCode }, 'run ended');
+    await audit.finish(result, reqLog);
+    reqLog.info({ runId: result.id, keyId: principal.keyId, status: result.status, exitCode: result.exitCode }, 'run ended');
     return runResponse(result);
   };
 
@@ -250,7 +271,7 @@ export function routes({ config, store, docker, runner, quotas, audit, metrics, 
   });
 
   router.get('/v1/runs/:id', auth, limited, async (ctx) => {
-    const record = await audit.record(ctx.params.id, (ctx.state.principal as Principal).keyId);
+    const record = await audit.record(ctx.params.id, (ctx.state.principal as Principal).keyId, requestLog(ctx, log));
     // Another key's run is as absent as one that never was: ids are not to be probed.
     if (!record) throw new NotFoundError(`no run ${JSON.stringify(ctx.params.id.slice(0, 64))} for this key`);
     ctx.body = runRecordResponse(record);
@@ -259,7 +280,7 @@ export function routes({ config, store, docker, runner, quotas, audit, metrics, 
   router.post(
     '/mcp',
     auth,
-    requestLimits(quotas, (ctx, err) => {
+    requestLimits(quotas, log, (ctx, err) => {
       metrics.rejected(err.code);
       jsonRpcRefusal(ctx, err);
     }),

@@ -25,7 +25,7 @@ export class Metrics {
   readonly registry = new Registry();
   private readonly runs = new Counter({
     name: 'runbox_runs_total',
-    help: 'Runs that ended, by status (ok, error, timeout, oom, output_limit, ...).',
+    help: 'Runs that ended, by status (ok, error, timeout, oom, output_limit, ...), or by error code if the service failed them.',
     labelNames: ['status'],
     registers: [this.registry],
   });
@@ -91,6 +91,11 @@ export class Metrics {
     this.runs.inc({ status });
     this.runDuration.observe(durationMs / 1000);
     this.queueWait.observe(queuedMs / 1000);
+  }
+
+  /** A run that started and then failed (engine, shutdown, fault): counted under its error code. */
+  runFailed(code: string): void {
+    if (reasonOf(code) !== undefined) this.runs.inc({ status: code });
   }
 
   rejected(code: string): void {

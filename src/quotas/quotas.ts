@@ -9,16 +9,27 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
-import { BusyError, ClientGoneError, QuotaExceededError, RateLimitedError, RunboxError, StoreUnavailableError } from '../errors';
+import {
+  BusyError,
+  ClientGoneError,
+  QuotaExceededError,
+  RateLimitedError,
+  RunboxError,
+  ShuttingDownError,
+  StoreUnavailableError,
+} from '../errors';
 import type { Principal } from '../http/auth';
 import { bucketCapacity, utcDay } from '../store/sql-store';
 import { StoreError, type Store } from '../store/store';
 
 const DAY_MS = 86_400_000;
-/** How often a request waiting for its key's share asks the store again (other replicas' runs end unannounced). */
-const SHARE_POLL_MS = 100;
-/** A lease outlives its run's deadline by this much, so a replica that dies holding one frees it eventually. */
-const LEASE_MARGIN_MS = 60_000;
+/**
+ * How often a request waiting for its key's share asks the store again (other replicas' runs end
+ * unannounced): from the first to the last figure, doubling, with jitter, so waiters do not poll in step.
+ * This replica's own runs of the key wake a waiter at once.
+ */
+const SHARE_POLL_FIRST_MS = 100;
+const SHARE_POLL_MAX_MS = 1000;
 
 /** What a request's key has left, for the RateLimit headers. */
 export interface QuotaState {
@@ -43,26 +54,40 @@ export class Quotas {
   /** Requests waiting for their key's share on this replica, by key. */
   private readonly waitingFor = new Map<string, number>();
 
+  private readonly stopping = new AbortController();
+
   constructor(
     private readonly store: Store,
     private readonly log: Logger,
-    /** Requests a key may have waiting for its concurrency share on this replica; beyond, 503 busy. */
-    private readonly maxWaitingPerKey: number,
+    private readonly options: {
+      /** Requests a key may have waiting for its concurrency share on this replica; beyond, 503 busy. */
+      maxWaitingPerKey: number;
+      /**
+       * How long a lease outlives its run's deadline: as long as a run can go on past it (a slow engine's
+       * calls, the kill and reporting grace), so that a replica that dies holding one frees it in the end.
+       */
+      leaseMarginMs: number;
+    },
   ) {}
 
+  /** Shutting down: requests waiting for their key's share are answered 503 shutting_down at once. */
+  stop(): void {
+    this.stopping.abort(new ShuttingDownError('the server is shutting down; the run was not started'));
+  }
+
   /** Store failures become 503 store_unavailable: a limit that cannot be checked is not waived. */
-  private async guarded<T>(work: () => Promise<T>): Promise<T> {
+  private async guarded<T>(work: () => Promise<T>, log: Logger = this.log): Promise<T> {
     try {
       return await work();
     } catch (err) {
       if (!(err instanceof StoreError)) throw err;
-      this.log.error({ err }, 'the store failed while checking a limit');
+      log.error({ err }, 'the store failed while checking a limit');
       throw new StoreUnavailableError("the store did not answer, so the key's limits could not be checked; nothing was run");
     }
   }
 
   /** Every authenticated request: takes a token (429 when none), and reports what the key has left. */
-  async admitRequest({ keyId, limits }: Principal, now = Date.now()): Promise<QuotaState> {
+  async admitRequest({ keyId, limits }: Principal, log: Logger, now = Date.now()): Promise<QuotaState> {
     const state: QuotaState = {};
     if (keyId === null) return state;
     return this.guarded(async () => {
@@ -83,15 +108,15 @@ export class Quotas {
         }
       }
       return state;
-    });
+    }, log);
   }
 
   /** Counts a run against the key's day (429 quota_exceeded when used up); updates `state`. */
-  async reserveRun({ keyId, limits }: Principal, state: QuotaState, now = Date.now()): Promise<Reservation> {
+  async reserveRun({ keyId, limits }: Principal, state: QuotaState, log: Logger, now = Date.now()): Promise<Reservation> {
     const limit = limits.dailyRuns;
     if (keyId === null || limit === null) return NOTHING;
     const day = utcDay(now);
-    const counted = await this.guarded(() => this.store.countRun(keyId, day, limit));
+    const counted = await this.guarded(() => this.store.countRun(keyId, day, limit), log);
     state.daily = { limit, runs: counted.runs, resetSeconds: secondsToMidnight(now) };
     if (!counted.allowed) {
       const err = new QuotaExceededError(`this key's ${limit} runs for today (UTC) are used up`, state.daily.resetSeconds);
@@ -106,7 +131,8 @@ export class Quotas {
         if (started || settled) return;
         settled = true;
         if (state.daily) state.daily.runs -= 1;
-        this.store.uncountRun(keyId, day).catch((err: Error) => this.log.warn({ err, keyId }, 'could not give back a run count'));
+        // Best effort: with the store down (why a run may not have started), the count stays spent.
+        this.store.uncountRun(keyId, day).catch((err: Error) => log.warn({ err, keyId }, 'could not give back a run count'));
       },
     };
   }
@@ -115,26 +141,33 @@ export class Quotas {
    * Holds one of the key's concurrent-run leases, waiting for one until `deadline` (503 busy) or until
    * `cancel`; resolves with its release.
    */
-  async shareFor({ keyId, limits }: Principal, deadline: number, cancel?: AbortSignal): Promise<() => void> {
+  async shareFor({ keyId, limits }: Principal, deadline: number, cancel: AbortSignal | undefined, log: Logger): Promise<() => void> {
     const limit = limits.maxConcurrent;
     if (keyId === null || limit === null) return () => undefined;
     const wakers = this.shareFreed.get(keyId) ?? new Set<() => void>();
     this.shareFreed.set(keyId, wakers);
-    const lease = { id: randomUUID(), keyId, expiresAt: deadline + LEASE_MARGIN_MS };
-    if (await this.guarded(() => this.store.acquireLease(lease, limit, Date.now()))) return this.releaser(lease, wakers);
+    const lease = { id: randomUUID(), keyId, expiresAt: deadline + this.options.leaseMarginMs };
+    if (await this.guarded(() => this.store.acquireLease(lease, limit, Date.now()), log)) return this.releaser(lease, wakers, log);
     const waiting = this.waitingFor.get(keyId) ?? 0;
-    if (waiting >= this.maxWaitingPerKey) {
+    if (waiting >= this.options.maxWaitingPerKey) {
       throw new BusyError(`this key's ${limit} concurrent runs are in use and ${waiting} of its requests wait already`, 1);
     }
     this.waitingFor.set(keyId, waiting + 1);
     try {
-      await this.waitForLease(lease, limit, wakers, deadline, cancel);
+      await this.waitForLease(
+        lease,
+        limit,
+        wakers,
+        deadline,
+        cancel ? AbortSignal.any([cancel, this.stopping.signal]) : this.stopping.signal,
+        log,
+      );
     } finally {
       const left = (this.waitingFor.get(keyId) ?? 1) - 1;
       if (left === 0) this.waitingFor.delete(keyId);
       else this.waitingFor.set(keyId, left);
     }
-    return this.releaser(lease, wakers);
+    return this.releaser(lease, wakers, log);
   }
 
   private async waitForLease(
@@ -142,9 +175,10 @@ export class Quotas {
     limit: number,
     wakers: Set<() => void>,
     deadline: number,
-    cancel?: AbortSignal,
+    cancel: AbortSignal,
+    log: Logger,
   ): Promise<void> {
-    for (;;) {
+    for (let pollMs = SHARE_POLL_FIRST_MS; ; pollMs = Math.min(SHARE_POLL_MAX_MS, pollMs * 2)) {
       if (Date.now() >= deadline) {
         throw new BusyError(`this key's ${limit} concurrent runs stayed in use until the run's deadline`, 1);
       }
@@ -152,31 +186,32 @@ export class Quotas {
         const done = () => {
           clearTimeout(timer);
           wakers.delete(wake);
-          cancel?.removeEventListener('abort', onAbort);
+          cancel.removeEventListener('abort', onAbort);
         };
         const wake = () => (done(), resolve());
         const onAbort = () => {
           done();
-          reject(cancel?.reason instanceof RunboxError ? cancel.reason : new ClientGoneError('the client went away while queued'));
+          reject(cancel.reason instanceof RunboxError ? cancel.reason : new ClientGoneError('the client went away while queued'));
         };
-        const timer = setTimeout(wake, Math.min(SHARE_POLL_MS, Math.max(0, deadline - Date.now())));
+        const jittered = pollMs / 2 + Math.random() * (pollMs / 2);
+        const timer = setTimeout(wake, Math.min(jittered, Math.max(0, deadline - Date.now())));
         wakers.add(wake);
-        if (cancel?.aborted) onAbort();
-        else cancel?.addEventListener('abort', onAbort, { once: true });
+        if (cancel.aborted) onAbort();
+        else cancel.addEventListener('abort', onAbort, { once: true });
       });
-      if (await this.guarded(() => this.store.acquireLease(lease, limit, Date.now()))) return;
+      if (await this.guarded(() => this.store.acquireLease(lease, limit, Date.now()), log)) return;
     }
   }
 
   /** Frees the lease (once), and wakes one of this replica's requests waiting for the key's share. */
-  private releaser(lease: { id: string; keyId: string }, wakers: Set<() => void>): () => void {
+  private releaser(lease: { id: string; keyId: string }, wakers: Set<() => void>, log: Logger): () => void {
     let released = false;
     return () => {
       if (released) return;
       released = true;
       this.store.releaseLease(lease.id).then(
         () => [...wakers][0]?.(),
-        (err: Error) => this.log.warn({ err, keyId: lease.keyId }, 'could not release a concurrency lease; it expires on its own'),
+        (err: Error) => log.warn({ err, keyId: lease.keyId }, 'could not release a concurrency lease; it expires on its own'),
       );
     };
   }
@@ -200,7 +235,8 @@ export function rateLimitHeaders({ rate, daily }: QuotaState): Record<string, st
   if (rate) {
     const capacity = bucketCapacity(rate.limit);
     const quota = Math.floor(capacity);
-    policies.push(`"rate";q=${quota};w=${Math.max(1, Math.round(quota / rate.limit))}`);
+    // Rounded up: a client keeping to the advertised pace never outruns the bucket.
+    policies.push(`"rate";q=${quota};w=${Math.max(1, Math.ceil(quota / rate.limit))}`);
     current.push(`"rate";r=${Math.floor(rate.tokens)};t=${Math.ceil((capacity - rate.tokens) / rate.limit)}`);
   }
   if (daily) {

@@ -2,8 +2,9 @@
  * Admission control: at most `maxConcurrent` slots in use (one per live container), and a bounded queue in
  * front of them, fair between tenants (API keys): each tenant has its own FIFO queue, and a freed slot goes
  * to the tenants in turn (round-robin), so a key with many requests waiting cannot starve another's. When the
- * queue is full, a newcomer whose tenant has fewer waiting than the busiest tenant takes the busiest tenant's
- * newest place (longest-queue drop); otherwise it is refused at once. A waiter gives up at its deadline or
+ * queue is full, a newcomer whose tenant has at least two fewer waiting than the busiest tenant takes the
+ * busiest tenant's newest place (longest-queue drop; with one fewer, the two would only trade places);
+ * otherwise it is refused at once. A waiter gives up at its deadline or
  * when cancelled. Slots are numbered 0..maxConcurrent-1, so whatever must differ between concurrent runs
  * (their uid) can follow the slot number.
  */
@@ -129,7 +130,7 @@ export class Admission {
     if (queue.length === 0) this.queues.delete(waiter.tenant);
   }
 
-  /** Longest-queue drop: refuses the busiest tenant's newest waiter if `tenant` has fewer waiting; whether it did. */
+  /** Longest-queue drop: refuses the busiest tenant's newest waiter if `tenant` has at least two fewer waiting; whether it did. */
   private makeRoomFor(tenant: string): boolean {
     let busiest: Waiter[] | undefined;
     for (const queue of this.queues.values()) if (!busiest || queue.length > busiest.length) busiest = queue;

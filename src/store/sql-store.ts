@@ -14,6 +14,7 @@ import {
   type RunRecord,
   type RunStart,
   type Store,
+  StoreError,
 } from './store';
 
 /** PostgreSQL returns BIGINT and COUNT(*) as strings. */
@@ -62,6 +63,8 @@ function runFromRow(row: RunRow): RunRecord & { content: unknown } {
     content: row.content === null ? null : (JSON.parse(row.content) as unknown),
   };
 }
+
+const PURGE_BATCH = 1000;
 
 /** How long a finished day's run counts are kept: long enough for any time zone's "today". */
 const DAY_MS = 86_400_000;
@@ -204,10 +207,10 @@ export function sqlStore(db: SqlDriver): Store {
         end.content === undefined || end.content === null
           ? (row?.content ?? null)
           : JSON.stringify({ ...(row?.content ? (JSON.parse(row.content) as object) : {}), ...end.content });
-      await db.all(
+      const updated = await db.all(
         'audit run end',
         `UPDATE runs SET ended_at = $2, status = $3, exit_code = $4, duration_ms = $5, cpu_ms = $6, max_rss_kb = $7,
-           bytes_out = $8, artifacts = $9, content = $10 WHERE id = $1`,
+           bytes_out = $8, artifacts = $9, content = $10 WHERE id = $1 RETURNING id`,
         [
           id,
           end.endedAt,
@@ -221,18 +224,29 @@ export function sqlStore(db: SqlDriver): Store {
           content,
         ],
       );
+      // A record that is not there (purged, never written) is as lost as a write that failed.
+      if (updated.length === 0) throw new StoreError(`the audit record of run ${id} is missing`);
     },
     async runById(id: string) {
       const [row] = await db.all<RunRow>('find run', 'SELECT * FROM runs WHERE id = $1', [id]);
       return row && runFromRow(row);
     },
     async purge(before: number, now: number) {
-      const gone = await db.all<{ id: string }>('purge runs', 'DELETE FROM runs WHERE received_at < $1 RETURNING id', [before]);
+      // In batches: memory stays bounded, and SQLite (synchronous) blocks the event loop one batch at a time.
+      let gone = 0;
+      for (let batch = PURGE_BATCH; batch === PURGE_BATCH; gone += batch) {
+        batch = (
+          await db.all('purge runs', 'DELETE FROM runs WHERE id IN (SELECT id FROM runs WHERE received_at < $1 LIMIT $2) RETURNING id', [
+            before,
+            PURGE_BATCH,
+          ])
+        ).length;
+      }
       await db.all('purge leases', 'DELETE FROM run_leases WHERE expires_at <= $1', [now]);
       // Days are YYYY-MM-DD, which sort as text.
       await db.all('purge run counts', 'DELETE FROM run_counts WHERE day < $1', [utcDay(now - 2 * DAY_MS)]);
       await db.all('purge rate buckets', 'DELETE FROM rate_buckets WHERE updated_at < $1', [now - DAY_MS]);
-      return gone.length;
+      return gone;
     },
 
     close: () => db.close(),

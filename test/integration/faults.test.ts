@@ -1,4 +1,7 @@
 /** Admission under load, orphans, engine outages and shutdown, against the real engine. */
+import Database from 'better-sqlite3';
+import { join } from 'node:path';
+import { SQLITE_FILE } from '../../src/store/sqlite';
 import { randomBytes } from 'node:crypto';
 import { createDockerClient } from '../../src/docker/client';
 import { containerSpec } from '../../src/sandbox/container-spec';
@@ -189,6 +192,15 @@ describe('engine outage', () => {
       expect(failed.status).toBe(503);
       expect(failed.body.error.code).toBe('engine_unavailable');
       expect(Date.now() - cutAt).toBeLessThan(10_000);
+      // The run had started, so its audit record is ended too, under the error that ended it.
+      const db = new Database(join(server.config.store.dataDir, SQLITE_FILE), { readonly: true });
+      try {
+        expect(db.prepare('SELECT status, ended_at IS NOT NULL AS ended FROM runs').all()).toEqual([
+          { status: 'engine_unavailable', ended: 1 },
+        ]);
+      } finally {
+        db.close();
+      }
 
       const ready = await fetch(`${server.url}/ready`);
       expect(ready.status).toBe(503);

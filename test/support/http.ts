@@ -6,6 +6,8 @@ import { runResponseSchema } from '../../src/api/run-response';
 export type Json = any;
 
 const ajv = new Ajv({ strict: false, allErrors: true });
+// Records' times are ISO 8601 instants, checked as such (ajv-formats is only a transitive dependency here).
+ajv.addFormat('date-time', (text: string) => /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$/.test(text) && !Number.isNaN(Date.parse(text)));
 /** The 200 body as the OpenAPI document publishes it (additionalProperties: false all the way down). */
 export const matchesRunSchema = ajv.compile(runResponseSchema);
 
