@@ -12,6 +12,8 @@ else
   bash "$here/rootfs.sh" "$base"
 fi
 echo "[image] building $tag on $base"
+# The image's Python distributions, as a label: the server reads them with one image inspect (GET /v1/packages).
+distributions=$(docker run --rm --network none --entrypoint cat "$base" /opt/runbox/distributions.json)
 # The classic builder needs no buildx plugin and resolves FROM against local images only.
-DOCKER_BUILDKIT=0 docker build --quiet --build-arg "BASE=$base" -t "$tag" "$here"
+DOCKER_BUILDKIT=0 docker build --quiet --build-arg "BASE=$base" --label "runbox.distributions=$distributions" -t "$tag" "$here"
 echo "[image] done: $tag"

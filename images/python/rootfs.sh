@@ -25,6 +25,12 @@ echo 'runbox:x:10001:' >>"$rootfs/etc/group"
 install -d -m 0755 "$rootfs/home/runbox" "$rootfs/workspace" "$rootfs/opt/runbox/mplcache"
 # Building matplotlib's font list takes seconds; do it once here, the launcher copies it per run.
 chroot "$rootfs" env MPLCONFIGDIR=/opt/runbox/mplcache MPLBACKEND=Agg python3 -c 'import matplotlib.pyplot'
+# Where a dependency set's volume is mounted: a new volume copies this folder's owner, so the sandbox user
+# that installs a set can write it; runs mount it read-only.
+install -d -m 0775 -o 10001 -g 10001 "$rootfs/opt/deps"
+# What a run can import without installing anything: every Python distribution in the image, with its version.
+chroot "$rootfs" python3 -I -c 'import importlib.metadata as m, json; print(json.dumps(sorted({d.metadata["Name"]: d.version for d in m.distributions() if d.metadata["Name"]}.items())))' \
+  >"$rootfs/opt/runbox/distributions.json"
 chmod -R a+rX "$rootfs/opt/runbox"
 # Nothing in the sandbox may gain privileges through a setuid or setgid binary.
 find "$rootfs" -xdev -perm /6000 -type f -exec chmod ug-s {} +
