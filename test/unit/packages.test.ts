@@ -1,8 +1,13 @@
 /** Versions, requirements and wheels: the pure parts of the wheelhouse. */
 import { zipSync } from 'fflate';
-import { parseRequiresDist, parseRunDependency, satisfies } from '../../src/packages/requirements';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { resolve, type ImageDistributions } from '../../src/packages/resolve';
+import { Wheelhouse } from '../../src/packages/wheelhouse';
+import { parseRequiresDist, parseRunDependency, satisfies, type Requirement } from '../../src/packages/requirements';
 import { compareVersions, parseVersion } from '../../src/packages/version';
 import { readWheel, tagsFit, WheelError } from '../../src/packages/wheel';
+import { testDataDir } from '../support/config';
 import { makeWheel } from '../support/wheels';
 
 const v = (text: string) => parseVersion(text)!;
@@ -151,5 +156,74 @@ describe('wheels', () => {
     expect(tagsFit({ python: ['cp38'], abi: ['abi3'], platform: ['manylinux_2_28_x86_64'] })).toBeUndefined();
     expect(tagsFit({ python: ['cp311'], abi: ['cp311'], platform: ['manylinux_2_38_x86_64'] })).toMatch(/glibc 2\.36/);
     expect(tagsFit({ python: ['cp311'], abi: ['cp311'], platform: ['manylinux_2_17_aarch64'] })).toMatch(/not x86_64/);
+  });
+});
+
+describe('the wheelhouse and resolving against it', () => {
+  const folder = () => testDataDir();
+  const put = (dir: string, spec: Parameters<typeof makeWheel>[0]) => {
+    const { file, bytes } = makeWheel(spec);
+    writeFileSync(join(dir, file), bytes);
+    return file;
+  };
+  const image: ImageDistributions = new Map([['numpy', { name: 'numpy', version: '1.24.2' }]]);
+  const req = (text: string) => parseRunDependency(text) as Requirement;
+
+  it('lists checked wheels with their hashes, reports invalid files apart, and sees a replaced wheel', () => {
+    const dir = folder();
+    put(dir, { name: 'tiny-dep', version: '1.0' });
+    writeFileSync(join(dir, 'broken-1.0-py3-none-any.whl'), 'not a zip');
+    const house = new Wheelhouse(dir);
+    const first = house.scan();
+    expect(first.wheels.map((w) => [w.key, w.version])).toEqual([['tiny-dep', '1.0']]);
+    expect(first.invalid).toEqual([{ file: 'broken-1.0-py3-none-any.whl', reason: expect.stringMatching(/not a readable zip/) }]);
+    const before = first.wheels[0].sha256;
+    put(dir, { name: 'tiny-dep', version: '1.0', files: { 'tiny_dep/__init__.py': 'changed = True\n' } });
+    expect(house.scan().wheels[0].sha256).not.toBe(before);
+  });
+
+  it('adds a wheel only after checking it', () => {
+    const source = folder();
+    const dir = folder();
+    const good = put(source, { name: 'tiny-app', version: '2.0' });
+    const bad = put(source, { name: 'win-only', version: '1.0', tag: 'cp311-cp311-win_amd64' });
+    const house = new Wheelhouse(dir);
+    expect(house.add(join(source, good))).toMatchObject({ key: 'tiny-app', version: '2.0' });
+    expect(() => house.add(join(source, bad))).toThrow(/not x86_64 Linux/);
+    expect(house.scan().wheels.map((w) => w.file)).toEqual([good]);
+  });
+
+  it('resolves a chain from the wheelhouse, takes what the image has, and picks the highest fitting version', () => {
+    const dir = folder();
+    put(dir, { name: 'tiny-app', version: '1.0', requires: ['tiny-dep>=1.1', 'numpy>=1.20'] });
+    put(dir, { name: 'tiny-dep', version: '1.0' });
+    put(dir, { name: 'tiny-dep', version: '1.2' });
+    put(dir, { name: 'tiny-dep', version: '2.0rc1' });
+    const { wheels } = new Wheelhouse(dir).scan();
+    const resolved = resolve([req('tiny-app'), req('numpy')], image, wheels);
+    expect('packages' in resolved && resolved.packages.map(({ name, version, source }) => [name, version, source])).toEqual([
+      ['tiny-app', '1.0', 'wheelhouse'],
+      ['numpy', '1.24.2', 'image'],
+      ['tiny-dep', '1.2', 'wheelhouse'],
+    ]);
+    expect(resolve([req('tiny-dep==1.0')], image, wheels)).toMatchObject({ packages: [{ version: '1.0' }] });
+  });
+
+  it('names what cannot be met, and what there is', () => {
+    const dir = folder();
+    put(dir, { name: 'tiny-dep', version: '1.0' });
+    put(dir, { name: 'needs-new', version: '1.0', requires: ['tiny-dep>=3'] });
+    const { wheels } = new Wheelhouse(dir).scan();
+    expect(resolve([req('absent')], image, wheels)).toEqual({ unmet: 'absent cannot be satisfied: the wheelhouse has no wheel of it' });
+    expect(resolve([req('tiny-dep>=2')], image, wheels)).toEqual({ unmet: 'tiny-dep>=2 cannot be satisfied: the wheelhouse has 1.0' });
+    expect(resolve([req('numpy>=2')], image, wheels)).toEqual({
+      unmet: 'numpy>=2 cannot be satisfied: the image has 1.24.2; the wheelhouse has no wheel of it',
+    });
+    expect(resolve([req('needs-new')], image, wheels)).toEqual({
+      unmet: 'tiny-dep>=3 (needed by needs-new 1.0) cannot be satisfied: the wheelhouse has 1.0',
+    });
+    expect(resolve([req('tiny-dep==1.0'), req('needs-new')], image, wheels)).toMatchObject({
+      unmet: expect.stringMatching(/conflicts with tiny-dep==1\.0/),
+    });
   });
 });
