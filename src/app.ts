@@ -12,6 +12,7 @@ import type { AuditTrail } from './audit/audit-trail';
 import type { Metrics } from './metrics/metrics';
 import type { Quotas } from './quotas/quotas';
 import type { InFlight } from './sandbox/in-flight';
+import type { PackageCatalog } from './packages/catalog';
 import type { Runner } from './sandbox/runner';
 import type { Store } from './store/store';
 
@@ -30,6 +31,7 @@ export interface AppDeps {
   state: { draining: boolean };
   /** Run requests in progress, until their audit record is ended. */
   requests: InFlight;
+  catalog: PackageCatalog;
 }
 
 export function createApp(deps: AppDeps): Koa {

@@ -1,5 +1,7 @@
 /** Configuration: read from the environment in this one place, validated at startup, frozen. */
+import { statSync } from 'node:fs';
 import { isIP } from 'node:net';
+import { resolve as resolvePath } from 'node:path';
 import { hostname } from 'node:os';
 import { sandboxImageTag } from './sandbox/image';
 import type { AuditOptions } from './audit/audit-trail';
@@ -28,6 +30,10 @@ export interface Config {
   audit: AuditOptions;
   /** Required as a bearer token by GET /metrics when set. */
   metricsKey: string | undefined;
+  /** The operator's folder of wheels runs may install from (absolute), or undefined: no installs. */
+  wheelhouse: string | undefined;
+  /** Installed dependency sets kept for reuse: at most this many, and this many bytes of their wheels. */
+  depsCache: { maxSets: number; maxBytes: number };
   reapIntervalMs: number;
   shutdownGraceMs: number;
   /** Containers kept started ahead of demand (0: every run creates its own on the request path). */
@@ -209,6 +215,12 @@ export function loadConfig(env: Env): Config {
   const storeContent = env.RUNBOX_AUDIT_STORE_CONTENT ?? '0';
   check(storeContent === '0' || storeContent === '1', 'RUNBOX_AUDIT_STORE_CONTENT: 0 or 1');
 
+  const wheelhouse = env.RUNBOX_WHEELHOUSE ? resolvePath(env.RUNBOX_WHEELHOUSE) : undefined;
+  check(
+    wheelhouse === undefined || statSync(wheelhouse, { throwIfNoEntry: false })?.isDirectory() === true,
+    `RUNBOX_WHEELHOUSE=${JSON.stringify(env.RUNBOX_WHEELHOUSE)}: not a folder`,
+  );
+
   const poolSize = readNumber(env, 'RUNBOX_POOL_SIZE', Math.min(2, limits.maxConcurrent), 0);
   check(poolSize <= limits.maxConcurrent, 'RUNBOX_POOL_SIZE must not exceed RUNBOX_MAX_CONCURRENT (pool members are live containers)');
 
@@ -243,6 +255,11 @@ export function loadConfig(env: Env): Config {
       retentionDays: readNumber(env, 'RUNBOX_AUDIT_RETENTION_DAYS', 30, 1),
     }),
     metricsKey,
+    wheelhouse,
+    depsCache: Object.freeze({
+      maxSets: readNumber(env, 'RUNBOX_DEPS_CACHE_SETS', 32, 1),
+      maxBytes: readNumber(env, 'RUNBOX_DEPS_CACHE_MB', 2048, 1) * MiB,
+    }),
     reapIntervalMs: readNumber(env, 'RUNBOX_REAP_INTERVAL_MS', 30_000, 100),
     shutdownGraceMs: readNumber(env, 'RUNBOX_SHUTDOWN_GRACE_MS', 10_000, 0),
     poolSize,

@@ -7,6 +7,7 @@ import type { Config } from './config';
 import type { DockerClient } from './docker/client';
 import { createHttpServer } from './http/connections';
 import { Admission } from './sandbox/admission';
+import { PackageCatalog } from './packages/catalog';
 import { InFlight } from './sandbox/in-flight';
 import { reportingGraceMs } from './sandbox/sandboxes';
 import { Reaper } from './sandbox/reaper';
@@ -52,7 +53,8 @@ export function assemble(config: Config, docker: DockerClient, log: Logger, stor
   });
   const state = { draining: false };
   const requests = new InFlight();
-  const app = createApp({ config, store, docker, runner, quotas, audit, metrics, log, version, state, requests });
+  const catalog = new PackageCatalog(docker, config.image, config.wheelhouse);
+  const app = createApp({ config, store, docker, runner, quotas, audit, metrics, log, version, state, requests, catalog });
   return { admission, runner, reaper, quotas, audit, metrics, state, requests, app };
 }
 

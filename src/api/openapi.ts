@@ -52,6 +52,8 @@ const RUN_EXAMPLE = {
   ],
   artifacts_truncated: false,
   usage: { cpu_ms: 540, max_rss_kb: 98304 },
+  dependencies: [],
+  install_ms: 0,
 };
 
 const STREAM_EXAMPLE = [
@@ -158,6 +160,7 @@ export const ABOUT_LINKS = {
   docs: '/docs',
   mcp: '/mcp',
   tools: '/v1/tools',
+  packages: '/v1/packages',
   playground: '/playground',
 };
 
@@ -281,6 +284,32 @@ export function openApiDocument(config: Config, version: string, tool: ToolDefin
               content: json({ $ref: '#/components/schemas/RunRecord' }, RECORD_EXAMPLE),
             },
             ...errorResponses(['not_found', 'rate_limited', 'store_unavailable', ...auth]),
+          },
+        },
+      },
+      '/v1/packages': {
+        get: {
+          operationId: 'listPackages',
+          tags: ['runs'],
+          summary: "What a run can import: the image's Python packages, and the wheelhouse",
+          description:
+            'Packages in the image need no install. Wheelhouse packages are installed for a run that lists them in ' +
+            '`dependencies` (from this folder only: the sandbox has no network). `install` is false when the server has no wheelhouse.',
+          responses: {
+            '200': {
+              description: 'The packages.',
+              content: json(
+                { type: 'object' },
+                {
+                  install: true,
+                  image: [{ name: 'numpy', version: '1.24.2' }],
+                  wheelhouse: [
+                    { name: 'tabulate', version: '0.9.0', file: 'tabulate-0.9.0-py3-none-any.whl', sha256: '0'.repeat(64), requires: [] },
+                  ],
+                  unusable: 0,
+                },
+              ),
+            },
           },
         },
       },

@@ -5,6 +5,7 @@ import { InvalidRequestError, PayloadTooLargeError } from '../errors';
 import type { Job, JobFile } from '../sandbox/job';
 import { OUTPUT_DIR } from '../sandbox/protocol';
 import { MAX_PATH_BYTES, pathConflict, relativePathProblem } from '../sandbox/paths';
+import { MAX_DEPENDENCIES, parseRunDependency } from '../packages/requirements';
 
 export const SUPPORTED_LANGUAGES = ['python'] as const;
 export const DEFAULT_ENTRYPOINT = 'main.py';
@@ -20,6 +21,7 @@ export interface RunRequestBody {
   args?: string[];
   timeout_ms?: number;
   memory_mb?: number;
+  dependencies?: string[];
 }
 
 /** The JSON schema of a run request; bounds come from the configured limits. */
@@ -48,6 +50,14 @@ export function runRequestSchema(limits: Limits) {
       args: { type: 'array', items: { type: 'string', maxLength: MAX_ARG_LENGTH } },
       timeout_ms: { type: 'integer', minimum: 1, maximum: limits.maxTimeoutMs },
       memory_mb: { type: 'integer', minimum: MIN_MEMORY_MB, maximum: limits.maxMemoryMb },
+      dependencies: {
+        type: 'array',
+        maxItems: MAX_DEPENDENCIES,
+        items: { type: 'string', minLength: 1, maxLength: 100 },
+        description:
+          "Python packages the program needs: a name, or a name with ==, >= or <= and a version. The image's own " +
+          "packages need no install; others come from the server's wheelhouse (GET /v1/packages), never from the network.",
+      },
     },
   } as const;
 }
@@ -170,11 +180,18 @@ export class RunRequestParser {
       throw new PayloadTooLargeError(`stdin is ${stdin.length} bytes; the limit is ${limits.maxStdinBytes} (RUNBOX_MAX_STDIN_BYTES)`);
     }
 
+    const dependencies = (request.dependencies ?? []).map((text, i) => {
+      const parsed = parseRunDependency(text);
+      if (typeof parsed === 'string') throw new InvalidRequestError(`dependencies[${i}] ${JSON.stringify(text)} ${parsed}`);
+      return parsed;
+    });
+
     return {
       files,
       entrypoint,
       args,
       stdin,
+      dependencies,
       timeoutMs: request.timeout_ms ?? limits.defaultTimeoutMs,
       memoryMb: request.memory_mb ?? limits.defaultMemoryMb,
     };

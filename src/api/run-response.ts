@@ -28,6 +28,8 @@ export const runResponseSchema = {
     'artifacts',
     'artifacts_truncated',
     'usage',
+    'dependencies',
+    'install_ms',
   ],
   properties: {
     id: { type: 'string', description: 'The run id; the sandbox container carried it as a label.' },
@@ -79,6 +81,21 @@ export const runResponseSchema = {
         max_rss_kb: { type: 'integer', minimum: 0 },
       },
     },
+    dependencies: {
+      type: 'array',
+      description: "The run's dependencies and what they resolved to: from the image (no install) or installed from the wheelhouse.",
+      items: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['name', 'version', 'source'],
+        properties: { name: { type: 'string' }, version: { type: 'string' }, source: { enum: ['image', 'wheelhouse'] } },
+      },
+    },
+    install_ms: {
+      type: 'integer',
+      minimum: 0,
+      description: 'Time spent installing dependencies for this run (0 when none were needed or their set was ready); part of timeout_ms.',
+    },
   },
 } as const;
 
@@ -100,7 +117,7 @@ export const errorResponseSchema = {
   },
 } as const;
 
-export function runResponse(result: RunResult) {
+export function runResponse(result: RunResult, dependencies: readonly DependencyReport[] = []) {
   return {
     id: result.id,
     status: result.status,
@@ -125,7 +142,16 @@ export function runResponse(result: RunResult) {
     })),
     artifacts_truncated: result.artifactsTruncated,
     usage: result.usage && { cpu_ms: result.usage.cpuMs, max_rss_kb: result.usage.maxRssKb },
+    dependencies: dependencies.map(({ name, version, source }) => ({ name, version, source })),
+    install_ms: result.installMs,
   };
+}
+
+/** A dependency as the response reports it: where it came from. */
+export interface DependencyReport {
+  name: string;
+  version: string;
+  source: 'image' | 'wheelhouse';
 }
 
 export type RunResponse = ReturnType<typeof runResponse>;

@@ -33,6 +33,12 @@ export interface DockerClient {
   /** Force-removes; a container that is already gone counts as removed. */
   remove(id: string): Promise<void>;
   listByLabel(label: string): Promise<ContainerSummary[]>;
+  /** An image's labels, or undefined when there is no such image. */
+  imageLabels(ref: string): Promise<Record<string, string> | undefined>;
+  createVolume(name: string, labels: Record<string, string>): Promise<void>;
+  /** A volume that is gone counts as removed; one still in use by a container fails (409). */
+  removeVolume(name: string): Promise<void>;
+  listVolumes(label: string): Promise<string[]>;
 }
 
 export interface DockerClientOptions {
@@ -171,6 +177,42 @@ export function createDockerClient(options: DockerClientOptions): DockerClient {
           .remove(opts({ force: true, v: true }))
           .then(() => undefined, ignoring(404, 409)),
       ),
+
+    imageLabels: (ref) =>
+      call('image inspect', (opts) =>
+        docker
+          .getImage(ref)
+          .inspect(opts() as Docker.ImageInspectOptions)
+          .then(
+            (info) => info.Config?.Labels ?? {},
+            (err: unknown) => {
+              if (statusOf(err) === 404) return undefined;
+              throw err;
+            },
+          ),
+      ),
+
+    createVolume: (name, labels) =>
+      call(
+        'volume create',
+        async (opts) => void (await docker.createVolume(opts({ Name: name, Labels: labels }) as Docker.VolumeCreateOptions)),
+      ),
+
+    removeVolume: (name) =>
+      call('volume remove', (opts) =>
+        docker
+          .getVolume(name)
+          .remove(opts())
+          .then(() => undefined, ignoring(404)),
+      ),
+
+    listVolumes: (label) =>
+      call('volume list', async (opts) => {
+        const listed = (await docker.listVolumes(opts({ filters: JSON.stringify({ label: [label] }) }))) as {
+          Volumes?: { Name: string }[] | null;
+        };
+        return (listed.Volumes ?? []).map((v) => v.Name);
+      }),
 
     listByLabel: (label) =>
       call('list', async (opts) => {

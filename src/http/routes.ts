@@ -22,6 +22,7 @@ import type { Metrics } from '../metrics/metrics';
 import { rateLimitHeaders, type QuotaState, type Quotas } from '../quotas/quotas';
 import { PRELOAD_MIN_MEMORY_MB } from '../sandbox/preload';
 import type { InFlight } from '../sandbox/in-flight';
+import type { PackageCatalog } from '../packages/catalog';
 import { poolPolicy, type LiveRun, type Runner } from '../sandbox/runner';
 import { keyMatches, presentedKey, requireApiKey, type Principal } from './auth';
 import { ByteBudget, JsonBodyReader } from './body';
@@ -44,6 +45,7 @@ export interface RouteDeps {
   state: { draining: boolean };
   /** Run requests in progress, from parsing to their audit record's end: a graceful stop waits for them. */
   requests: InFlight;
+  catalog: PackageCatalog;
 }
 
 interface ExecuteOptions {
@@ -135,7 +137,20 @@ function requestLimits(quotas: Quotas, baseLog: Logger, refuse?: (ctx: Context, 
   };
 }
 
-export function routes({ config, store, docker, runner, quotas, audit, metrics, log, version, state, requests }: RouteDeps): Router {
+export function routes({
+  config,
+  store,
+  docker,
+  runner,
+  quotas,
+  audit,
+  metrics,
+  log,
+  version,
+  state,
+  requests,
+  catalog,
+}: RouteDeps): Router {
   const router = new Router();
   const parser = new RunRequestParser(config.limits);
   const tool = runPythonTool(config);
@@ -171,6 +186,8 @@ export function routes({ config, store, docker, runner, quotas, audit, metrics, 
     const reqLog = requestLog(ctx, log);
     const principal = ctx.state.principal as Principal;
     const job = withinKeyLimits(requestParser.parse(request), request, principal);
+    // Before anything is counted or created: a dependency that cannot be met is the request's fault (400).
+    const dependencies = await catalog.resolve(job.dependencies);
     const quota: QuotaState = (ctx.state.quota as QuotaState | undefined) ?? {};
     const reservation = await quotas.reserveRun(principal, quota, reqLog, receivedAt);
     const gone = clientGone(ctx);
@@ -189,6 +206,7 @@ export function routes({ config, store, docker, runner, quotas, audit, metrics, 
           holdSlotUntil: closed(ctx.res),
           live,
           tenant: principal.keyId ?? '',
+          wheels: dependencies.wheels,
           beforeStart: async (run) => {
             await audit.begin({ keyId: principal.keyId, requestId: ctx.state.requestId as string, receivedAt, job }, run, reqLog);
             started = { id: run.id, at: Date.now() };
@@ -215,7 +233,7 @@ export function routes({ config, store, docker, runner, quotas, audit, metrics, 
     metrics.runEnded(result.status, result.durationMs, result.queuedMs);
     await audit.finish(result, reqLog);
     reqLog.info({ runId: result.id, keyId: principal.keyId, status: result.status, exitCode: result.exitCode }, 'run ended');
-    return runResponse(result);
+    return runResponse(result, dependencies.packages);
   };
 
   /** The same run, answered as Server-Sent Events once it starts; refusals before that stay JSON errors. */
@@ -302,6 +320,24 @@ export function routes({ config, store, docker, runner, quotas, audit, metrics, 
     const { contentType, body } = await metrics.exposition();
     ctx.type = contentType;
     ctx.body = body;
+  });
+
+  router.get('/v1/packages', async (ctx) => {
+    const image = await catalog.imageDistributions();
+    const { wheels, invalid } = catalog.wheels();
+    ctx.body = {
+      install: config.wheelhouse !== undefined,
+      image: [...image.values()].sort((a, b) => a.name.localeCompare(b.name)),
+      wheelhouse: wheels.map((w) => ({
+        name: w.name,
+        version: w.version,
+        file: w.file,
+        sha256: w.sha256,
+        requires: w.requires.map((r) => `${r.name}${r.specifiers.map((sp) => `${sp.op}${sp.version}`).join(',')}`),
+      })),
+      // Files a run cannot use; their reasons are for the operator (`runbox packages list`).
+      unusable: invalid.length,
+    };
   });
 
   router.get('/v1/tools', (ctx) => {

@@ -24,6 +24,38 @@ export interface SandboxSettings {
   workspaceMb: number;
   tmpMb: number;
   labels: Record<string, string>;
+  /** A dependency set's volume: mounted read-only at DEPS_PATH for a run, on PYTHONPATH. */
+  depsVolume?: string;
+  /**
+   * Instead of the launcher: install these wheels (file names from the wheelhouse index) into `depsVolume`,
+   * mounted writable, from the wheelhouse folder mounted read-only. pip gets no index and no network.
+   */
+  install?: { wheelhouse: string; wheels: readonly string[] };
+}
+
+/** Where a run finds its installed dependencies (the image has this folder, owned by the sandbox user). */
+export const DEPS_PATH = '/opt/deps';
+const WHEELHOUSE_PATH = '/wheelhouse';
+
+/** pip's command line for a set: explicit wheel files only, so pip resolves nothing and reads no name as an option. */
+export function installCommand(wheels: readonly string[]): string[] {
+  return [
+    'python3',
+    '-I',
+    '-m',
+    'pip',
+    'install',
+    '--no-index',
+    '--no-deps',
+    '--no-cache-dir',
+    '--no-compile',
+    '--disable-pip-version-check',
+    '--no-warn-script-location',
+    '--quiet',
+    '--target',
+    DEPS_PATH,
+    ...wheels.map((file) => `${WHEELHOUSE_PATH}/${file}`),
+  ];
 }
 
 /** Scratch space lives in memory, so each tmpfs gets at most a quarter of it: a full disk is ENOSPC, not OOM. */
@@ -39,13 +71,13 @@ export function containerSpec(s: SandboxSettings): ContainerCreateOptions {
   const memory = s.memoryMb * MiB;
   return {
     Image: s.image,
-    Entrypoint: LAUNCHER_COMMAND,
+    Entrypoint: s.install ? installCommand(s.install.wheels) : LAUNCHER_COMMAND,
     // Module names only, validated in config.ts; the launcher's one argument.
-    Cmd: s.preload.length > 0 ? [`--preload=${s.preload.join(',')}`] : [],
+    Cmd: s.preload.length > 0 && !s.install ? [`--preload=${s.preload.join(',')}`] : [],
     User: `${s.uid}:${SANDBOX_UID}`,
     WorkingDir: WORKSPACE_PATH,
     // The image supplies PATH, HOME, LANG and library settings; nothing of the server's environment.
-    Env: [],
+    Env: s.depsVolume && !s.install ? [`PYTHONPATH=${DEPS_PATH}`] : [],
     Labels: s.labels,
     Tty: false,
     OpenStdin: true,
@@ -81,7 +113,10 @@ export function containerSpec(s: SandboxSettings): ContainerCreateOptions {
       IpcMode: 'none',
       LogConfig: { Type: 'none', Config: {} },
       Binds: [],
-      Mounts: [],
+      Mounts: [
+        ...(s.depsVolume ? [{ Type: 'volume' as const, Source: s.depsVolume, Target: DEPS_PATH, ReadOnly: !s.install }] : []),
+        ...(s.install ? [{ Type: 'bind' as const, Source: s.install.wheelhouse, Target: WHEELHOUSE_PATH, ReadOnly: true }] : []),
+      ],
       Devices: [],
       PublishAllPorts: false,
       RestartPolicy: { Name: 'no' },

@@ -17,6 +17,8 @@ import { importScanner, PRELOAD_MIN_MEMORY_MB, wantsPreload } from './preload';
 import { artifactCaps } from './protocol';
 import { RunOutput, type LiveOutput } from './run-output';
 import { reportingGraceMs, SandboxFactory, type Sandbox } from './sandboxes';
+import { DependencySets } from './dependency-sets';
+import type { WheelhouseEntry } from '../packages/wheelhouse';
 
 export type { RunStatus };
 
@@ -42,6 +44,8 @@ export interface RunResult {
   artifactsTruncated: boolean;
   /** null when the service ended the run, or the figures the container reported were impossible. */
   usage: Usage | null;
+  /** Time spent installing its dependencies from the wheelhouse (0 when none, or their set was ready). */
+  installMs: number;
 }
 
 export interface RunOptions {
@@ -63,6 +67,8 @@ export interface RunOptions {
    * (its sandbox is discarded) and the failure is the answer. The audit trail records the run's start here.
    */
   beforeStart?: (run: { id: string; queuedMs: number }) => Promise<void>;
+  /** Wheels from the wheelhouse the run needs: installed (or reused) as a set, mounted read-only. */
+  wheels?: readonly WheelhouseEntry[];
 }
 
 /** What a live run reports before its result: that it started (it left the queue), and its output as it comes. */
@@ -129,6 +135,8 @@ export class Runner {
   private readonly policy: PoolPolicy;
   /** Public to observe (its size), not to drive: start() and stop() do that. */
   readonly pool: WarmPool;
+  /** Installed dependency sets; public to observe. */
+  readonly dependencySets: DependencySets;
 
   constructor(
     private readonly docker: DockerClient,
@@ -138,6 +146,7 @@ export class Runner {
   ) {
     const sandboxes = new SandboxFactory(docker, config, log);
     this.sandboxes = sandboxes;
+    this.dependencySets = new DependencySets(docker, config, log, (runId, work) => sandboxes.withLive(runId, work));
     this.importsPreloaded = importScanner(config.preload);
     this.policy = poolPolicy(config);
     this.pool = new WarmPool(
@@ -166,9 +175,10 @@ export class Runner {
     return this.sandboxes.liveCount;
   }
 
-  /** Starts the warm pool (if any). */
+  /** Starts the warm pool (if any), and removes dependency sets a predecessor left. */
   start(): void {
     this.pool.start();
+    this.dependencySets.sweep().catch((err: Error) => this.log.warn({ err }, 'could not sweep dependency sets'));
   }
 
   /**
@@ -201,14 +211,16 @@ export class Runner {
 
   private async admitAndRun(
     job: Job,
-    { cancel, receivedAt = Date.now(), holdSlotUntil, live, tenant, beforeStart }: RunOptions,
+    { cancel, receivedAt = Date.now(), holdSlotUntil, live, tenant, beforeStart, wheels = [] }: RunOptions,
   ): Promise<RunResult> {
     if (this.stopping.signal.aborted) throw new ShuttingDownError();
     const deadline = receivedAt + job.timeoutMs;
     // Ends the run early: the client went away, or the server is stopping.
     const stop = AbortSignal.any([this.stopping.signal, ...(cancel ? [cancel] : [])]);
     const wanted = this.policy === 'always' || (this.policy === 'auto' && wantsPreload(job, this.importsPreloaded)) ? 'preloaded' : 'plain';
-    let sandbox = this.pool.take(job.memoryMb, wanted);
+    // A warm member has no dependency set mounted: a run that needs one always gets a fresh sandbox.
+    let sandbox = wheels.length === 0 ? this.pool.take(job.memoryMb, wanted) : undefined;
+    let installMs = 0;
     if (!sandbox) {
       this.pool.yieldSlot();
       const slot = await this.admission.acquire(deadline, stop, tenant);
@@ -216,11 +228,23 @@ export class Runner {
         slot.release();
         throw new ShuttingDownError();
       }
+      let deps: { volume: string; afterRemoval: () => void } | undefined;
+      if (wheels.length > 0) {
+        try {
+          const set = await this.dependencySets.prepare(wheels, slot, deadline, stop);
+          installMs = set.installMs;
+          deps = { volume: set.volume, afterRemoval: set.release };
+        } catch (err) {
+          slot.release();
+          throw err;
+        }
+      }
       // A container made on the request path pays its imports either way, so it is always plain.
-      sandbox = await this.sandboxes.prepare(job.memoryMb, slot, deadline, { holdSlotUntil });
+      sandbox = await this.sandboxes.prepare(job.memoryMb, slot, deadline, { holdSlotUntil, deps });
     }
-    const queuedMs = Date.now() - receivedAt;
-    return this.execute(sandbox, job, { deadline, queuedMs, stop, holdSlotUntil, live, beforeStart });
+    const queuedMs = Date.now() - receivedAt - installMs;
+    const result = await this.execute(sandbox, job, { deadline, queuedMs, stop, holdSlotUntil, live, beforeStart });
+    return { ...result, installMs };
   }
 
   private async execute(
@@ -354,6 +378,7 @@ export class Runner {
         artifacts,
         artifactsTruncated,
         usage: serviceEnded || protocolBroken ? null : boundedUsage(collectedArtifacts.usage, durationMs, limits.cpus, sandbox.memoryMb),
+        installMs: 0,
       };
     } finally {
       finished = true;

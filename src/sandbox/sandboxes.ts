@@ -27,6 +27,8 @@ export interface Sandbox {
   exit: Promise<number>;
   /** Abandons `exit` (the engine stopped answering). */
   abandonWait: AbortController;
+  /** Called once its container is removed (a dependency set it mounted may then go). */
+  afterRemoval?: () => void;
 }
 
 /** Margin on top of the longest a run can take to be reported, before a reaper may treat it as abandoned. */
@@ -42,6 +44,8 @@ export interface PrepareOptions {
   kind?: MemberKind;
   /** The slot stays taken until this settles too (the HTTP response's delivery). */
   holdSlotUntil?: Promise<unknown>;
+  /** A dependency set's volume to mount read-only, and what to call once the container is removed. */
+  deps?: { volume: string; afterRemoval: () => void };
 }
 
 export class SandboxFactory {
@@ -65,6 +69,19 @@ export class SandboxFactory {
   }
 
   /**
+   * Runs `work` with `runId` counted live, for a container made outside this factory (a dependency set's
+   * install), so the reaper leaves it alone until `work` has removed it.
+   */
+  async withLive<T>(runId: string, work: () => Promise<T>): Promise<T> {
+    this.live.add(runId);
+    try {
+      return await work();
+    } finally {
+      this.live.delete(runId);
+    }
+  }
+
+  /**
    * Creates, attaches and starts a container holding `slot`, labelled to be reaped after `deadline`; on
    * failure nothing is left behind and the slot is freed (once `holdSlotUntil` settles too).
    */
@@ -76,7 +93,7 @@ export class SandboxFactory {
   discard(sandbox: Sandbox, holdSlotUntil?: Promise<unknown>): void {
     sandbox.stream.destroy();
     sandbox.abandonWait.abort();
-    this.dispose(sandbox.runId, sandbox.containerId, sandbox.slot, holdSlotUntil);
+    this.dispose(sandbox.runId, sandbox.containerId, sandbox.slot, holdSlotUntil, sandbox.afterRemoval);
   }
 
   /** Resolves once no creation or removal is in flight. */
@@ -88,7 +105,7 @@ export class SandboxFactory {
     memoryMb: number,
     slot: Slot,
     deadline: number,
-    { kind = 'plain', holdSlotUntil }: PrepareOptions,
+    { kind = 'plain', holdSlotUntil, deps }: PrepareOptions,
   ): Promise<Sandbox> {
     const { config } = this;
     const runId = randomUUID();
@@ -105,6 +122,7 @@ export class SandboxFactory {
       workspaceMb: config.limits.workspaceMb,
       tmpMb: config.limits.tmpMb,
       labels: runLabels(runId, config.instanceId, deadline + reportingGraceMs(config) + DEADLINE_MARGIN_MS),
+      depsVolume: deps?.volume,
     });
     let containerId: string | undefined;
     let stream: Duplex | undefined;
@@ -118,10 +136,10 @@ export class SandboxFactory {
       const abandonWait = new AbortController();
       const exit = this.docker.wait(containerId, abandonWait.signal);
       exit.catch(() => undefined); // observed by the run; a pool member may be discarded unused
-      return { runId, containerId, stream, memoryMb, kind, slot, exit, abandonWait };
+      return { runId, containerId, stream, memoryMb, kind, slot, exit, abandonWait, afterRemoval: deps?.afterRemoval };
     } catch (err) {
       stream?.destroy();
-      this.dispose(runId, containerId, slot, holdSlotUntil);
+      this.dispose(runId, containerId, slot, holdSlotUntil, deps?.afterRemoval);
       throw err;
     }
   }
@@ -131,13 +149,20 @@ export class SandboxFactory {
    * live containers never exceed the maximum. A removal that fails (engine gone) still frees the slot; the
    * reaper finds the container later. settle() waits for the removal, not for the hold.
    */
-  private dispose(runId: string, containerId: string | undefined, slot: Slot, holdSlotUntil?: Promise<unknown>): void {
+  private dispose(
+    runId: string,
+    containerId: string | undefined,
+    slot: Slot,
+    holdSlotUntil?: Promise<unknown>,
+    afterRemoval?: () => void,
+  ): void {
     const removal = containerId === undefined ? Promise.resolve() : this.docker.remove(containerId);
     void this.pending.add(
       removal
         .catch((err: Error) => this.log.error({ runId, containerId, err }, 'container removal failed'))
         .finally(() => {
           this.live.delete(runId);
+          afterRemoval?.();
           if (holdSlotUntil) void holdSlotUntil.then(slot.release, slot.release);
           else slot.release();
         }),

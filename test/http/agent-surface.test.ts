@@ -25,6 +25,7 @@ describe('the agent surface, over HTTP with a fake engine', () => {
       docs: '/docs',
       mcp: '/mcp',
       tools: '/v1/tools',
+      packages: '/v1/packages',
       playground: '/playground',
     });
   });

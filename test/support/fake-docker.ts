@@ -25,5 +25,9 @@ export function fakeDocker(options: { up?: boolean; image?: boolean } = {}): Doc
     kill: () => record('kill'),
     remove: () => record('remove'),
     listByLabel: async () => (await record('listByLabel'), []),
+    imageLabels: async () => (await record('imageLabels'), options.image === false ? undefined : {}),
+    createVolume: () => record('createVolume'),
+    removeVolume: () => record('removeVolume'),
+    listVolumes: async () => (await record('listVolumes'), []),
   };
 }

@@ -25,6 +25,8 @@ const run = (overrides: Partial<RunResponse> = {}): RunResponse => ({
   artifacts: [],
   artifacts_truncated: false,
   usage: { cpu_ms: 20, max_rss_kb: 9000 },
+  dependencies: [],
+  install_ms: 0,
   ...overrides,
 });
 

@@ -52,6 +52,7 @@ describe('README example response', () => {
       artifacts: [],
       artifactsTruncated: false,
       usage: { cpuMs: 21, maxRssKb: 9216 },
+      installMs: 0,
     };
     const shown = JSON.parse(example![1]);
     expect(Object.keys(shown)).toEqual(Object.keys(runResponse(sample)));

@@ -23,6 +23,7 @@ async function entriesOf(archive: Buffer): Promise<Record<string, { data: string
 
 describe('packJob', () => {
   const job: Job = {
+    dependencies: [],
     files: [
       { path: 'main.py', data: Buffer.from('print(1)') },
       { path: 'data/bytes.bin', data: Buffer.from([0, 1, 255]) },

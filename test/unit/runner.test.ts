@@ -66,6 +66,10 @@ function scriptedEngine() {
     kill: () => call('kill'),
     remove: () => call('remove'),
     listByLabel: async () => [],
+    imageLabels: async () => ({}),
+    createVolume: () => call('createVolume'),
+    removeVolume: () => call('removeVolume'),
+    listVolumes: async () => [],
   };
   /** The marker the runner sent in job.json, once the job archive is through. */
   const marker = async (): Promise<string> => {
@@ -94,6 +98,7 @@ function killed(engine: ReturnType<typeof scriptedEngine>) {
 }
 
 const job: Job = {
+  dependencies: [],
   files: [{ path: 'main.py', data: Buffer.from('print(1)') }],
   entrypoint: 'main.py',
   args: [],
