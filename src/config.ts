@@ -216,9 +216,15 @@ export function loadConfig(env: Env): Config {
   check(storeContent === '0' || storeContent === '1', 'RUNBOX_AUDIT_STORE_CONTENT: 0 or 1');
 
   const wheelhouse = env.RUNBOX_WHEELHOUSE ? resolvePath(env.RUNBOX_WHEELHOUSE) : undefined;
+  const wheelhouseStat = wheelhouse === undefined ? undefined : statSync(wheelhouse, { throwIfNoEntry: false });
   check(
-    wheelhouse === undefined || statSync(wheelhouse, { throwIfNoEntry: false })?.isDirectory() === true,
+    wheelhouse === undefined || wheelhouseStat?.isDirectory() === true,
     `RUNBOX_WHEELHOUSE=${JSON.stringify(env.RUNBOX_WHEELHOUSE)}: not a folder`,
+  );
+  // The install container reads it as the sandbox user.
+  check(
+    wheelhouseStat === undefined || (wheelhouseStat.mode & 0o005) === 0o005,
+    `RUNBOX_WHEELHOUSE=${JSON.stringify(env.RUNBOX_WHEELHOUSE)}: sandboxes read it as an unprivileged user, so it must be readable and searchable by others (chmod 755; \`runbox packages add\` does this)`,
   );
 
   const poolSize = readNumber(env, 'RUNBOX_POOL_SIZE', Math.min(2, limits.maxConcurrent), 0);

@@ -77,7 +77,7 @@ function describeLimits(limits: KeyLimits): string {
 }
 
 /** Rows as aligned columns, for a terminal. */
-function table(header: string[], rows: string[][]): string {
+export function table(header: string[], rows: string[][]): string {
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
   const line = (cells: string[]) =>
     cells

@@ -4,6 +4,7 @@ import { Command, CommanderError } from 'commander';
 import { bridgeStdio } from '../mcp/stdio';
 import { version } from '../version';
 import { CliError, EXIT } from './exit-codes';
+import { packagesAdd, packagesList } from './packages';
 import { keysAdd, keysList, keysRevoke, keysSet, LIMIT_FLAGS, type LimitOptions } from './keys';
 import { runCommand, type RunOptions } from './run';
 import { serve } from './serve';
@@ -84,6 +85,17 @@ keys
 limitFlags(keys.command('set').argument('<id>').description("change a key's limits")).action((id: string, options: LimitOptions) =>
   keysSet(id, options),
 );
+
+const packages = program.command('packages').description('manage the wheelhouse runs install from (RUNBOX_WHEELHOUSE)');
+packages
+  .command('add')
+  .argument('<wheels...>', '.whl files')
+  .description("check wheels (name, metadata, tags for the image's Python) and copy them into the wheelhouse")
+  .action((files: string[]) => packagesAdd(files));
+packages
+  .command('list')
+  .description('the wheels in the wheelhouse, and the files in it that runs cannot use')
+  .action(() => packagesList());
 
 serverOptions(program.command('mcp').description('serve MCP over stdio for desktop agents, running code on a runbox server')).action(
   async (options: { url?: string; apiKey?: string }) => {

@@ -4,7 +4,7 @@
  * A wheel's identity is its content's SHA-256, so a wheel replaced under the same name is a different one.
  */
 import { createHash } from 'node:crypto';
-import { copyFileSync, readdirSync, readFileSync, renameSync, statSync } from 'node:fs';
+import { chmodSync, copyFileSync, readdirSync, readFileSync, renameSync, statSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { readWheel, WheelError, type WheelInfo } from './wheel';
 
@@ -53,6 +53,8 @@ export class Wheelhouse {
     // Written beside, then renamed: a scan never sees half a wheel.
     const partial = join(this.dir, `.${name}.partial`);
     copyFileSync(path, partial);
+    // The install container reads it as the sandbox user, not as the owner.
+    chmodSync(partial, 0o644);
     renameSync(partial, join(this.dir, name));
     return entry;
   }

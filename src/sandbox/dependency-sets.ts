@@ -54,6 +54,7 @@ function demultiplexed(chunks: Buffer[]): string {
 export class DependencySets {
   private readonly ready = new Map<string, SetEntry>();
   private readonly installing = new Map<string, Promise<SetEntry>>();
+  private installed = 0;
 
   constructor(
     private readonly docker: DockerClient,
@@ -184,6 +185,7 @@ export class DependencySets {
       }
       const entry: SetEntry = { volume, bytes: wheels.reduce((sum, w) => sum + w.size, 0), users: 0, lastUsed: Date.now() };
       this.ready.set(key, entry);
+      this.installed += 1;
       this.log.info({ set: key, wheels: wheels.length }, 'dependency set installed');
       return entry;
     } catch (err) {
@@ -214,5 +216,10 @@ export class DependencySets {
 
   get size(): number {
     return this.ready.size;
+  }
+
+  /** Sets installed since start (a set shared by concurrent first uses counts once). */
+  get installs(): number {
+    return this.installed;
   }
 }

@@ -1,0 +1,204 @@
+/**
+ * Dependencies from the operator's wheelhouse, against the real engine: wheels the test writes itself,
+ * installed with the network off, reused as a set, and refused when they cannot be met.
+ */
+import { execFile } from 'node:child_process';
+import { existsSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { randomBytes } from 'node:crypto';
+import Docker from 'dockerode';
+import { testDataDir } from '../support/config';
+import { eventually, runContainers, startServer } from '../support/engine';
+import { postRun } from '../support/http';
+import { makeWheel, type WheelSpec } from '../support/wheels';
+
+const CLI = join(__dirname, '../../dist/cli/main.js');
+const run = promisify(execFile);
+const engine = new Docker();
+
+type Server = Awaited<ReturnType<typeof startServer>>;
+
+/** Where a hostile wheel would write on the host, if anything of it ran outside the sandbox. */
+const ESCAPE_MARK = join('/tmp', `runbox-wheel-escape-${randomBytes(6).toString('hex')}`);
+
+const WHEELS: WheelSpec[] = [
+  { name: 'tiny-dep', version: '1.0' },
+  { name: 'tiny-dep', version: '1.2' },
+  {
+    name: 'tiny-app',
+    version: '1.0',
+    requires: ['tiny-dep>=1.1'],
+    files: { 'tiny_app/__init__.py': 'import tiny_dep\n__version__ = "1.0"\n' },
+  },
+  { name: 'shared-first', version: '0.1' },
+  {
+    // A wheel has no install-time code; this one tries anyway: a setup.py and a .pth file that write to the host.
+    name: 'sneaky',
+    version: '1.0',
+    files: {
+      'sneaky/__init__.py': 'value = 42\n',
+      'setup.py': `open(${JSON.stringify(ESCAPE_MARK)}, "w").write("setup.py ran")\n`,
+      'sneaky-init.pth': `import os; open(${JSON.stringify(ESCAPE_MARK)}, "w").write(".pth ran")\n`,
+    },
+  },
+];
+
+async function depsVolumes(instanceId: string): Promise<string[]> {
+  const listed = await engine.listVolumes({ filters: JSON.stringify({ label: ['runbox.deps-set'] }) });
+  return (listed.Volumes ?? []).map((v) => v.Name).filter((name) => name.startsWith(`runbox-deps-${instanceId}-`));
+}
+
+describe('dependencies from the wheelhouse', () => {
+  let server: Server;
+  let wheelhouse: string;
+  beforeAll(async () => {
+    const source = testDataDir();
+    wheelhouse = testDataDir();
+    const files = WHEELS.map((spec) => {
+      const { file, bytes } = makeWheel(spec);
+      writeFileSync(join(source, file), bytes);
+      return join(source, file);
+    });
+    // The operator's way in: `runbox packages add`, which checks each wheel.
+    await run(process.execPath, [CLI, 'packages', 'add', ...files], { env: { PATH: process.env.PATH, RUNBOX_WHEELHOUSE: wheelhouse } });
+    server = await startServer({ RUNBOX_WHEELHOUSE: wheelhouse, RUNBOX_POOL_SIZE: '1', RUNBOX_MAX_CONCURRENT: '4' });
+  });
+  afterAll(async () => {
+    await server.close();
+    for (const volume of await depsVolumes(server.config.instanceId))
+      await engine
+        .getVolume(volume)
+        .remove()
+        .catch(() => undefined);
+  });
+
+  it('`runbox packages list` shows the wheels', async () => {
+    const { stdout } = await run(process.execPath, [CLI, 'packages', 'list'], {
+      env: { PATH: process.env.PATH, RUNBOX_WHEELHOUSE: wheelhouse },
+    });
+    expect(stdout).toMatch(/tiny-app\s+1\.0\s+tiny_app-1\.0-py3-none-any\.whl\s+tiny-dep/);
+    expect(stdout).toMatch(/tiny-dep\s+1\.2/);
+  });
+
+  it('installs a package and its dependency chain offline, then reuses the set without installing again', async () => {
+    const body = { code: 'import tiny_app, tiny_dep; print(tiny_app.__version__, tiny_dep.__version__)', dependencies: ['tiny-app'] };
+    const first = await postRun(server.url, body);
+    expect(first.status).toBe(200);
+    expect(first.body.stdout).toBe('1.0 1.2\n');
+    expect(first.body.dependencies).toEqual([
+      { name: 'tiny-app', version: '1.0', source: 'wheelhouse' },
+      { name: 'tiny-dep', version: '1.2', source: 'wheelhouse' },
+    ]);
+    expect(first.body.install_ms).toBeGreaterThan(0);
+    const again = await postRun(server.url, body);
+    expect(again.body.stdout).toBe('1.0 1.2\n');
+    expect(again.body.install_ms).toBe(0);
+    expect(await depsVolumes(server.config.instanceId)).toHaveLength(1);
+  });
+
+  it('honours a version pin', async () => {
+    const pinned = await postRun(server.url, { code: 'import tiny_dep; print(tiny_dep.__version__)', dependencies: ['tiny-dep==1.0'] });
+    expect(pinned.body.stdout).toBe('1.0\n');
+  });
+
+  it('takes a package the image has without installing anything', async () => {
+    const before = await depsVolumes(server.config.instanceId);
+    const res = await postRun(server.url, { code: 'import numpy; print(numpy.__name__)', dependencies: ['numpy>=1.0'] });
+    expect(res.body.stdout).toBe('numpy\n');
+    expect(res.body.dependencies).toEqual([{ name: 'numpy', version: expect.any(String), source: 'image' }]);
+    expect(res.body.install_ms).toBe(0);
+    expect((await depsVolumes(server.config.instanceId)).sort()).toEqual(before.sort());
+  });
+
+  it('refuses what cannot be met, and hostile strings, with a 400 naming them and no container created', async () => {
+    // A server of its own without a warm pool, so that no container is made in the background meanwhile.
+    const quiet = await startServer({ RUNBOX_WHEELHOUSE: wheelhouse, RUNBOX_POOL_SIZE: '0' });
+    const events = await engine.getEvents({
+      filters: { type: ['container'], event: ['create'], label: [`runbox.instance=${quiet.config.instanceId}`] },
+    });
+    const created: string[] = [];
+    events.on('data', (chunk: Buffer) => created.push(chunk.toString()));
+    try {
+      const unknown = await postRun(quiet.url, { code: 'print(1)', dependencies: ['no-such-package'] });
+      expect(unknown.status).toBe(400);
+      expect(unknown.body.error.message).toBe('dependencies: no-such-package cannot be satisfied: the wheelhouse has no wheel of it');
+      const tooNew = await postRun(quiet.url, { code: 'print(1)', dependencies: ['tiny-dep>=2'] });
+      expect(tooNew.body.error.message).toBe('dependencies: tiny-dep>=2 cannot be satisfied: the wheelhouse has 1.0, 1.2');
+      for (const hostile of [
+        '--index-url=http://127.0.0.1:9/simple',
+        '-e /wheelhouse',
+        'tiny-dep @ file:///etc/passwd',
+        '../tiny_dep-1.0-py3-none-any.whl',
+      ]) {
+        const res = await postRun(quiet.url, { code: 'print(1)', dependencies: [hostile] });
+        expect(res.status).toBe(400);
+        expect(res.body.error.message).toContain(`dependencies[0] ${JSON.stringify(hostile)}`);
+      }
+      await new Promise((r) => setTimeout(r, 300));
+      expect(created).toEqual([]);
+    } finally {
+      (events as unknown as { destroy(): void }).destroy();
+      await quiet.close();
+    }
+  });
+
+  it('runs nothing of a wheel outside the sandbox, and gives a run neither the wheelhouse nor a writable set', async () => {
+    const res = await postRun(server.url, {
+      code: [
+        'import os, sneaky',
+        'print(sneaky.value, os.path.exists("/wheelhouse"))',
+        'try:',
+        '    open("/opt/deps/planted.py", "w")',
+        'except OSError as e:',
+        '    print("read-only", e.errno)',
+      ].join('\n'),
+      dependencies: ['sneaky'],
+    });
+    expect(res.body.stdout).toBe('42 False\nread-only 30\n');
+    expect(existsSync(ESCAPE_MARK)).toBe(false);
+  });
+
+  it('concurrent first uses of one set share one install', async () => {
+    const installsBefore = server.runner.dependencySets.installs;
+    const body = { code: 'import shared_first; print("ok")', dependencies: ['shared-first'] };
+    const runs = await Promise.all([postRun(server.url, body), postRun(server.url, body), postRun(server.url, body)]);
+    expect(runs.map((r) => r.body.stdout)).toEqual(['ok\n', 'ok\n', 'ok\n']);
+    expect(server.runner.dependencySets.installs).toBe(installsBefore + 1);
+    expect(await eventually(async () => (await runContainers()).length <= 1)).toBe(true);
+  });
+
+  it('a wheel replaced in the wheelhouse makes a new set: the next run installs it again', async () => {
+    const body = {
+      code: 'import tiny_dep; print(tiny_dep.__version__, getattr(tiny_dep, "patched", False))',
+      dependencies: ['tiny-dep==1.0'],
+    };
+    expect((await postRun(server.url, body)).body).toMatchObject({ stdout: '1.0 False\n', install_ms: 0 });
+    const source = testDataDir();
+    const { file, bytes } = makeWheel({
+      name: 'tiny-dep',
+      version: '1.0',
+      files: { 'tiny_dep/__init__.py': '__version__ = "1.0"\npatched = True\n' },
+    });
+    writeFileSync(join(source, file), bytes);
+    await run(process.execPath, [CLI, 'packages', 'add', join(source, file)], {
+      env: { PATH: process.env.PATH, RUNBOX_WHEELHOUSE: wheelhouse },
+    });
+    const replaced = await postRun(server.url, body);
+    expect(replaced.body.stdout).toBe('1.0 True\n');
+    expect(replaced.body.install_ms).toBeGreaterThan(0);
+  });
+
+  it('GET /v1/packages lists the image and the wheelhouse', async () => {
+    const listed = (await (await fetch(`${server.url}/v1/packages`)).json()) as {
+      install: boolean;
+      image: { name: string }[];
+      wheelhouse: { name: string; version: string; requires: string[] }[];
+    };
+    expect(listed.install).toBe(true);
+    expect(listed.image.map((d) => d.name)).toEqual(expect.arrayContaining(['numpy', 'pandas', 'pip']));
+    expect(listed.wheelhouse).toEqual(
+      expect.arrayContaining([expect.objectContaining({ name: 'tiny-app', version: '1.0', requires: ['tiny-dep>=1.1'] })]),
+    );
+  });
+});
