@@ -2,8 +2,13 @@
  * `npm run bench`: runbox against `docker run --rm` one-shots of the same image, in one run on this machine.
  * Latency p50/p95 at concurrency 1, throughput at concurrency 4 and 8, a request with one input file and one
  * artifact, a data-science chart script (pandas, numpy, matplotlib) at concurrency 1 and 4, and the server's
- * peak RSS. Loopback only; every phase is bounded in count and time.
+ * peak RSS, and runs with a wheelhouse dependency: first use of a set (installed) and the same set again.
+ * Loopback only; every phase is bounded in count and time.
  */
+import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { makeWheel } from '../test/support/wheels';
 import { spawnServer } from '../test/support/server-process';
 import { CHART_SCRIPT, DATA_SCIENCE_ONE_SHOT, dockerRun, measure, type Attempt } from './harness';
 import { rssOf, writeResults } from './stats';
@@ -14,6 +19,19 @@ const THROUGHPUT_RUNS = Number(process.env.BENCH_THROUGHPUT_RUNS ?? 40);
 const DS_LATENCY_RUNS = Number(process.env.BENCH_DS_LATENCY_RUNS ?? 15);
 const DS_THROUGHPUT_RUNS = Number(process.env.BENCH_DS_THROUGHPUT_RUNS ?? 24);
 const POOL_SIZE = process.env.RUNBOX_POOL_SIZE ?? '4';
+const DEPS_FIRST_RUNS = Number(process.env.BENCH_DEPS_FIRST_RUNS ?? 8);
+const DEPS_CACHED_RUNS = Number(process.env.BENCH_DEPS_CACHED_RUNS ?? 15);
+
+/** A wheelhouse of small pure-Python wheels, one per first-use run, readable by the sandbox user. */
+function benchWheelhouse(): string {
+  const dir = mkdtempSync(join(tmpdir(), 'runbox-bench-wheels-'));
+  chmodSync(dir, 0o755);
+  for (let i = 0; i < DEPS_FIRST_RUNS + 1; i++) {
+    const { file, bytes } = makeWheel({ name: `bench-pkg-${i}`, version: '1.0' });
+    writeFileSync(join(dir, file), bytes, { mode: 0o644 });
+  }
+  return dir;
+}
 
 const TRIVIAL = { code: 'print(2+2)' };
 const DATA_SCIENCE = { code: CHART_SCRIPT };
@@ -32,7 +50,9 @@ const ms = (v: number) => Math.round(v);
 const two = (v: number) => Number(v.toFixed(2));
 
 async function main() {
+  const wheelhouse = benchWheelhouse();
   const server = await spawnServer({
+    RUNBOX_WHEELHOUSE: wheelhouse,
     RUNBOX_INSTANCE_ID: `bench-${process.pid}`,
     RUNBOX_MAX_CONCURRENT: '8',
     RUNBOX_MAX_QUEUE: '64',
@@ -71,6 +91,17 @@ async function main() {
     await settle();
     const dsC4Runbox = await measure(runbox(DATA_SCIENCE), DS_THROUGHPUT_RUNS, 4);
     const dsC4Docker = await measure(dockerDataScience, DS_THROUGHPUT_RUNS, 4);
+    // Dependencies: each first-use run names a set never installed before; then one set, again and again.
+    await settle();
+    let nextSet = 1;
+    const firstUse: Attempt = () => {
+      const i = nextSet++;
+      return runboxRequest(server.url, { code: `import bench_pkg_${i}; print(2+2)`, dependencies: [`bench-pkg-${i}`] });
+    };
+    const depsFirst = await measure(firstUse, DEPS_FIRST_RUNS, 1);
+    const cachedSet = { code: 'import bench_pkg_0; print(2+2)', dependencies: ['bench-pkg-0'] };
+    await measure(runbox(cachedSet), 1, 1);
+    const depsCached = await measure(runbox(cachedSet), DEPS_CACHED_RUNS, 1);
     const peakRssMb = rssOf(server.pid, 'VmHWM') / 1024;
 
     const rows = [
@@ -130,6 +161,20 @@ async function main() {
         ratio: two(dsC4Runbox.perSecond / dsC4Docker.perSecond),
         target: '>= 1.0',
       },
+      {
+        metric: 'one wheelhouse dependency, first use p50, c=1 (ms)',
+        runbox: ms(depsFirst.p50),
+        docker_run: '',
+        ratio: `+${ms(depsFirst.p50 - latencyRunbox.p50)} ms`,
+        target: '<= trivial + 1500 ms',
+      },
+      {
+        metric: 'the same dependency set again p50, c=1 (ms)',
+        runbox: ms(depsCached.p50),
+        docker_run: '',
+        ratio: two(depsCached.p50 / latencyRunbox.p50),
+        target: '<= 1.3 x trivial',
+      },
       { metric: 'server peak RSS (MB)', runbox: two(peakRssMb), docker_run: '', ratio: '', target: '< 150' },
     ];
     console.table(rows);
@@ -138,6 +183,7 @@ async function main() {
       pool_size: Number(POOL_SIZE),
       image,
       latency_c1: { runbox: latencyRunbox, docker_run: latencyDocker },
+      dependencies: { first_use: depsFirst, cached_set: depsCached },
       file_and_artifact_c1: fileArtifact,
       throughput_c4: { runbox: c4Runbox, docker_run: c4Docker },
       throughput_c8: { runbox: c8Runbox, docker_run: c8Docker },
@@ -157,6 +203,7 @@ async function main() {
   } finally {
     server.child.kill('SIGTERM');
     await server.exited;
+    rmSync(wheelhouse, { recursive: true, force: true });
   }
 }
 

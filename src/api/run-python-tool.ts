@@ -20,6 +20,9 @@ function description(config: Config): string {
     'Each call is a new, empty machine: nothing persists between calls (no variables, no files, no installs), so send a',
     'complete program every time. There is no network access and pip install is not possible. Available: the standard',
     'library, numpy, pandas, scipy, scikit-learn, matplotlib, Pillow, PyYAML, BeautifulSoup (bs4), dateutil, tqdm.',
+    ...(config.wheelhouse !== undefined
+      ? ['Other packages: list them in dependencies (e.g. ["tabulate==0.9.0"]); they are installed only if this server offers them.']
+      : []),
     '',
     `Files: files you pass are placed relative to the working directory (e.g. "data.csv"). To return a file, save it under`,
     `./${OUTPUT_DIR}/ (e.g. plt.savefig("${OUTPUT_DIR}/chart.png"), df.to_csv("${OUTPUT_DIR}/result.csv")). Charts come back as`,
@@ -50,6 +53,8 @@ function inputSchema(config: Config) {
         ...fields.timeout_ms,
         description: `Wall-clock limit in milliseconds (default ${config.limits.defaultTimeoutMs}); the program is killed when it passes.`,
       },
+      // Offered only where a wheelhouse can meet them: elsewhere the image's packages are all there is.
+      ...(config.wheelhouse !== undefined ? { dependencies: fields.dependencies } : {}),
     },
   };
 }

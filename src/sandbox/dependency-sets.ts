@@ -5,7 +5,8 @@
  * - A set is named by its wheels' content hashes: a wheel replaced in the wheelhouse is a new set.
  * - Concurrent first uses of one set share one install.
  * - At most `maxSets` sets, and `maxBytes` of their wheels, are kept; the least recently used unused set goes.
- * - The volumes are this server's (named by instance); those a predecessor left are removed at start.
+ * - The volumes are this server's (named by instance): removed when it stops, and those a predecessor
+ *   left (a crash) when it starts.
  */
 import { createHash, randomUUID } from 'node:crypto';
 import type { Duplex } from 'node:stream';
@@ -197,6 +198,17 @@ export class DependencySets {
       if (containerId !== undefined)
         await this.docker.remove(containerId).catch((err: Error) => this.log.warn({ err }, 'install container removal failed'));
     }
+  }
+
+  /** Removes every set (the server is stopping and its runs have ended): a cache is not kept across restarts. */
+  async clear(): Promise<void> {
+    const volumes = [...this.ready.values()].map((e) => e.volume);
+    this.ready.clear();
+    await Promise.all(
+      volumes.map((volume) =>
+        this.docker.removeVolume(volume).catch((err: Error) => this.log.warn({ err, volume }, 'could not remove a dependency set')),
+      ),
+    );
   }
 
   /** Drops the least recently used unused sets while over the count or size bound. */

@@ -196,6 +196,7 @@ export class Runner {
       this.stopping.abort(new ShuttingDownError('the server is shutting down; the run was stopped before it started'));
     }
     await this.settle();
+    await this.dependencySets.clear();
   }
 
   /** Runs a job to completion in a fresh container. */

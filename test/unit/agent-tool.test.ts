@@ -4,7 +4,8 @@ import type { RunResponse } from '../../src/api/run-response';
 import { runPythonTool, toolFormats } from '../../src/api/run-python-tool';
 import { PayloadTooLargeError } from '../../src/errors';
 import { runToolResult, serviceErrorResult } from '../../src/mcp/tool-result';
-import { testConfig } from '../support/config';
+import { chmodSync } from 'node:fs';
+import { testConfig, testDataDir } from '../support/config';
 
 const PNG = 'iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg==';
 
@@ -147,5 +148,18 @@ describe('a run as a tool result', () => {
     expect(busy.isError).toBe(true);
     expect(busy.content[0]).toMatchObject({ type: 'text', text: expect.stringMatching(/busy.*call the tool again.*retry after 2 s/s) });
     expect(serviceErrorResult('engine_unavailable', 'down').content[0]).toMatchObject({ text: expect.stringContaining('not available') });
+  });
+});
+
+describe('run_python with a wheelhouse', () => {
+  it('offers dependencies, and says so, only when the server has a wheelhouse', () => {
+    const wheelhouse = testDataDir();
+    chmodSync(wheelhouse, 0o755);
+    const withWheels = runPythonTool(testConfig({ RUNBOX_WHEELHOUSE: wheelhouse }));
+    expect(Object.keys(withWheels.inputSchema.properties)).toContain('dependencies');
+    expect(withWheels.description).toMatch(/list them in dependencies/);
+    const without = runPythonTool(testConfig());
+    expect(Object.keys(without.inputSchema.properties)).not.toContain('dependencies');
+    expect(without.description).not.toMatch(/dependencies/);
   });
 });
