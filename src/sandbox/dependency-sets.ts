@@ -101,6 +101,8 @@ export class DependencySets {
     }
     entry.users += 1;
     entry.lastUsed = Date.now();
+    // A new set may take the cache past its bounds: older unused sets go.
+    if (installMs > 0) void this.evict();
     const used = entry;
     let released = false;
     return {
@@ -176,6 +178,12 @@ export class DependencySets {
       cancel.addEventListener('abort', kill, { once: true });
       const exitCode = await this.docker.wait(id);
       cancel.removeEventListener('abort', kill);
+      // pip's last words may still be on their way when the engine reports the exit.
+      const attached = stream;
+      await Promise.race([
+        new Promise((resolve) => attached.once('close', resolve).once('end', resolve)),
+        new Promise((resolve) => setTimeout(resolve, 500)),
+      ]);
       if (Date.now() >= deadline) throw new InvalidRequestError('dependencies: installing them took longer than timeout_ms');
       if (cancel.aborted) throw new InvalidRequestError('dependencies: the install was cancelled');
       if (exitCode !== 0) {
