@@ -21,7 +21,13 @@ export interface WheelInfo {
 /** The image's interpreter, as wheel tags see it (the image is Debian bookworm's python3). */
 export const IMAGE_PYTHON = { version: '3.11', tag: 'cp311', glibc: [2, 36] as const, arch: 'x86_64' };
 
-const FILENAME = /^([A-Za-z0-9](?:[A-Za-z0-9._]*[A-Za-z0-9])?)-([^-]+)(?:-(\d[^-]*))?-([^-]+)-([^-]+)-([^-]+)\.whl$/;
+/**
+ * PEP 427's name, with every part kept to the characters wheels use: a file name ends up in pip's argv and on
+ * the operator's terminal, so no spaces, `;` (pip reads a marker after it), `$`, or control characters.
+ */
+const FILENAME = /^([A-Za-z0-9](?:[A-Za-z0-9._]*[A-Za-z0-9])?)-([A-Za-z0-9._+!]+)(?:-(\d[A-Za-z0-9._]*))?-([A-Za-z0-9._]+)-([A-Za-z0-9._]+)-([A-Za-z0-9._]+)\.whl$/;
+/** A wheel with more entries than this is refused before anything is inflated. */
+const MAX_ENTRIES = 100_000;
 /** METADATA is a few KB; a wheel claiming more is refused rather than inflated. */
 const MAX_METADATA_BYTES = 1024 * 1024;
 
@@ -75,19 +81,26 @@ export function readWheel(file: string, bytes: Uint8Array): WheelInfo {
   const distInfo = `${named.name}-${named.version}.dist-info/METADATA`;
   let metadata: Uint8Array | undefined;
   try {
+    let seen = 0;
+    let matches = 0;
     const entries = unzipSync(bytes, {
+      // Only the one METADATA its name promises is inflated, within a cap; a second .dist-info is refused.
       filter: (entry) => {
-        const wanted = entry.name.toLowerCase() === distInfo.toLowerCase() || /^[^/]+\.dist-info\/METADATA$/.test(entry.name);
+        seen += 1;
+        if (seen > MAX_ENTRIES) throw new WheelError(`${file}: more than ${MAX_ENTRIES} entries`);
+        if (/^[^/]+\.dist-info\/METADATA$/.test(entry.name)) matches += 1;
+        if (matches > 1) throw new WheelError(`${file}: more than one .dist-info/METADATA`);
+        const wanted = entry.name.toLowerCase() === distInfo.toLowerCase();
         if (wanted && entry.originalSize > MAX_METADATA_BYTES) throw new WheelError(`${file}: its METADATA is over 1 MB`);
         return wanted;
       },
     });
-    metadata = entries[distInfo] ?? Object.values(entries)[0];
+    metadata = Object.values(entries)[0];
   } catch (err) {
     if (err instanceof WheelError) throw err;
     throw new WheelError(`${file}: not a readable zip archive (${(err as Error).message})`);
   }
-  if (!metadata) throw new WheelError(`${file}: no .dist-info/METADATA inside`);
+  if (!metadata) throw new WheelError(`${file}: no ${distInfo} inside`);
   const fields = parseMetadata(new TextDecoder().decode(metadata));
   const name = fields.get('name')?.[0];
   const version = fields.get('version')?.[0];

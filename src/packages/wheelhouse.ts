@@ -4,7 +4,7 @@
  * A wheel's identity is its content's SHA-256, so a wheel replaced under the same name is a different one.
  */
 import { createHash } from 'node:crypto';
-import { chmodSync, copyFileSync, readdirSync, readFileSync, renameSync, statSync } from 'node:fs';
+import { chmodSync, copyFileSync, lstatSync, readdirSync, readFileSync, renameSync, statSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { readWheel, WheelError, type WheelInfo } from './wheel';
 
@@ -18,7 +18,7 @@ export const MAX_WHEEL_BYTES = 256 * 1024 * 1024;
 
 export class Wheelhouse {
   /** Entries by file name, with the size and mtime they were read at: a changed file is read again. */
-  private readonly known = new Map<string, { size: number; mtimeMs: number; entry: WheelhouseEntry | WheelError }>();
+  private readonly known = new Map<string, { stamp: string; entry: WheelhouseEntry | WheelError }>();
 
   constructor(readonly dir: string) {}
 
@@ -29,17 +29,26 @@ export class Wheelhouse {
     const names = readdirSync(this.dir).filter((name) => name.endsWith('.whl'));
     for (const name of names) {
       const path = join(this.dir, name);
-      const stat = statSync(path, { throwIfNoEntry: false });
-      if (!stat?.isFile()) continue;
+      // Not followed: a link would be checked here at its target, but read by the install at another path.
+      const stat = lstatSync(path, { throwIfNoEntry: false });
+      if (!stat) continue;
+      if (!stat.isFile()) {
+        invalid.push({ file: name, reason: `${name}: not a regular file` });
+        continue;
+      }
+      // Size and times alone miss a same-size copy that kept its mtime (cp -p, rsync -t): the inode and ctime do not.
+      const stamp = `${stat.size}:${stat.mtimeMs}:${stat.ctimeMs}:${stat.ino}`;
       let cached = this.known.get(name);
-      if (!cached || cached.size !== stat.size || cached.mtimeMs !== stat.mtimeMs) {
-        cached = { size: stat.size, mtimeMs: stat.mtimeMs, entry: readEntry(name, path, stat.size) };
+      if (cached?.stamp !== stamp) {
+        cached = { stamp, entry: readEntry(name, path, stat.size) };
         this.known.set(name, cached);
       }
       if (cached.entry instanceof WheelError) invalid.push({ file: name, reason: cached.entry.message });
+      else if ((stat.mode & 0o004) === 0) invalid.push({ file: name, reason: `${name}: not readable by the sandbox user (chmod 644)` });
       else wheels.push(cached.entry);
     }
-    for (const name of this.known.keys()) if (!names.includes(name)) this.known.delete(name);
+    const present = new Set(names);
+    for (const name of this.known.keys()) if (!present.has(name)) this.known.delete(name);
     wheels.sort((a, b) => a.key.localeCompare(b.key) || a.version.localeCompare(b.version));
     return { wheels, invalid };
   }
@@ -47,7 +56,9 @@ export class Wheelhouse {
   /** Checks a wheel and copies it in (replacing a file of the same name); what it is. */
   add(path: string): WheelhouseEntry {
     const name = basename(path);
-    const size = statSync(path).size;
+    const stat = statSync(path);
+    if (!stat.isFile()) throw new WheelError(`${name}: not a regular file`);
+    const size = stat.size;
     const entry = readEntry(name, path, size);
     if (entry instanceof WheelError) throw entry;
     // Written beside, then renamed: a scan never sees half a wheel.

@@ -1,6 +1,6 @@
 /** Versions, requirements and wheels: the pure parts of the wheelhouse. */
 import { zipSync } from 'fflate';
-import { writeFileSync } from 'node:fs';
+import { chmodSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { resolve, type ImageDistributions } from '../../src/packages/resolve';
 import { Wheelhouse } from '../../src/packages/wheelhouse';
@@ -120,7 +120,7 @@ describe('wheels', () => {
   it.each([
     ['a name that is not a wheel’s', 'package.zip', makeWheel({ name: 'a', version: '1' }).bytes, /not a wheel file name/],
     ['not a zip', 'a-1.0-py3-none-any.whl', new TextEncoder().encode('not a zip'), /not a readable zip archive/],
-    ['no METADATA', 'a-1.0-py3-none-any.whl', zipSync({ 'a/__init__.py': new Uint8Array(0) }), /no \.dist-info\/METADATA/],
+    ['no METADATA', 'a-1.0-py3-none-any.whl', zipSync({ 'a/__init__.py': new Uint8Array(0) }), /no a-1\.0\.dist-info\/METADATA inside/],
     [
       'METADATA naming another package',
       'a-1.0-py3-none-any.whl',
@@ -151,6 +151,25 @@ describe('wheels', () => {
     expect(() => readWheel(file, bytes)).toThrow(message);
   });
 
+  it('inflates only the METADATA its name promises, within 1 MB, and refuses a second .dist-info', () => {
+    const huge = zipSync({ 'a-1.0.dist-info/METADATA': new Uint8Array(2 * 1024 * 1024) });
+    expect(() => readWheel('a-1.0-py3-none-any.whl', huge)).toThrow(/METADATA is over 1 MB/);
+    const { bytes } = makeWheel({ name: 'a', version: '1.0' });
+    const twice = zipSync({
+      'z-9.dist-info/METADATA': new TextEncoder().encode('Name: z\nVersion: 9\n'),
+      'a-1.0.dist-info/METADATA': new TextEncoder().encode('Name: a\nVersion: 1.0\n'),
+    });
+    expect(() => readWheel('a-1.0-py3-none-any.whl', twice)).toThrow(/more than one \.dist-info\/METADATA/);
+    expect(readWheel('a-1.0-py3-none-any.whl', bytes).name).toBe('a');
+  });
+
+  it.each(['a-1.0-py3-none-any.x;y.whl', 'a- 1.0-py3-none-any.whl', 'a-1.0-py3-none-any$(id).whl', 'a-1.0-py3-none-\u001b[31many.whl'])(
+    'refuses the file name %j, which pip or a terminal would misread',
+    (file) => {
+      expect(() => readWheel(file, makeWheel({ name: 'a', version: '1.0' }).bytes)).toThrow(/not a wheel file name/);
+    },
+  );
+
   it('takes the platform tags the image can install', () => {
     expect(tagsFit({ python: ['cp311'], abi: ['cp311'], platform: ['manylinux_2_17_x86_64', 'manylinux2014_x86_64'] })).toBeUndefined();
     expect(tagsFit({ python: ['cp38'], abi: ['abi3'], platform: ['manylinux_2_28_x86_64'] })).toBeUndefined();
@@ -180,6 +199,20 @@ describe('the wheelhouse and resolving against it', () => {
     const before = first.wheels[0].sha256;
     put(dir, { name: 'tiny-dep', version: '1.0', files: { 'tiny_dep/__init__.py': 'changed = True\n' } });
     expect(house.scan().wheels[0].sha256).not.toBe(before);
+  });
+
+  it('reports a symbolic link, or a wheel the sandbox user cannot read, instead of using it', () => {
+    const dir = folder();
+    const outside = folder();
+    const target = put(outside, { name: 'linked', version: '1.0' });
+    symlinkSync(join(outside, target), join(dir, target));
+    const unreadable = put(dir, { name: 'private', version: '1.0' });
+    chmodSync(join(dir, unreadable), 0o600);
+    const { wheels, invalid } = new Wheelhouse(dir).scan();
+    expect(wheels).toEqual([]);
+    expect(invalid.map((i) => i.reason).sort()).toEqual(
+      [`${target}: not a regular file`, `${unreadable}: not readable by the sandbox user (chmod 644)`].sort(),
+    );
   });
 
   it('adds a wheel only after checking it', () => {
@@ -225,5 +258,38 @@ describe('the wheelhouse and resolving against it', () => {
     expect(resolve([req('tiny-dep==1.0'), req('needs-new')], image, wheels)).toMatchObject({
       unmet: expect.stringMatching(/conflicts with tiny-dep==1\.0/),
     });
+  });
+});
+
+describe('resolving, beyond the first choice', () => {
+  const dir = testDataDir();
+  for (const spec of [
+    { name: 'foo', version: '1.0' },
+    { name: 'foo', version: '1.9' },
+    { name: 'foo', version: '2.0rc1' },
+    { name: 'only-pre', version: '1.0b1' },
+    { name: 'six', version: '1.17.0' },
+    { name: 'bar', version: '1.0', requires: ['six>=1.17'] },
+  ]) {
+    const { file, bytes } = makeWheel(spec);
+    writeFileSync(join(dir, file), bytes);
+  }
+  const { wheels } = new Wheelhouse(dir).scan();
+  const image: ImageDistributions = new Map([['six', { name: 'six', version: '1.16.0' }]]);
+  const req = (text: string) => parseRunDependency(text) as Requirement;
+  const versions = (r: ReturnType<typeof resolve>) =>
+    'packages' in r ? r.packages.map((p) => `${p.name} ${p.version} ${p.source}`) : r.unmet;
+
+  it('prefers final releases, taking a pre-release only when nothing else fits', () => {
+    expect(versions(resolve([req('foo')], image, wheels))).toEqual(['foo 1.9 wheelhouse']);
+    expect(versions(resolve([req('only-pre')], image, wheels))).toEqual(['only-pre 1.0b1 wheelhouse']);
+  });
+
+  it("merges the run's own requirements on one package", () => {
+    expect(versions(resolve([req('foo'), req('foo<=1.0')], image, wheels))).toEqual(['foo 1.0 wheelhouse']);
+  });
+
+  it("swaps the image's version for a wheel when a dependency needs a newer one", () => {
+    expect(versions(resolve([req('six'), req('bar')], image, wheels))).toEqual(['six 1.17.0 wheelhouse', 'bar 1.0 wheelhouse']);
   });
 });
