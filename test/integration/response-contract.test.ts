@@ -42,8 +42,9 @@ describe('the response schema and real responses', () => {
       'import time; time.sleep(30)',
     ];
     const seen = new Set<string>();
-    for (const code of programs) {
-      const { status, body } = await postRun(server.url, { code, timeout_ms: 2000 });
+    for (const [i, code] of programs.entries()) {
+      // One of them names a dependency (the image's own), so the dependencies' fields show too.
+      const { status, body } = await postRun(server.url, { code, timeout_ms: 2000, ...(i === 0 ? { dependencies: ['numpy'] } : {}) });
       expect(status).toBe(200); // postRun has checked it against the schema
       for (const path of valuePaths(body)) seen.add(path);
     }

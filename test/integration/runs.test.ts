@@ -45,6 +45,8 @@ describe.each([
         artifacts: [],
         artifacts_truncated: false,
         usage: { cpu_ms: expect.any(Number), max_rss_kb: expect.any(Number) },
+        dependencies: [],
+        install_ms: 0,
       });
       expect(body.usage.max_rss_kb).toBeGreaterThan(1000);
     });
