@@ -291,6 +291,7 @@ export function openApiDocument(config: Config, version: string, tool: ToolDefin
         get: {
           operationId: 'listPackages',
           tags: ['runs'],
+          security,
           summary: "What a run can import: the image's Python packages, and the wheelhouse",
           description:
             'Packages in the image need no install. Wheelhouse packages are installed for a run that lists them in ' +
@@ -310,6 +311,7 @@ export function openApiDocument(config: Config, version: string, tool: ToolDefin
                 },
               ),
             },
+            ...errorResponses(['rate_limited', 'store_unavailable', ...auth]),
           },
         },
       },

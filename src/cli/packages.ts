@@ -2,24 +2,27 @@
  * `runbox packages add|list`: the operator's wheelhouse (RUNBOX_WHEELHOUSE). `add` checks each wheel (its
  * name, METADATA and tags against the image's Python) before copying it in; `list` shows what runs can use.
  */
-import { chmodSync, mkdirSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { WheelError } from '../packages/wheel';
 import { Wheelhouse } from '../packages/wheelhouse';
 import { CliError, EXIT } from './exit-codes';
 import { table } from './keys';
 
-function wheelhouse(): Wheelhouse {
+function wheelhouse({ create }: { create: boolean }): Wheelhouse {
   const dir = process.env.RUNBOX_WHEELHOUSE;
   if (!dir) throw new CliError('set RUNBOX_WHEELHOUSE to the wheelhouse folder (the same as the server’s)', EXIT.usage);
-  mkdirSync(resolve(dir), { recursive: true });
-  // Sandboxes read it as the sandbox user: the folder must be open to others (it holds nothing secret).
-  chmodSync(resolve(dir), 0o755);
+  if (create && !existsSync(resolve(dir))) {
+    // Sandboxes read it as the sandbox user: a folder made here is open to others (it holds nothing secret).
+    mkdirSync(resolve(dir), { recursive: true, mode: 0o755 });
+    chmodSync(resolve(dir), 0o755);
+  }
+  if (!existsSync(resolve(dir))) throw new CliError(`${dir}: no such folder`, EXIT.noInput);
   return new Wheelhouse(resolve(dir));
 }
 
 export function packagesAdd(files: string[]): void {
-  const house = wheelhouse();
+  const house = wheelhouse({ create: true });
   let failed = 0;
   for (const file of files) {
     try {
@@ -35,7 +38,7 @@ export function packagesAdd(files: string[]): void {
 }
 
 export function packagesList(): void {
-  const { wheels, invalid } = wheelhouse().scan();
+  const { wheels, invalid } = wheelhouse({ create: false }).scan();
   const rows = wheels.map((w) => [w.name, w.version, w.file, w.requires.map((r) => r.name).join(',') || '-']);
   process.stdout.write(`${table(['NAME', 'VERSION', 'FILE', 'REQUIRES'], rows)}\n`);
   for (const bad of invalid) process.stderr.write(`runbox: unusable: ${bad.reason}\n`);

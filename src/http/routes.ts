@@ -322,7 +322,7 @@ export function routes({
     ctx.body = body;
   });
 
-  router.get('/v1/packages', async (ctx) => {
+  router.get('/v1/packages', auth, limited, async (ctx) => {
     const image = await catalog.imageDistributions();
     const { wheels, invalid } = catalog.wheels();
     ctx.body = {

@@ -11,6 +11,7 @@ import { Wheelhouse, type WheelhouseEntry } from './wheelhouse';
 
 export const DISTRIBUTIONS_LABEL = 'runbox.distributions';
 const IMAGE_TTL_MS = 60_000;
+const SCAN_TTL_MS = 1000;
 
 export interface ResolvedDependencies {
   packages: { name: string; version: string; source: 'image' | 'wheelhouse' }[];
@@ -21,6 +22,7 @@ export interface ResolvedDependencies {
 export class PackageCatalog {
   private readonly wheelhouse: Wheelhouse | undefined;
   private image: { at: number; distributions: Promise<ImageDistributions> } | undefined;
+  private scanned: { at: number; wheels: WheelhouseEntry[]; invalid: { file: string; reason: string }[] } | undefined;
 
   constructor(
     private readonly docker: DockerClient,
@@ -44,8 +46,11 @@ export class PackageCatalog {
     return this.image.distributions;
   }
 
+  /** The wheelhouse's wheels, scanned at most once a second (a scan stats every file). */
   wheels(): { wheels: WheelhouseEntry[]; invalid: { file: string; reason: string }[] } {
-    return this.wheelhouse ? this.wheelhouse.scan() : { wheels: [], invalid: [] };
+    if (!this.wheelhouse) return { wheels: [], invalid: [] };
+    if (!this.scanned || Date.now() - this.scanned.at > SCAN_TTL_MS) this.scanned = { at: Date.now(), ...this.wheelhouse.scan() };
+    return this.scanned;
   }
 
   /** Resolves a run's requirements; a 400 naming the package and what there is when one cannot be met. */

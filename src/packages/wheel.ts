@@ -25,7 +25,8 @@ export const IMAGE_PYTHON = { version: '3.11', tag: 'cp311', glibc: [2, 36] as c
  * PEP 427's name, with every part kept to the characters wheels use: a file name ends up in pip's argv and on
  * the operator's terminal, so no spaces, `;` (pip reads a marker after it), `$`, or control characters.
  */
-const FILENAME = /^([A-Za-z0-9](?:[A-Za-z0-9._]*[A-Za-z0-9])?)-([A-Za-z0-9._+!]+)(?:-(\d[A-Za-z0-9._]*))?-([A-Za-z0-9._]+)-([A-Za-z0-9._]+)-([A-Za-z0-9._]+)\.whl$/;
+const FILENAME =
+  /^([A-Za-z0-9](?:[A-Za-z0-9._]*[A-Za-z0-9])?)-([A-Za-z0-9._+!]+)(?:-(\d[A-Za-z0-9._]*))?-([A-Za-z0-9._]+)-([A-Za-z0-9._]+)-([A-Za-z0-9._]+)\.whl$/;
 /** A wheel with more entries than this is refused before anything is inflated. */
 const MAX_ENTRIES = 100_000;
 /** METADATA is a few KB; a wheel claiming more is refused rather than inflated. */

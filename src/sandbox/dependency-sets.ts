@@ -13,7 +13,7 @@ import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
 import type { Config } from '../config';
 import type { DockerClient } from '../docker/client';
-import { InvalidRequestError } from '../errors';
+import { ClientGoneError, InvalidRequestError } from '../errors';
 import type { WheelhouseEntry } from '../packages/wheelhouse';
 import type { Slot } from './admission';
 import { containerSpec } from './container-spec';
@@ -30,6 +30,35 @@ interface SetEntry {
   bytes: number;
   users: number;
   lastUsed: number;
+  /** performance.now() when it was installed. */
+  installedAt: number;
+}
+
+/** An install under way, and the runs waiting for it (its users once it is ready). */
+interface Installing {
+  done: Promise<SetEntry>;
+  waiters: number;
+  result?: SetEntry;
+}
+
+/** An install ended on its run's account (that run's deadline, its client leaving): another run may try again. */
+class InstallAbandoned extends InvalidRequestError {}
+
+/** `work`, or this run's own deadline or cancellation, whichever comes first. */
+function withinOwn<T>(work: Promise<T>, deadline: number, cancel: AbortSignal): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const timer = setTimeout(
+      () => reject(new InvalidRequestError('dependencies: installing them took longer than timeout_ms; give the run more time')),
+      Math.max(1, deadline - Date.now()),
+    );
+    const onAbort = () => reject(new ClientGoneError('the client went away while its dependencies were installed'));
+    if (cancel.aborted) onAbort();
+    cancel.addEventListener('abort', onAbort, { once: true });
+    work.then(resolve, reject).finally(() => {
+      clearTimeout(timer);
+      cancel.removeEventListener('abort', onAbort);
+    });
+  });
 }
 
 export interface PreparedSet {
@@ -54,7 +83,7 @@ function demultiplexed(chunks: Buffer[]): string {
 
 export class DependencySets {
   private readonly ready = new Map<string, SetEntry>();
-  private readonly installing = new Map<string, Promise<SetEntry>>();
+  private readonly installing = new Map<string, Installing>();
   private installed = 0;
 
   constructor(
@@ -72,6 +101,7 @@ export class DependencySets {
     return hash.digest('hex').slice(0, 24);
   }
 
+  /** The prefix of a set's volumes (an attempt adds its own suffix). */
   private volumeName(key: string): string {
     return `runbox-deps-${this.config.instanceId}-${key}`;
   }
@@ -84,22 +114,41 @@ export class DependencySets {
     }
   }
 
-  /** The set's volume, installed first if it is not ready, within the run's slot and deadline. */
+  /**
+   * The set's volume, installed first if it is not ready, within the run's slot and deadline. A run that
+   * finds another's install under way waits for it within its own deadline; if that install gave up on its
+   * own run's account (its deadline, its client leaving), this run installs the set itself.
+   */
   async prepare(wheels: readonly WheelhouseEntry[], slot: Slot, deadline: number, cancel: AbortSignal): Promise<PreparedSet> {
     const key = DependencySets.key(wheels);
     const began = performance.now();
     let entry = this.ready.get(key);
-    let installMs = 0;
-    if (!entry) {
+    if (entry) entry.users += 1;
+    while (!entry) {
       let install = this.installing.get(key);
+      const own = !install;
       if (!install) {
-        install = this.install(key, wheels, slot, deadline, cancel).finally(() => this.installing.delete(key));
+        const started = this.install(key, wheels, slot, deadline, cancel);
+        const record: Installing = { done: started.finally(() => this.installing.delete(key)), waiters: 0 };
+        record.done.then(
+          (result) => (record.result = result),
+          () => undefined,
+        );
+        install = record;
         this.installing.set(key, install);
       }
-      entry = await install;
-      installMs = Math.round(performance.now() - began);
+      // Counted before the set is published, so no eviction can take it between its install and its use.
+      install.waiters += 1;
+      try {
+        entry = await (own ? install.done : withinOwn(install.done, deadline, cancel));
+      } catch (err) {
+        install.waiters -= 1;
+        // Counted as a user of a set that did get installed, just after this run stopped waiting.
+        if (install.result) install.result.users -= 1;
+        if (own || !(err instanceof InstallAbandoned)) throw err;
+      }
     }
-    entry.users += 1;
+    const installMs = this.ready.get(key) === entry && entry.installedAt > began ? Math.round(performance.now() - began) : 0;
     entry.lastUsed = Date.now();
     // A new set may take the cache past its bounds: older unused sets go.
     if (installMs > 0) void this.evict();
@@ -127,22 +176,41 @@ export class DependencySets {
   ): Promise<SetEntry> {
     const wheelhouse = this.config.wheelhouse;
     if (wheelhouse === undefined) throw new InvalidRequestError('dependencies: this server has no wheelhouse (RUNBOX_WHEELHOUSE)');
-    const volume = this.volumeName(key);
+    // Each attempt its own volume: one that failed halfway is never reused.
+    const volume = `${this.volumeName(key)}-${randomUUID().slice(0, 8)}`;
     await this.docker.createVolume(volume, { [LABEL_SET]: key });
     const runId = randomUUID();
-    return this.asLive(runId, () => this.installIn(runId, volume, key, wheels, wheelhouse, slot, deadline, cancel));
+    let installed = false;
+    try {
+      await this.asLive(runId, () => this.installIn(runId, volume, wheels, wheelhouse, slot, deadline, cancel));
+      installed = true;
+    } finally {
+      // The install container is gone by now (installIn removes it), so its volume can go too.
+      if (!installed)
+        await this.docker.removeVolume(volume).catch((err: Error) => this.log.warn({ err, volume }, 'could not remove a failed set'));
+    }
+    const entry: SetEntry = {
+      volume,
+      bytes: wheels.reduce((sum, w) => sum + w.size, 0),
+      users: this.installing.get(key)?.waiters ?? 1,
+      lastUsed: Date.now(),
+      installedAt: performance.now(),
+    };
+    this.ready.set(key, entry);
+    this.installed += 1;
+    this.log.info({ set: key, wheels: wheels.length }, 'dependency set installed');
+    return entry;
   }
 
   private async installIn(
     runId: string,
     volume: string,
-    key: string,
     wheels: readonly WheelhouseEntry[],
     wheelhouse: string,
     slot: Slot,
     deadline: number,
     cancel: AbortSignal,
-  ): Promise<SetEntry> {
+  ): Promise<void> {
     const spec = containerSpec({
       image: this.config.image,
       runtime: this.config.runtime,
@@ -160,7 +228,9 @@ export class DependencySets {
     let containerId: string | undefined;
     let stream: Duplex | undefined;
     let timer: NodeJS.Timeout | undefined;
+    let kill: (() => void) | undefined;
     try {
+      if (cancel.aborted) throw new InstallAbandoned('dependencies: the client went away before the install');
       containerId = await this.docker.create(spec);
       const id = containerId;
       stream = await this.docker.attach(id);
@@ -173,38 +243,34 @@ export class DependencySets {
       stream.on('error', () => undefined);
       stream.end();
       await this.docker.start(id);
-      const kill = () => void this.docker.kill(id).catch(() => undefined);
+      kill = () => void this.docker.kill(id).catch(() => undefined);
       timer = setTimeout(kill, Math.max(1, deadline - Date.now()));
       cancel.addEventListener('abort', kill, { once: true });
+      if (cancel.aborted) kill();
       const exitCode = await this.docker.wait(id);
-      cancel.removeEventListener('abort', kill);
       // pip's last words may still be on their way when the engine reports the exit.
       const attached = stream;
       await Promise.race([
         new Promise((resolve) => attached.once('close', resolve).once('end', resolve)),
         new Promise((resolve) => setTimeout(resolve, 500)),
       ]);
-      if (Date.now() >= deadline) throw new InvalidRequestError('dependencies: installing them took longer than timeout_ms');
-      if (cancel.aborted) throw new InvalidRequestError('dependencies: the install was cancelled');
+      if (cancel.aborted) throw new InstallAbandoned('dependencies: the install was cancelled');
+      if (Date.now() >= deadline) {
+        throw new InstallAbandoned('dependencies: installing them took longer than timeout_ms; give the run more time');
+      }
       if (exitCode !== 0) {
         const said = demultiplexed(output).trim().split('\n').slice(-5).join(' ').slice(0, 500);
         throw new InvalidRequestError(
           `dependencies: pip could not install ${wheels.map((w) => w.file).join(', ')} (exit ${exitCode}): ${said}`,
         );
       }
-      const entry: SetEntry = { volume, bytes: wheels.reduce((sum, w) => sum + w.size, 0), users: 0, lastUsed: Date.now() };
-      this.ready.set(key, entry);
-      this.installed += 1;
-      this.log.info({ set: key, wheels: wheels.length }, 'dependency set installed');
-      return entry;
-    } catch (err) {
-      await this.docker.removeVolume(volume).catch(() => undefined);
-      throw err;
     } finally {
       clearTimeout(timer);
+      if (kill) cancel.removeEventListener('abort', kill);
       stream?.destroy();
-      if (containerId !== undefined)
+      if (containerId !== undefined) {
         await this.docker.remove(containerId).catch((err: Error) => this.log.warn({ err }, 'install container removal failed'));
+      }
     }
   }
 

@@ -175,10 +175,9 @@ export class Runner {
     return this.sandboxes.liveCount;
   }
 
-  /** Starts the warm pool (if any), and removes dependency sets a predecessor left. */
+  /** Starts the warm pool (if any). */
   start(): void {
     this.pool.start();
-    this.dependencySets.sweep().catch((err: Error) => this.log.warn({ err }, 'could not sweep dependency sets'));
   }
 
   /**

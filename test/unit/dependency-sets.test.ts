@@ -9,13 +9,21 @@ import { silentLog } from '../support/app';
 import { testConfig, testDataDir } from '../support/config';
 import { chmodSync } from 'node:fs';
 
-function scriptedEngine(exitCode = 0, output = '') {
+function scriptedEngine(exitCode = 0, output = '', waitMs = 20) {
   const volumes = new Set<string>();
   const calls: string[] = [];
   const specs: { Entrypoint?: string[] | string; HostConfig?: { Mounts?: { Source?: string; ReadOnly?: boolean }[] } }[] = [];
   let containers = 0;
+  /** Like the engine: a volume a container (even a stopped one) still mounts cannot be removed. */
+  const mountedBy = new Map<string, string>();
   const docker = {
-    create: async (spec: (typeof specs)[number]) => (calls.push('create'), specs.push(spec), `c${++containers}`),
+    create: async (spec: (typeof specs)[number]) => {
+      calls.push('create');
+      specs.push(spec);
+      const id = `c${++containers}`;
+      for (const m of spec.HostConfig?.Mounts ?? []) if (m.Source && volumes.has(m.Source)) mountedBy.set(m.Source, id);
+      return id;
+    },
     attach: async () => {
       const stream = new PassThrough();
       const header = Buffer.alloc(8);
@@ -25,11 +33,17 @@ function scriptedEngine(exitCode = 0, output = '') {
       return stream;
     },
     start: async () => void calls.push('start'),
-    wait: async () => (await new Promise((r) => setTimeout(r, 20)), exitCode),
+    wait: async () => (await new Promise((r) => setTimeout(r, waitMs)), exitCode),
     kill: async () => void calls.push('kill'),
-    remove: async () => void calls.push('remove'),
+    remove: async (id: string) => {
+      calls.push('remove');
+      for (const [volume, user] of mountedBy) if (user === id) mountedBy.delete(volume);
+    },
     createVolume: async (name: string) => void volumes.add(name),
-    removeVolume: async (name: string) => void volumes.delete(name),
+    removeVolume: async (name: string) => {
+      if (mountedBy.has(name)) throw Object.assign(new Error('volume is in use'), { statusCode: 409 });
+      volumes.delete(name);
+    },
     listVolumes: async () => [...volumes],
   } as unknown as DockerClient;
   return { docker, volumes, calls, specs };
@@ -48,10 +62,10 @@ const wheel = (file: string, size = 1000): WheelhouseEntry =>
     tags: { python: [], abi: [], platform: [] },
   }) as WheelhouseEntry;
 
-function sets(env: Record<string, string> = {}, exitCode = 0, output = '') {
+function sets(env: Record<string, string> = {}, exitCode = 0, output = '', waitMs = 20) {
   const wheelhouse = testDataDir();
   chmodSync(wheelhouse, 0o755);
-  const engine = scriptedEngine(exitCode, output);
+  const engine = scriptedEngine(exitCode, output, waitMs);
   const config = testConfig({ RUNBOX_WHEELHOUSE: wheelhouse, ...env });
   const live: string[] = [];
   const deps = new DependencySets(engine.docker, config, silentLog, async (runId, work) => {
@@ -114,5 +128,22 @@ describe('dependency sets', () => {
     const other = DependencySets.key([{ ...wheel('a-1-py3-none-any.whl'), sha256: 'f'.repeat(64) }]);
     expect(one).not.toBe(other);
     expect(DependencySets.key([wheel('a'), wheel('b')])).toBe(DependencySets.key([wheel('b'), wheel('a')]));
+  });
+
+  it('a run waiting on another run’s install that gave up installs the set itself', async () => {
+    const { deps, engine, admission } = sets({}, 0, '', 200);
+    const [slotA, slotB] = [await admission.acquire(far()), await admission.acquire(far())];
+    const leaving = new AbortController();
+    const first = deps.prepare([wheel('z-1-py3-none-any.whl')], slotA, far(), leaving.signal);
+    await new Promise((r) => setTimeout(r, 20));
+    const second = deps.prepare([wheel('z-1-py3-none-any.whl')], slotB, far(), never);
+    await new Promise((r) => setTimeout(r, 50));
+    leaving.abort();
+    await expect(first).rejects.toThrow(/cancelled|went away/);
+    const got = await second;
+    expect(got.installMs).toBeGreaterThan(0);
+    expect(deps.installs).toBe(1);
+    // The abandoned attempt's volume went with it; only the good one is left.
+    expect([...engine.volumes]).toEqual([got.volume]);
   });
 });
