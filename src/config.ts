@@ -224,7 +224,7 @@ export function loadConfig(env: Env): Config {
   // The install container reads it as the sandbox user.
   check(
     wheelhouseStat === undefined || (wheelhouseStat.mode & 0o005) === 0o005,
-    `RUNBOX_WHEELHOUSE=${JSON.stringify(env.RUNBOX_WHEELHOUSE)}: sandboxes read it as an unprivileged user, so it must be readable and searchable by others (chmod 755; \`runbox packages add\` does this)`,
+    `RUNBOX_WHEELHOUSE=${JSON.stringify(env.RUNBOX_WHEELHOUSE)}: sandboxes read it as an unprivileged user, so it must be readable and searchable by others (chmod 755)`,
   );
 
   const poolSize = readNumber(env, 'RUNBOX_POOL_SIZE', Math.min(2, limits.maxConcurrent), 0);

@@ -3,7 +3,7 @@
  * installed with the network off, reused as a set, and refused when they cannot be met.
  */
 import { execFile } from 'node:child_process';
-import { existsSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { randomBytes } from 'node:crypto';
@@ -55,6 +55,8 @@ describe('dependencies from the wheelhouse', () => {
   beforeAll(async () => {
     const source = testDataDir();
     wheelhouse = testDataDir();
+    // The operator's part: the folder is open to the sandbox user.
+    chmodSync(wheelhouse, 0o755);
     const files = WHEELS.map((spec) => {
       const { file, bytes } = makeWheel(spec);
       writeFileSync(join(source, file), bytes);
@@ -184,6 +186,8 @@ describe('dependencies from the wheelhouse', () => {
     await run(process.execPath, [CLI, 'packages', 'add', join(source, file)], {
       env: { PATH: process.env.PATH, RUNBOX_WHEELHOUSE: wheelhouse },
     });
+    // The server looks at the folder again at most once a second.
+    await new Promise((r) => setTimeout(r, 1100));
     const replaced = await postRun(server.url, body);
     expect(replaced.body.stdout).toBe('1.0 True\n');
     expect(replaced.body.install_ms).toBeGreaterThan(0);
