@@ -37,7 +37,10 @@ export interface SandboxSettings {
 export const DEPS_PATH = '/opt/deps';
 const WHEELHOUSE_PATH = '/wheelhouse';
 
-/** pip's command line for a set: explicit wheel files only, so pip resolves nothing and reads no name as an option. */
+/**
+ * pip's command line for a set: explicit wheel files only, so pip resolves nothing and reads no name as an
+ * option. It compiles the bytecode once here, since runs mount the set read-only.
+ */
 export function installCommand(wheels: readonly string[]): string[] {
   return [
     'python3',
@@ -48,7 +51,6 @@ export function installCommand(wheels: readonly string[]): string[] {
     '--no-index',
     '--no-deps',
     '--no-cache-dir',
-    '--no-compile',
     '--disable-pip-version-check',
     '--no-warn-script-location',
     '--quiet',
@@ -77,7 +79,9 @@ export function containerSpec(s: SandboxSettings): ContainerCreateOptions {
     User: `${s.uid}:${SANDBOX_UID}`,
     WorkingDir: WORKSPACE_PATH,
     // The image supplies PATH, HOME, LANG and library settings; nothing of the server's environment.
-    Env: s.depsVolume && !s.install ? [`PYTHONPATH=${DEPS_PATH}`] : [],
+    // An install stages in its volume, not the run-sized /tmp, so a set may be larger than that tmpfs; a run
+    // finds its set on PYTHONPATH.
+    Env: s.install ? [`TMPDIR=${DEPS_PATH}`] : s.depsVolume ? [`PYTHONPATH=${DEPS_PATH}`] : [],
     Labels: s.labels,
     Tty: false,
     OpenStdin: true,

@@ -32,6 +32,8 @@ const WHEELS: WheelSpec[] = [
     files: { 'tiny_app/__init__.py': 'import tiny_dep\n__version__ = "1.0"\n' },
   },
   { name: 'shared-first', version: '0.1' },
+  // Larger unpacked than a run's /tmp (64 MB): the install stages in the set's volume instead.
+  { name: 'big-data', version: '1.0', blobs: { 'big_data/blob.bin': randomBytes(96 * 1024 * 1024) } },
   {
     // A wheel has no install-time code; this one tries anyway: a setup.py and a .pth file that write to the host.
     name: 'sneaky',
@@ -97,6 +99,15 @@ describe('dependencies from the wheelhouse', () => {
     expect(again.body.stdout).toBe('1.0 1.2\n');
     expect(again.body.install_ms).toBe(0);
     expect(await depsVolumes(server.config.instanceId)).toHaveLength(1);
+  });
+
+  it("installs a set larger than a run's /tmp", async () => {
+    const res = await postRun(server.url, {
+      code: 'import os, big_data; print(os.path.getsize(os.path.join(os.path.dirname(big_data.__file__), "blob.bin")))',
+      dependencies: ['big-data'],
+      timeout_ms: 120_000,
+    });
+    expect(res.body.stdout).toBe(`${96 * 1024 * 1024}\n`);
   });
 
   it('honours a version pin', async () => {

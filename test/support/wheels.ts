@@ -14,6 +14,8 @@ export interface WheelSpec {
   files?: Record<string, string>;
   /** What METADATA calls it, when it must disagree with the file name. */
   metadataName?: string;
+  /** Binary files of the package, stored uncompressed (for large wheels). */
+  blobs?: Record<string, Uint8Array>;
 }
 
 const record = (path: string, data: Uint8Array) => `${path},sha256=${createHash('sha256').update(data).digest('base64url')},${data.length}`;
@@ -37,9 +39,13 @@ export function makeWheel(spec: WheelSpec): { file: string; bytes: Uint8Array } 
     '',
     'A test package.',
   ].join('\n');
+  for (const [path, data] of Object.entries(spec.blobs ?? {})) files[path] = data;
   files[`${distInfo}/METADATA`] = encoder.encode(metadata);
   files[`${distInfo}/WHEEL`] = encoder.encode('Wheel-Version: 1.0\nGenerator: runbox-tests\nRoot-Is-Purelib: true\nTag: py3-none-any\n');
   const lines = Object.entries(files).map(([path, data]) => record(path, data));
   files[`${distInfo}/RECORD`] = encoder.encode([...lines, `${distInfo}/RECORD,,`, ''].join('\n'));
-  return { file: `${spec.name.replace(/-/g, '_')}-${spec.version}-${spec.tag ?? 'py3-none-any'}.whl`, bytes: zipSync(files) };
+  return {
+    file: `${spec.name.replace(/-/g, '_')}-${spec.version}-${spec.tag ?? 'py3-none-any'}.whl`,
+    bytes: zipSync(files, { level: spec.blobs ? 0 : 6 }),
+  };
 }
