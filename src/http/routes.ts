@@ -23,6 +23,7 @@ import { rateLimitHeaders, type QuotaState, type Quotas } from '../quotas/quotas
 import { PRELOAD_MIN_MEMORY_MB } from '../sandbox/preload';
 import type { InFlight } from '../sandbox/in-flight';
 import type { PackageCatalog } from '../packages/catalog';
+import { formatRequirement } from '../packages/requirements';
 import { poolPolicy, type LiveRun, type Runner } from '../sandbox/runner';
 import { keyMatches, presentedKey, requireApiKey, type Principal } from './auth';
 import { ByteBudget, JsonBodyReader } from './body';
@@ -333,7 +334,7 @@ export function routes({
         version: w.version,
         file: w.file,
         sha256: w.sha256,
-        requires: w.requires.map((r) => `${r.name}${r.specifiers.map((sp) => `${sp.op}${sp.version}`).join(',')}`),
+        requires: w.requires.map(formatRequirement),
       })),
       // Files a run cannot use; their reasons are for the operator (`runbox packages list`).
       unusable: invalid.length,

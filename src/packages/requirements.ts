@@ -26,6 +26,10 @@ const RUN_DEPENDENCY = /^([A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?)(?:\s*(==|>
 export const MAX_DEPENDENCIES = 15;
 const MAX_DEPENDENCY_LENGTH = 100;
 
+/** A requirement as written in messages and listings: `name>=1.0,<2`. */
+export const formatRequirement = (r: { name: string; specifiers: Specifier[] }): string =>
+  `${r.name}${r.specifiers.map((s) => `${s.op}${s.version}`).join(',')}`;
+
 export const canonicalName = (name: string): string => name.toLowerCase().replace(/[-_.]+/g, '-');
 
 /**

@@ -7,7 +7,7 @@
  * and a package taken from the image is swapped for a wheel when a later requirement needs a newer one; a
  * conflict beyond that is reported, not searched around.
  */
-import { satisfies, type Requirement, type Specifier } from './requirements';
+import { formatRequirement, satisfies, type Requirement, type Specifier } from './requirements';
 import { compareVersions, parseVersion, type Version } from './version';
 import type { WheelhouseEntry } from './wheelhouse';
 
@@ -24,7 +24,7 @@ export type Resolution = { packages: ResolvedPackage[] } | { unmet: string };
 /** The image's distributions by normalised name: what they are called and their version. */
 export type ImageDistributions = Map<string, { name: string; version: string }>;
 
-const describe = (r: { name: string; specifiers: Specifier[] }) => `${r.name}${r.specifiers.map((s) => `${s.op}${s.version}`).join(',')}`;
+const describe = formatRequirement;
 
 const isPre = (v: Version) => v.pre !== undefined || v.dev !== undefined;
 
