@@ -18,6 +18,7 @@ import { artifactCaps } from './protocol';
 import { RunOutput, type LiveOutput } from './run-output';
 import { reportingGraceMs, SandboxFactory, type Sandbox } from './sandboxes';
 import { DependencySets } from './dependency-sets';
+import { SetSpares } from './set-spares';
 import type { WheelhouseEntry } from '../packages/wheelhouse';
 
 export type { RunStatus };
@@ -137,6 +138,8 @@ export class Runner {
   readonly pool: WarmPool;
   /** Installed dependency sets; public to observe. */
   readonly dependencySets: DependencySets;
+  /** Started sandboxes with a recently used set mounted; public to observe. */
+  readonly spares: SetSpares;
 
   constructor(
     private readonly docker: DockerClient,
@@ -147,6 +150,18 @@ export class Runner {
     const sandboxes = new SandboxFactory(docker, config, log);
     this.sandboxes = sandboxes;
     this.dependencySets = new DependencySets(docker, config, log, (runId, work) => sandboxes.withLive(runId, work));
+    this.spares = new SetSpares(
+      {
+        maxSpares: config.poolSize,
+        memoryMb: config.limits.defaultMemoryMb,
+        maxAgeMs: config.poolMaxAgeMs,
+        maxRunMs: config.limits.maxTimeoutMs,
+      },
+      admission,
+      this.dependencySets,
+      sandboxes,
+      log,
+    );
     this.importsPreloaded = importScanner(config.preload);
     this.policy = poolPolicy(config);
     this.pool = new WarmPool(
@@ -175,9 +190,10 @@ export class Runner {
     return this.sandboxes.liveCount;
   }
 
-  /** Starts the warm pool (if any). */
+  /** Starts the warm pool (if any), and the spares for dependency sets. */
   start(): void {
     this.pool.start();
+    this.spares.start();
   }
 
   /**
@@ -186,6 +202,7 @@ export class Runner {
    */
   async stop(graceMs: number): Promise<void> {
     this.pool.stop();
+    this.spares.stop();
     let timer: NodeJS.Timeout | undefined;
     const grace = new Promise<'grace'>((resolve) => (timer = setTimeout(resolve, graceMs, 'grace')));
     const outcome = await Promise.race([this.settle().then(() => 'settled' as const), grace]);
@@ -218,11 +235,12 @@ export class Runner {
     // Ends the run early: the client went away, or the server is stopping.
     const stop = AbortSignal.any([this.stopping.signal, ...(cancel ? [cancel] : [])]);
     const wanted = this.policy === 'always' || (this.policy === 'auto' && wantsPreload(job, this.importsPreloaded)) ? 'preloaded' : 'plain';
-    // A warm member has no dependency set mounted: a run that needs one always gets a fresh sandbox.
-    let sandbox = wheels.length === 0 ? this.pool.take(job.memoryMb, wanted) : undefined;
+    // A warm member has no dependency set mounted: a run that needs one takes its set's spare, or a fresh sandbox.
+    let sandbox = wheels.length === 0 ? this.pool.take(job.memoryMb, wanted) : this.spares.take(wheels, job.memoryMb);
     let installMs = 0;
     if (!sandbox) {
       this.pool.yieldSlot();
+      this.spares.yieldSlot();
       const slot = await this.admission.acquire(deadline, stop, tenant);
       if (this.stopping.signal.aborted) {
         slot.release();
@@ -244,6 +262,8 @@ export class Runner {
     }
     const queuedMs = Date.now() - receivedAt - installMs;
     const result = await this.execute(sandbox, job, { deadline, queuedMs, stop, holdSlotUntil, live, beforeStart });
+    // The set's next run should not wait for a container: make it one now, in the background.
+    if (wheels.length > 0) this.spares.replenish(wheels);
     return { ...result, installMs };
   }
 

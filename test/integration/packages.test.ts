@@ -110,6 +110,18 @@ describe('dependencies from the wheelhouse', () => {
     expect(res.body.stdout).toBe(`${96 * 1024 * 1024}\n`);
   });
 
+  it("a set's next run takes a spare started with the set mounted, and only that set's runs do", async () => {
+    const body = { code: 'import tiny_dep; print(tiny_dep.__version__)', dependencies: ['tiny-dep==1.2'] };
+    expect((await postRun(server.url, body)).body.stdout).toBe('1.2\n');
+    expect(await eventually(async () => server.runner.spares.size >= 1)).toBe(true);
+    const before = server.runner.spares.size;
+    // Another set's run leaves this spare alone.
+    expect((await postRun(server.url, { code: 'import sneaky', dependencies: ['sneaky'] })).status).toBe(200);
+    const again = await postRun(server.url, body);
+    expect(again.body).toMatchObject({ stdout: '1.2\n', install_ms: 0 });
+    expect(server.runner.spares.size).toBeLessThanOrEqual(before + 1);
+  });
+
   it('honours a version pin', async () => {
     const pinned = await postRun(server.url, { code: 'import tiny_dep; print(tiny_dep.__version__)', dependencies: ['tiny-dep==1.0'] });
     expect(pinned.body.stdout).toBe('1.0\n');
@@ -178,7 +190,8 @@ describe('dependencies from the wheelhouse', () => {
     const runs = await Promise.all([postRun(server.url, body), postRun(server.url, body), postRun(server.url, body)]);
     expect(runs.map((r) => r.body.stdout)).toEqual(['ok\n', 'ok\n', 'ok\n']);
     expect(server.runner.dependencySets.installs).toBe(installsBefore + 1);
-    expect(await eventually(async () => (await runContainers()).length <= 1)).toBe(true);
+    // Nothing left but the warm member and the spares.
+    expect(await eventually(async () => (await runContainers()).length <= 1 + server.runner.spares.size)).toBe(true);
   });
 
   it('a wheel replaced in the wheelhouse makes a new set: the next run installs it again', async () => {
