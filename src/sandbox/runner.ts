@@ -236,7 +236,7 @@ export class Runner {
     const stop = AbortSignal.any([this.stopping.signal, ...(cancel ? [cancel] : [])]);
     const wanted = this.policy === 'always' || (this.policy === 'auto' && wantsPreload(job, this.importsPreloaded)) ? 'preloaded' : 'plain';
     // A warm member has no dependency set mounted: a run that needs one takes its set's spare, or a fresh sandbox.
-    let sandbox = wheels.length === 0 ? this.pool.take(job.memoryMb, wanted) : this.spares.take(wheels, job.memoryMb);
+    let sandbox = wheels.length === 0 ? this.pool.take(job.memoryMb, wanted) : await this.spares.take(wheels, job.memoryMb, deadline);
     let installMs = 0;
     if (!sandbox) {
       this.pool.yieldSlot();
