@@ -86,34 +86,30 @@ export class EngineUnavailableError extends RunboxError {
   readonly code = 'engine_unavailable' satisfies ErrorCode;
 }
 
-/** No run slot is free and the queue is full (or the wait outlasted the run's deadline). */
-export class BusyError extends RunboxError {
-  readonly status = ERROR_CODES.busy.status;
-  readonly code = 'busy' satisfies ErrorCode;
+/** A refusal the client may retry after a while: it carries Retry-After. */
+abstract class RetryLaterError extends RunboxError {
   constructor(message: string, retryAfterSeconds: number) {
     super(message);
     this.headers['Retry-After'] = String(retryAfterSeconds);
   }
+}
+
+/** No run slot is free and the queue is full (or the wait outlasted the run's deadline). */
+export class BusyError extends RetryLaterError {
+  readonly status = ERROR_CODES.busy.status;
+  readonly code = 'busy' satisfies ErrorCode;
 }
 
 /** Too many requests per second for the key. */
-export class RateLimitedError extends RunboxError {
+export class RateLimitedError extends RetryLaterError {
   readonly status = ERROR_CODES.rate_limited.status;
   readonly code = 'rate_limited' satisfies ErrorCode;
-  constructor(message: string, retryAfterSeconds: number) {
-    super(message);
-    this.headers['Retry-After'] = String(retryAfterSeconds);
-  }
 }
 
 /** The key's runs for the day are used up. */
-export class QuotaExceededError extends RunboxError {
+export class QuotaExceededError extends RetryLaterError {
   readonly status = ERROR_CODES.quota_exceeded.status;
   readonly code = 'quota_exceeded' satisfies ErrorCode;
-  constructor(message: string, retryAfterSeconds: number) {
-    super(message);
-    this.headers['Retry-After'] = String(retryAfterSeconds);
-  }
 }
 
 /** The store of keys failed: a request whose key cannot be checked is not run. */

@@ -111,23 +111,26 @@ export function createDockerClient(options: DockerClientOptions): DockerClient {
       if (!statuses.includes(statusOf(err) ?? -1)) throw err;
     };
 
+  /** An image's inspect answer, or undefined when there is no such image. */
+  const inspectImage = (ref: string) =>
+    call('image inspect', (opts) =>
+      docker
+        .getImage(ref)
+        .inspect(opts() as Docker.ImageInspectOptions)
+        .then(
+          (info) => info as { Id: string; Config?: { Labels?: Record<string, string> | null } } | undefined,
+          (err: unknown) => {
+            if (statusOf(err) === 404) return undefined;
+            throw err;
+          },
+        ),
+    );
+
   const client: DockerClient = {
     imageExists: async (ref) => (await client.imageId(ref)) !== undefined,
     ping: () => call('ping', async (opts) => void (await (docker as unknown as { ping(o: object): Promise<unknown> }).ping(opts()))),
 
-    imageId: (ref) =>
-      call('image inspect', (opts) =>
-        docker
-          .getImage(ref)
-          .inspect(opts() as Docker.ImageInspectOptions)
-          .then(
-            (info) => info.Id,
-            (err: unknown) => {
-              if (statusOf(err) === 404) return undefined;
-              throw err;
-            },
-          ),
-      ),
+    imageId: async (ref) => (await inspectImage(ref))?.Id,
 
     create: (createOptions) =>
       call('create', async (opts) => {
@@ -178,19 +181,10 @@ export function createDockerClient(options: DockerClientOptions): DockerClient {
           .then(() => undefined, ignoring(404, 409)),
       ),
 
-    imageLabels: (ref) =>
-      call('image inspect', (opts) =>
-        docker
-          .getImage(ref)
-          .inspect(opts() as Docker.ImageInspectOptions)
-          .then(
-            (info) => info.Config?.Labels ?? {},
-            (err: unknown) => {
-              if (statusOf(err) === 404) return undefined;
-              throw err;
-            },
-          ),
-      ),
+    imageLabels: async (ref) => {
+      const info = await inspectImage(ref);
+      return info && (info.Config?.Labels ?? {});
+    },
 
     createVolume: (name, labels) =>
       call(
