@@ -201,16 +201,17 @@ export function sqlStore(db: SqlDriver): Store {
       );
     },
     async finishRun(id: string, end: RunEnd) {
-      // Content given at the start (code, stdin) is merged with the outputs.
-      const [row] = await db.all<{ content: string | null }>('audit run end', 'SELECT content FROM runs WHERE id = $1', [id]);
-      const content =
-        end.content === undefined || end.content === null
-          ? (row?.content ?? null)
-          : JSON.stringify({ ...(row?.content ? (JSON.parse(row.content) as object) : {}), ...end.content });
+      // Content given at the start (code, stdin) is merged with the outputs; without content (the default),
+      // the record is not read first and its content is left as it is.
+      let content: string | null = null;
+      if (end.content !== undefined && end.content !== null) {
+        const [row] = await db.all<{ content: string | null }>('audit run end', 'SELECT content FROM runs WHERE id = $1', [id]);
+        content = JSON.stringify({ ...(row?.content ? (JSON.parse(row.content) as object) : {}), ...end.content });
+      }
       const updated = await db.all(
         'audit run end',
         `UPDATE runs SET ended_at = $2, status = $3, exit_code = $4, duration_ms = $5, cpu_ms = $6, max_rss_kb = $7,
-           bytes_out = $8, artifacts = $9, content = $10 WHERE id = $1 RETURNING id`,
+           bytes_out = $8, artifacts = $9, content = COALESCE($10, content) WHERE id = $1 RETURNING id`,
         [
           id,
           end.endedAt,

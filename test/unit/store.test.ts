@@ -203,6 +203,31 @@ describe.each(kinds)('the %s store', (_kind, open) => {
     });
     await store.beginRun({ ...start, id: 'run_audit2', receivedAt: 5000 }, null);
     expect((await store.runById('run_audit2'))?.content).toBeNull();
+    await store.finishRun('run_audit2', {
+      endedAt: 6000,
+      status: 'error',
+      exitCode: 1,
+      durationMs: 5,
+      cpuMs: null,
+      maxRssKb: null,
+      bytesOut: 0,
+      artifacts: [],
+      content: null,
+    });
+    expect(await store.runById('run_audit2')).toMatchObject({ status: 'error', exitCode: 1, content: null });
+    await expect(
+      store.finishRun('run_none', {
+        endedAt: 1,
+        status: 'ok',
+        exitCode: 0,
+        durationMs: 1,
+        cpuMs: null,
+        maxRssKb: null,
+        bytesOut: 0,
+        artifacts: [],
+        content: null,
+      }),
+    ).rejects.toThrow(StoreError);
     expect(await store.purge(2000, 10_000)).toBe(1);
     expect(await store.runById('run_audit1')).toBeUndefined();
     expect(await store.runById('run_audit2')).toBeDefined();
