@@ -78,8 +78,8 @@ export function createService(config: Config, docker: DockerClient, log: Logger,
         log.warn({ err }, 'startup reap failed; the periodic reaper will retry');
       }
       reaper.start(config.reapIntervalMs);
-      // Before any run can install a set: what a predecessor left goes first.
-      await runner.dependencySets.sweep().catch((err: Error) => log.warn({ err }, 'could not sweep dependency sets'));
+      // Before any sandbox mounts the set volume: what a predecessor left goes first.
+      await runner.dependencySets.open().catch((err: Error) => log.warn({ err }, 'could not prepare the set volume'));
       audit.startPurging();
       try {
         await new Promise<void>((resolve, reject) => {

@@ -8,6 +8,8 @@ Protocol with the server (see src/sandbox/job-tar.ts and src/sandbox/run-output.
   exit   -> the program's exit status (128 + signal number when it was killed by a signal)
   argv   -> optionally --preload=MOD,MOD: start preloaded.py at once, so those modules are imported
             while the container waits for its job, and run the program in that interpreter
+  job.json may name python_path, a dependency set's folder: the program gets it as PYTHONPATH, and runs
+            in a fresh interpreter (a preloaded one may already hold other versions of those modules)
 
 Nothing here is trusted by the server: the program runs as the same user and could replace any
 of it. The server enforces every cap again on what it reads. This file only makes the common
@@ -127,7 +129,8 @@ def run_program(job, stdin_path, preloaded):
     """Runs the program; returns its exit status and the CPU milliseconds to discount (a preload's)."""
     open(stdin_path, "ab").close()
     proc, discount_ms = None, 0
-    if preloaded is not None:
+    python_path = job.get("python_path")
+    if preloaded is not None and not python_path:
         try:
             proc, discount_ms = preloaded.run(job, stdin_path)
         except OSError:
@@ -137,7 +140,8 @@ def run_program(job, stdin_path, preloaded):
         with open(stdin_path, "rb") as stdin:
             os.unlink(stdin_path)
             argv = ["/usr/bin/python3", job["entrypoint"]] + list(job.get("args", []))
-            proc = subprocess.Popen(argv, cwd=WORKSPACE, stdin=stdin, close_fds=True)
+            env = dict(os.environ, PYTHONPATH=python_path) if python_path else None
+            proc = subprocess.Popen(argv, cwd=WORKSPACE, stdin=stdin, close_fds=True, env=env)
     code = proc.wait()
     return (128 - code if code < 0 else code), discount_ms
 

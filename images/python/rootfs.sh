@@ -21,13 +21,17 @@ for slot in $(seq 1 999); do
   echo "runbox$slot:x:$((10001 + slot)):10001:runbox sandbox:/home/runbox:/usr/sbin/nologin"
 done >>"$rootfs/etc/passwd"
 echo 'runbox:x:10001:' >>"$rootfs/etc/group"
+# The installer: the only user that writes dependency sets (src/sandbox/dependency-sets.ts). Never a run's uid.
+echo 'runbox-install:x:10000:10000:runbox set installer:/home/runbox:/usr/sbin/nologin' >>"$rootfs/etc/passwd"
+echo 'runbox-install:x:10000:' >>"$rootfs/etc/group"
 # HOME exists but stays read-only like the rest of the root filesystem.
 install -d -m 0755 "$rootfs/home/runbox" "$rootfs/workspace" "$rootfs/opt/runbox/mplcache"
 # Building matplotlib's font list takes seconds; do it once here, the launcher copies it per run.
 chroot "$rootfs" env MPLCONFIGDIR=/opt/runbox/mplcache MPLBACKEND=Agg python3 -c 'import matplotlib.pyplot'
-# Where a dependency set's volume is mounted: a new volume copies this folder's owner, so the sandbox user
-# that installs a set can write it; runs mount it read-only.
-install -d -m 0775 -o 10001 -g 10001 "$rootfs/opt/deps"
+# Where the dependency set volume is mounted: a new volume copies this folder's owner and mode, so only the
+# installer writes it, and a run (mounting it read-only) may enter a set folder whose name it was given but
+# not list the others.
+install -d -m 0711 -o 10000 -g 10000 "$rootfs/opt/deps"
 # What a run can import without installing anything: every Python distribution in the image, with its version.
 chroot "$rootfs" python3 -I -c 'import importlib.metadata as m, json; print(json.dumps(sorted({d.metadata["Name"]: d.version for d in m.distributions() if d.metadata["Name"]}.items())))' \
   >"$rootfs/opt/runbox/distributions.json"

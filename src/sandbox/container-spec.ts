@@ -4,7 +4,7 @@
  */
 import type { ContainerCreateOptions } from '../docker/client';
 import { MiB } from '../config';
-import { LAUNCHER_COMMAND, SANDBOX_UID, WORKSPACE_PATH } from './protocol';
+import { INSTALLER_COMMAND, LAUNCHER_COMMAND, SANDBOX_UID, WORKSPACE_PATH } from './protocol';
 import { SECCOMP_PROFILE } from './seccomp';
 
 const SHM_MB = 16;
@@ -14,7 +14,7 @@ const TMPFS_INODES = 8192;
 export interface SandboxSettings {
   image: string;
   runtime: string;
-  /** The run's own uid (one per run slot); its group is always SANDBOX_UID's. */
+  /** The run's own uid (one per run slot), in SANDBOX_UID's group; for an install, INSTALLER_UID (its own group). */
   uid: number;
   memoryMb: number;
   /** Modules the launcher has imported while it waits for the job (empty: the plain path). */
@@ -24,40 +24,26 @@ export interface SandboxSettings {
   workspaceMb: number;
   tmpMb: number;
   labels: Record<string, string>;
-  /** A dependency set's volume: mounted read-only at DEPS_PATH for a run, on PYTHONPATH. */
+  /** The dependency set volume: mounted read-only at DEPS_PATH; a job names its own set's folder in it. */
   depsVolume?: string;
   /**
-   * Instead of the launcher: install these wheels (file names from the wheelhouse index) into `depsVolume`,
-   * mounted writable, from the wheelhouse folder mounted read-only. pip gets no index and no network.
+   * Instead of the launcher: install.py installs these wheels (file names from the wheelhouse index) into
+   * `folder` of `depsVolume`, mounted writable, from the wheelhouse folder mounted read-only, after deleting
+   * the `remove` folders. pip gets no index and no network.
    */
-  install?: { wheelhouse: string; wheels: readonly string[] };
+  install?: { wheelhouse: string; wheels: readonly string[]; folder: string; remove: readonly string[] };
 }
 
-/** Where a run finds its installed dependencies (the image has this folder, owned by the sandbox user). */
+/** Where the dependency set volume is mounted (the image has this folder: the installer's, mode 0711). */
 export const DEPS_PATH = '/opt/deps';
 const WHEELHOUSE_PATH = '/wheelhouse';
 
 /**
- * pip's command line for a set: explicit wheel files only, so pip resolves nothing and reads no name as an
- * option. It compiles the bytecode once here, since runs mount the set read-only.
+ * install.py's command line: the set's folder, the folders to delete, then explicit wheel files only, so pip
+ * resolves nothing and reads no name as an option (each is a path under /wheelhouse).
  */
-export function installCommand(wheels: readonly string[]): string[] {
-  return [
-    'python3',
-    '-I',
-    '-m',
-    'pip',
-    'install',
-    '--no-index',
-    '--no-deps',
-    '--no-cache-dir',
-    '--disable-pip-version-check',
-    '--no-warn-script-location',
-    '--quiet',
-    '--target',
-    DEPS_PATH,
-    ...wheels.map((file) => `${WHEELHOUSE_PATH}/${file}`),
-  ];
+export function installCommand(install: NonNullable<SandboxSettings['install']>): string[] {
+  return [...INSTALLER_COMMAND, install.folder, ...install.remove.flatMap((name) => ['--remove', name]), '--', ...install.wheels];
 }
 
 /** Scratch space lives in memory, so each tmpfs gets at most a quarter of it: a full disk is ENOSPC, not OOM. */
@@ -65,23 +51,22 @@ export function tmpfsMb(requestedMb: number, memoryMb: number): number {
   return Math.max(1, Math.min(requestedMb, Math.floor(memoryMb / 4)));
 }
 
-function tmpfs(sizeMb: number, uid: number): string {
-  return `rw,nosuid,nodev,noexec,size=${sizeMb}m,nr_inodes=${TMPFS_INODES},uid=${uid},gid=${SANDBOX_UID},mode=0700`;
+function tmpfs(sizeMb: number, uid: number, gid: number): string {
+  return `rw,nosuid,nodev,noexec,size=${sizeMb}m,nr_inodes=${TMPFS_INODES},uid=${uid},gid=${gid},mode=0700`;
 }
 
 export function containerSpec(s: SandboxSettings): ContainerCreateOptions {
   const memory = s.memoryMb * MiB;
+  const gid = s.install ? s.uid : SANDBOX_UID;
   return {
     Image: s.image,
-    Entrypoint: s.install ? installCommand(s.install.wheels) : LAUNCHER_COMMAND,
+    Entrypoint: s.install ? installCommand(s.install) : LAUNCHER_COMMAND,
     // Module names only, validated in config.ts; the launcher's one argument.
     Cmd: s.preload.length > 0 && !s.install ? [`--preload=${s.preload.join(',')}`] : [],
-    User: `${s.uid}:${SANDBOX_UID}`,
+    User: `${s.uid}:${gid}`,
     WorkingDir: WORKSPACE_PATH,
     // The image supplies PATH, HOME, LANG and library settings; nothing of the server's environment.
-    // An install stages in its volume, not the run-sized /tmp, so a set may be larger than that tmpfs; a run
-    // finds its set on PYTHONPATH.
-    Env: s.install ? [`TMPDIR=${DEPS_PATH}`] : s.depsVolume ? [`PYTHONPATH=${DEPS_PATH}`] : [],
+    Env: [],
     Labels: s.labels,
     Tty: false,
     OpenStdin: true,
@@ -94,10 +79,10 @@ export function containerSpec(s: SandboxSettings): ContainerCreateOptions {
       NetworkMode: 'none',
       ReadonlyRootfs: true,
       Tmpfs: {
-        [WORKSPACE_PATH]: tmpfs(tmpfsMb(s.workspaceMb, s.memoryMb), s.uid),
-        '/tmp': tmpfs(tmpfsMb(s.tmpMb, s.memoryMb), s.uid),
+        [WORKSPACE_PATH]: tmpfs(tmpfsMb(s.workspaceMb, s.memoryMb), s.uid, gid),
+        '/tmp': tmpfs(tmpfsMb(s.tmpMb, s.memoryMb), s.uid, gid),
         // Under the same rule as the other scratch spaces (IpcMode none mounts no /dev/shm of its own).
-        '/dev/shm': tmpfs(tmpfsMb(SHM_MB, s.memoryMb), s.uid),
+        '/dev/shm': tmpfs(tmpfsMb(SHM_MB, s.memoryMb), s.uid, gid),
       },
       Memory: memory,
       MemorySwap: memory,

@@ -1,32 +1,40 @@
 /**
- * Dependency sets: the wheels one run needs from the wheelhouse, installed once into a Docker volume that
- * later runs with the same set mount read-only. The install is a sandbox container like a run's (same
- * limits, no network, its run slot's uid), running pip with no index on explicit wheel files.
+ * Dependency sets: the wheels one run needs from the wheelhouse, installed once into a folder of this
+ * server's set volume. Every sandbox mounts that volume read-only, warm pool members included, so a run whose
+ * set is installed takes any warm member and is told its set's folder in its job.
+ * - The volume's root is the installer's (uid 10000, mode 0711): a run can enter the folder it was given
+ *   but cannot list the others, and nothing a run does can write any of them.
+ * - An install is a sandbox container like a run's (same limits, no network) running the image's
+ *   install.py: pip with no index on explicit wheel files, as the installer user.
  * - A set is named by its wheels' content hashes: a wheel replaced in the wheelhouse is a new set.
  * - Concurrent first uses of one set share one install.
- * - At most `maxSets` sets, and `maxBytes` of their wheels, are kept; the least recently used unused set goes.
- * - The volumes are this server's (named by instance): removed when it stops, and those a predecessor
- *   left (a crash) when it starts.
+ * - At most `maxSets` sets, and `maxBytes` of them on disk, are kept; the least recently used set not in use
+ *   goes. Its folder, like that of a failed install, is deleted by the next install.
+ * - The volume is this server's (named by instance and start): removed when it stops, and those a
+ *   predecessor left (a crash) when it starts.
  */
-import { createHash, randomUUID } from 'node:crypto';
+import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
 import type { Config } from '../config';
 import type { DockerClient } from '../docker/client';
 import { ClientGoneError, InvalidRequestError } from '../errors';
 import type { WheelhouseEntry } from '../packages/wheelhouse';
-import type { Slot } from './admission';
-import { containerSpec } from './container-spec';
+import { containerSpec, DEPS_PATH } from './container-spec';
 import { runLabels } from './labels';
-import { SANDBOX_UID } from './protocol';
+import { INSTALLER_UID } from './protocol';
 import { reportingGraceMs } from './sandboxes';
 
-const LABEL_SET = 'runbox.deps-set';
+const LABEL_SET_VOLUME = 'runbox.deps-volume';
 /** pip's messages kept for a failed install's answer. */
 const MAX_INSTALL_OUTPUT = 16 * 1024;
+/** install.py's last line on success. */
+const SET_BYTES = /^runbox-set-bytes=(\d+)$/m;
 
 interface SetEntry {
-  volume: string;
+  /** Its folder in the set volume. */
+  folder: string;
+  /** On disk, as install.py measured it. */
   bytes: number;
   users: number;
   lastUsed: number;
@@ -62,28 +70,34 @@ function withinOwn<T>(work: Promise<T>, deadline: number, cancel: AbortSignal): 
 }
 
 export interface PreparedSet {
-  volume: string;
+  /** The set's folder as the sandbox sees it: the program's PYTHONPATH. */
+  path: string;
   /** Time spent installing for this run (0 when the set was ready). */
   installMs: number;
-  /** Gives the set back; it may then be evicted. */
+  /** Gives the set back, once no container of the run is left; it may then be evicted. */
   release: () => void;
 }
 
-/** Docker's multiplexed attach stream: 8-byte frames headed [stream, 0, 0, 0, length]. */
-function demultiplexed(chunks: Buffer[]): string {
+/** Docker's multiplexed attach stream: 8-byte frames headed [stream, 0, 0, 0, length]; stream 1 is stdout. */
+export function demultiplexed(chunks: Buffer[]): { stdout: string; all: string } {
   const all = Buffer.concat(chunks);
-  const parts: Buffer[] = [];
+  const out: Buffer[] = [];
+  const both: Buffer[] = [];
   for (let at = 0; at + 8 <= all.length;) {
     const length = all.readUInt32BE(at + 4);
-    parts.push(all.subarray(at + 8, at + 8 + length));
+    const frame = all.subarray(at + 8, at + 8 + length);
+    if (all[at] === 1) out.push(frame);
+    both.push(frame);
     at += 8 + length;
   }
-  return Buffer.concat(parts).toString('utf8');
+  return { stdout: Buffer.concat(out).toString('utf8'), all: Buffer.concat(both).toString('utf8') };
 }
 
 export class DependencySets {
   private readonly ready = new Map<string, SetEntry>();
   private readonly installing = new Map<string, Installing>();
+  /** Folders to delete at the next install: evicted sets, and installs that failed or were cut short. */
+  private garbage: string[] = [];
   private installed = 0;
 
   constructor(
@@ -92,6 +106,8 @@ export class DependencySets {
     private readonly log: Logger,
     /** Counts the install container live while it exists (SandboxFactory.withLive), so the reaper spares it. */
     private readonly asLive: <T>(runId: string, work: () => Promise<T>) => Promise<T>,
+    /** The set volume every sandbox mounts (volumeName()); none without a wheelhouse. */
+    readonly volume: string | undefined,
   ) {}
 
   /** A set's identity: its wheels' names and content hashes. */
@@ -101,25 +117,43 @@ export class DependencySets {
     return hash.digest('hex').slice(0, 24);
   }
 
-  /** The prefix of a set's volumes (an attempt adds its own suffix). */
-  private volumeName(key: string): string {
-    return `runbox-deps-${this.config.instanceId}-${key}`;
+  private static prefix(instanceId: string): string {
+    return `runbox-deps-${instanceId}-`;
   }
 
-  /** Removes the sets a predecessor of this instance left (their state is unknown). */
-  async sweep(): Promise<void> {
-    for (const name of await this.docker.listVolumes(`${LABEL_SET}`)) {
-      if (!name.startsWith(`runbox-deps-${this.config.instanceId}-`) || [...this.ready.values()].some((e) => e.volume === name)) continue;
-      await this.docker.removeVolume(name).catch((err: Error) => this.log.warn({ err, volume: name }, 'could not remove a dependency set'));
-    }
+  /** A new set volume's name for this server: its instance, and this start (a predecessor's is never reused). */
+  static volumeName(instanceId: string): string {
+    return `${DependencySets.prefix(instanceId)}${randomBytes(4).toString('hex')}`;
   }
 
   /**
-   * The set's volume, installed first if it is not ready, within the run's slot and deadline. A run that
-   * finds another's install under way waits for it within its own deadline; if that install gave up on its
-   * own run's account (its deadline, its client leaving), this run installs the set itself.
+   * Removes the set volumes a predecessor of this instance left (their state is unknown), then creates this
+   * server's. Were that to fail, the engine creates the volume with the first container that mounts it.
    */
-  async prepare(wheels: readonly WheelhouseEntry[], slot: Slot, deadline: number, cancel: AbortSignal): Promise<PreparedSet> {
+  async open(): Promise<void> {
+    if (this.volume === undefined) return;
+    for (const name of await this.docker.listVolumes(LABEL_SET_VOLUME)) {
+      if (!name.startsWith(DependencySets.prefix(this.config.instanceId)) || name === this.volume) continue;
+      await this.docker.removeVolume(name).catch((err: Error) => this.log.warn({ err, volume: name }, 'could not remove a set volume'));
+    }
+    await this.docker.createVolume(this.volume, { [LABEL_SET_VOLUME]: this.config.instanceId });
+  }
+
+  /** The set, counted as used, if it is installed: no slot or container needed. */
+  take(wheels: readonly WheelhouseEntry[]): PreparedSet | undefined {
+    const entry = this.ready.get(DependencySets.key(wheels));
+    if (!entry) return undefined;
+    entry.users += 1;
+    return this.handOut(entry, 0);
+  }
+
+  /**
+   * The set, installed first if it is not ready, within the run's deadline (the caller holds a run slot for
+   * the install's container). A run that finds
+   * another's install under way waits for it within its own deadline; if that install gave up on its own
+   * run's account (its deadline, its client leaving), this run installs the set itself.
+   */
+  async prepare(wheels: readonly WheelhouseEntry[], deadline: number, cancel: AbortSignal): Promise<PreparedSet> {
     const key = DependencySets.key(wheels);
     const began = performance.now();
     let entry = this.ready.get(key);
@@ -128,7 +162,7 @@ export class DependencySets {
       let install = this.installing.get(key);
       const own = !install;
       if (!install) {
-        const started = this.install(key, wheels, slot, deadline, cancel);
+        const started = this.install(key, wheels, deadline, cancel);
         const record: Installing = { done: started.finally(() => this.installing.delete(key)), waiters: 0 };
         record.done.then(
           (result) => (record.result = result),
@@ -149,72 +183,73 @@ export class DependencySets {
       }
     }
     const installMs = this.ready.get(key) === entry && entry.installedAt > began ? Math.round(performance.now() - began) : 0;
-    entry.lastUsed = Date.now();
     // A new set may take the cache past its bounds: older unused sets go.
-    if (installMs > 0) void this.evict();
-    const used = entry;
+    if (installMs > 0) this.evict();
+    return this.handOut(entry, installMs);
+  }
+
+  private handOut(entry: SetEntry, installMs: number): PreparedSet {
+    entry.lastUsed = Date.now();
     let released = false;
     return {
-      volume: used.volume,
+      path: `${DEPS_PATH}/${entry.folder}`,
       installMs,
       release: () => {
         if (released) return;
         released = true;
-        used.users -= 1;
-        used.lastUsed = Date.now();
-        void this.evict();
+        entry.users -= 1;
+        entry.lastUsed = Date.now();
+        this.evict();
       },
     };
   }
 
-  private async install(
-    key: string,
-    wheels: readonly WheelhouseEntry[],
-    slot: Slot,
-    deadline: number,
-    cancel: AbortSignal,
-  ): Promise<SetEntry> {
-    const wheelhouse = this.config.wheelhouse;
-    if (wheelhouse === undefined) throw new InvalidRequestError('dependencies: this server has no wheelhouse (RUNBOX_WHEELHOUSE)');
-    // Each attempt its own volume: one that failed halfway is never reused.
-    const volume = `${this.volumeName(key)}-${randomUUID().slice(0, 8)}`;
-    await this.docker.createVolume(volume, { [LABEL_SET]: key });
+  private async install(key: string, wheels: readonly WheelhouseEntry[], deadline: number, cancel: AbortSignal): Promise<SetEntry> {
+    const { wheelhouse } = this.config;
+    if (wheelhouse === undefined || this.volume === undefined) {
+      throw new InvalidRequestError('dependencies: this server has no wheelhouse (RUNBOX_WHEELHOUSE)');
+    }
+    // Each attempt its own folder, named beyond guessing: one that failed halfway is never reused, and a run
+    // finds no set but its own.
+    const folder = `${key.slice(0, 16)}-${randomBytes(12).toString('hex')}`;
+    const remove = this.garbage;
+    this.garbage = [];
     const runId = randomUUID();
-    let installed = false;
+    let bytes: number;
     try {
-      await this.asLive(runId, () => this.installIn(runId, volume, wheels, wheelhouse, slot, deadline, cancel));
-      installed = true;
-    } finally {
-      // The install container is gone by now (installIn removes it), so its volume can go too.
-      if (!installed)
-        await this.docker.removeVolume(volume).catch((err: Error) => this.log.warn({ err, volume }, 'could not remove a failed set'));
+      bytes = await this.asLive(runId, () => this.installIn(runId, folder, remove, wheels, wheelhouse, deadline, cancel));
+    } catch (err) {
+      // Whether it got as far as deleting them is unknown: the next install tries again.
+      this.garbage.push(...remove, folder);
+      throw err;
     }
     const entry: SetEntry = {
-      volume,
-      bytes: wheels.reduce((sum, w) => sum + w.size, 0),
+      folder,
+      bytes,
       users: this.installing.get(key)?.waiters ?? 1,
       lastUsed: Date.now(),
       installedAt: performance.now(),
     };
     this.ready.set(key, entry);
     this.installed += 1;
-    this.log.info({ set: key, wheels: wheels.length }, 'dependency set installed');
+    this.log.info({ set: key, wheels: wheels.length, bytes }, 'dependency set installed');
     return entry;
   }
 
+  /** Runs install.py in a container of its own, removed before this returns; resolves with the set's size. */
   private async installIn(
     runId: string,
-    volume: string,
+    folder: string,
+    remove: readonly string[],
     wheels: readonly WheelhouseEntry[],
     wheelhouse: string,
-    slot: Slot,
     deadline: number,
     cancel: AbortSignal,
-  ): Promise<void> {
+  ): Promise<number> {
     const spec = containerSpec({
       image: this.config.image,
       runtime: this.config.runtime,
-      uid: SANDBOX_UID + slot.index,
+      uid: INSTALLER_UID,
       memoryMb: this.config.limits.defaultMemoryMb,
       preload: [],
       cpus: this.config.limits.cpus,
@@ -222,8 +257,8 @@ export class DependencySets {
       workspaceMb: this.config.limits.workspaceMb,
       tmpMb: this.config.limits.tmpMb,
       labels: runLabels(runId, this.config.instanceId, deadline + reportingGraceMs(this.config)),
-      depsVolume: volume,
-      install: { wheelhouse, wheels: wheels.map((w) => w.file) },
+      depsVolume: this.volume,
+      install: { wheelhouse, wheels: wheels.map((w) => w.file), folder, remove },
     });
     let containerId: string | undefined;
     let stream: Duplex | undefined;
@@ -241,6 +276,7 @@ export class DependencySets {
         kept += chunk.length;
       });
       stream.on('error', () => undefined);
+      const closed = new Promise((resolve) => stream!.once('close', resolve).once('end', resolve));
       stream.end();
       await this.docker.start(id);
       kill = () => void this.docker.kill(id).catch(() => undefined);
@@ -248,22 +284,21 @@ export class DependencySets {
       cancel.addEventListener('abort', kill, { once: true });
       if (cancel.aborted) kill();
       const exitCode = await this.docker.wait(id);
-      // pip's last words may still be on their way when the engine reports the exit.
-      const attached = stream;
-      await Promise.race([
-        new Promise((resolve) => attached.once('close', resolve).once('end', resolve)),
-        new Promise((resolve) => setTimeout(resolve, 500)),
-      ]);
+      // The installer's last words may still be on their way when the engine reports the exit.
+      await Promise.race([closed, new Promise((resolve) => setTimeout(resolve, 500))]);
       if (cancel.aborted) throw new InstallAbandoned('dependencies: the install was cancelled');
       if (Date.now() >= deadline) {
         throw new InstallAbandoned('dependencies: installing them took longer than timeout_ms; give the run more time');
       }
-      if (exitCode !== 0) {
-        const said = demultiplexed(output).trim().split('\n').slice(-5).join(' ').slice(0, 500);
+      const said = demultiplexed(output);
+      const bytes = SET_BYTES.exec(said.stdout);
+      if (exitCode !== 0 || !bytes) {
+        const words = said.all.trim().split('\n').slice(-5).join(' ').slice(0, 500);
         throw new InvalidRequestError(
-          `dependencies: pip could not install ${wheels.map((w) => w.file).join(', ')} (exit ${exitCode}): ${said}`,
+          `dependencies: pip could not install ${wheels.map((w) => w.file).join(', ')} (exit ${exitCode}): ${words}`,
         );
       }
+      return Number(bytes[1]);
     } finally {
       clearTimeout(timer);
       if (kill) cancel.removeEventListener('abort', kill);
@@ -274,29 +309,26 @@ export class DependencySets {
     }
   }
 
-  /** Removes every set (the server is stopping and its runs have ended): a cache is not kept across restarts. */
+  /** Removes the set volume (the server is stopping and every container is gone): a cache is not kept across restarts. */
   async clear(): Promise<void> {
-    const volumes = [...this.ready.values()].map((e) => e.volume);
     this.ready.clear();
-    await Promise.all(
-      volumes.map((volume) =>
-        this.docker.removeVolume(volume).catch((err: Error) => this.log.warn({ err, volume }, 'could not remove a dependency set')),
-      ),
-    );
+    this.garbage = [];
+    if (this.volume === undefined) return;
+    await this.docker
+      .removeVolume(this.volume)
+      .catch((err: Error) => this.log.warn({ err, volume: this.volume }, 'could not remove the set volume'));
   }
 
-  /** Drops the least recently used unused sets while over the count or size bound. */
-  private async evict(): Promise<void> {
+  /** Drops the least recently used unused sets while over the count or size bound; the next install deletes them. */
+  private evict(): void {
     const { maxSets, maxBytes } = this.config.depsCache;
-    const total = () => [...this.ready.values()].reduce((sum, e) => sum + e.bytes, 0);
+    let total = [...this.ready.values()].reduce((sum, e) => sum + e.bytes, 0);
     const idle = [...this.ready.entries()].filter(([, e]) => e.users === 0).sort(([, a], [, b]) => a.lastUsed - b.lastUsed);
     for (const [key, entry] of idle) {
-      if (this.ready.size <= maxSets && total() <= maxBytes) break;
+      if (this.ready.size <= maxSets && total <= maxBytes) break;
       this.ready.delete(key);
-      // A run's container may still be being removed: the volume goes once it is free, or at the next sweep.
-      await this.docker
-        .removeVolume(entry.volume)
-        .catch((err: Error) => this.log.warn({ err, volume: entry.volume }, 'could not evict a dependency set'));
+      total -= entry.bytes;
+      this.garbage.push(entry.folder);
     }
   }
 

@@ -9,14 +9,17 @@ export interface JobManifest {
   /** Separates the program's stdout from the artifact archive the launcher appends. */
   marker: string;
   artifact_limits: { max_files: number; max_file_bytes: number; max_total_bytes: number };
+  /** The run's dependency set folder, for the program's PYTHONPATH (chosen by the server, never by a request). */
+  python_path?: string;
 }
 
-export function manifestFor(job: Job, marker: string, caps: ArtifactCaps): JobManifest {
+export function manifestFor(job: Job, marker: string, caps: ArtifactCaps, pythonPath?: string): JobManifest {
   return {
     entrypoint: job.entrypoint,
     args: job.args,
     marker,
     artifact_limits: { max_files: caps.maxFiles, max_file_bytes: caps.maxFileBytes, max_total_bytes: caps.maxTotalBytes },
+    ...(pythonPath !== undefined ? { python_path: pythonPath } : {}),
   };
 }
 

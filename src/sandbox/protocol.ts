@@ -6,8 +6,11 @@ import type { Limits } from '../config';
 
 /** Uid and gid of the sandbox user baked into the image; run slot n runs as uid SANDBOX_UID + n, group SANDBOX_UID. */
 export const SANDBOX_UID = 10001;
+/** The image's installer user: the only one that writes dependency sets; never a run's uid. */
+export const INSTALLER_UID = 10000;
 export const WORKSPACE_PATH = '/workspace';
 export const LAUNCHER_COMMAND = ['python3', '-I', '-S', '/opt/runbox/launcher.py'];
+export const INSTALLER_COMMAND = ['python3', '-I', '/opt/runbox/install.py'];
 
 /** Where programs may write results to be returned; reserved in the input namespace. */
 export const OUTPUT_DIR = 'output';

@@ -18,7 +18,6 @@ import { artifactCaps } from './protocol';
 import { RunOutput, type LiveOutput } from './run-output';
 import { reportingGraceMs, SandboxFactory, type Sandbox } from './sandboxes';
 import { DependencySets } from './dependency-sets';
-import { SetSpares } from './set-spares';
 import type { WheelhouseEntry } from '../packages/wheelhouse';
 
 export type { RunStatus };
@@ -138,8 +137,6 @@ export class Runner {
   readonly pool: WarmPool;
   /** Installed dependency sets; public to observe. */
   readonly dependencySets: DependencySets;
-  /** Started sandboxes with a recently used set mounted; public to observe. */
-  readonly spares: SetSpares;
 
   constructor(
     private readonly docker: DockerClient,
@@ -147,21 +144,11 @@ export class Runner {
     private readonly admission: Admission,
     private readonly log: Logger,
   ) {
-    const sandboxes = new SandboxFactory(docker, config, log);
+    // Every sandbox mounts the set volume, so a warm member can serve any installed set.
+    const depsVolume = config.wheelhouse !== undefined ? DependencySets.volumeName(config.instanceId) : undefined;
+    const sandboxes = new SandboxFactory(docker, config, log, depsVolume);
     this.sandboxes = sandboxes;
-    this.dependencySets = new DependencySets(docker, config, log, (runId, work) => sandboxes.withLive(runId, work));
-    this.spares = new SetSpares(
-      {
-        maxSpares: config.poolSize,
-        memoryMb: config.limits.defaultMemoryMb,
-        maxAgeMs: config.poolMaxAgeMs,
-        maxRunMs: config.limits.maxTimeoutMs,
-      },
-      admission,
-      this.dependencySets,
-      sandboxes,
-      log,
-    );
+    this.dependencySets = new DependencySets(docker, config, log, (runId, work) => sandboxes.withLive(runId, work), depsVolume);
     this.importsPreloaded = importScanner(config.preload);
     this.policy = poolPolicy(config);
     this.pool = new WarmPool(
@@ -190,10 +177,9 @@ export class Runner {
     return this.sandboxes.liveCount;
   }
 
-  /** Starts the warm pool (if any), and the spares for dependency sets. */
+  /** Starts the warm pool (if any). */
   start(): void {
     this.pool.start();
-    this.spares.start();
   }
 
   /**
@@ -202,7 +188,6 @@ export class Runner {
    */
   async stop(graceMs: number): Promise<void> {
     this.pool.stop();
-    this.spares.stop();
     let timer: NodeJS.Timeout | undefined;
     const grace = new Promise<'grace'>((resolve) => (timer = setTimeout(resolve, graceMs, 'grace')));
     const outcome = await Promise.race([this.settle().then(() => 'settled' as const), grace]);
@@ -235,35 +220,41 @@ export class Runner {
     // Ends the run early: the client went away, or the server is stopping.
     const stop = AbortSignal.any([this.stopping.signal, ...(cancel ? [cancel] : [])]);
     const wanted = this.policy === 'always' || (this.policy === 'auto' && wantsPreload(job, this.importsPreloaded)) ? 'preloaded' : 'plain';
-    // A warm member has no dependency set mounted: a run that needs one takes its set's spare, or a fresh sandbox.
-    let sandbox = wheels.length === 0 ? this.pool.take(job.memoryMb, wanted) : await this.spares.take(wheels, job.memoryMb, deadline);
-    let installMs = 0;
-    if (!sandbox) {
-      this.pool.yieldSlot();
-      this.spares.yieldSlot();
-      const slot = await this.admission.acquire(deadline, stop, tenant);
-      if (this.stopping.signal.aborted) {
-        slot.release();
-        throw new ShuttingDownError();
-      }
-      let deps: { volume: string; afterRemoval: () => void } | undefined;
-      if (wheels.length > 0) {
-        try {
-          const set = await this.dependencySets.prepare(wheels, slot, deadline, stop);
-          installMs = set.installMs;
-          deps = { volume: set.volume, afterRemoval: set.release };
-        } catch (err) {
+    // Every sandbox mounts the set volume, so an installed set runs in any plain warm member (a preloaded
+    // interpreter may hold other versions of the set's modules). A set to install needs a slot first.
+    let set = wheels.length > 0 ? this.dependencySets.take(wheels) : undefined;
+    let sandbox = wheels.length === 0 || set ? this.pool.take(job.memoryMb, set ? 'plain' : wanted) : undefined;
+    try {
+      if (!sandbox) {
+        this.pool.yieldSlot();
+        const slot = await this.admission.acquire(deadline, stop, tenant);
+        if (this.stopping.signal.aborted) {
           slot.release();
-          throw err;
+          throw new ShuttingDownError();
         }
+        if (wheels.length > 0 && !set) {
+          try {
+            set = await this.dependencySets.prepare(wheels, deadline, stop);
+          } catch (err) {
+            slot.release();
+            throw err;
+          }
+          // A warm member may have come ready during the install.
+          sandbox = this.pool.take(job.memoryMb, 'plain');
+          if (sandbox) slot.release();
+        }
+        // A container made on the request path pays its imports either way, so it is always plain.
+        sandbox ??= await this.sandboxes.prepare(job.memoryMb, slot, deadline, { holdSlotUntil });
       }
-      // A container made on the request path pays its imports either way, so it is always plain.
-      sandbox = await this.sandboxes.prepare(job.memoryMb, slot, deadline, { holdSlotUntil, deps });
+    } catch (err) {
+      set?.release();
+      throw err;
     }
+    // The set stays installed until the run's container is gone.
+    if (set) sandbox.afterRemoval = set.release;
+    const installMs = set?.installMs ?? 0;
     const queuedMs = Date.now() - receivedAt - installMs;
-    const result = await this.execute(sandbox, job, { deadline, queuedMs, stop, holdSlotUntil, live, beforeStart });
-    // The set's next run should not wait for a container: make it one now, in the background.
-    if (wheels.length > 0) this.spares.replenish(wheels);
+    const result = await this.execute(sandbox, job, { deadline, queuedMs, stop, holdSlotUntil, live, beforeStart, pythonPath: set?.path });
     return { ...result, installMs };
   }
 
@@ -277,7 +268,13 @@ export class Runner {
       holdSlotUntil,
       live,
       beforeStart,
-    }: Pick<RunOptions, 'holdSlotUntil' | 'live' | 'beforeStart'> & { deadline: number; queuedMs: number; stop: AbortSignal },
+      pythonPath,
+    }: Pick<RunOptions, 'holdSlotUntil' | 'live' | 'beforeStart'> & {
+      deadline: number;
+      queuedMs: number;
+      stop: AbortSignal;
+      pythonPath?: string;
+    },
   ): Promise<RunResult> {
     const { config } = this;
     const { limits } = config;
@@ -313,7 +310,7 @@ export class Runner {
 
     try {
       const caps = artifactCaps(limits);
-      const input = await packJob(job, manifestFor(job, marker, caps));
+      const input = await packJob(job, manifestFor(job, marker, caps, pythonPath));
       const output = new RunOutput({
         marker,
         maxOutputBytes: limits.maxOutputBytes,

@@ -27,7 +27,7 @@ export interface Sandbox {
   exit: Promise<number>;
   /** Abandons `exit` (the engine stopped answering). */
   abandonWait: AbortController;
-  /** Called once its container is removed (a dependency set it mounted may then go). */
+  /** Called once its container is removed: set by the run that took it (the dependency set it used may then go). */
   afterRemoval?: () => void;
 }
 
@@ -44,8 +44,6 @@ export interface PrepareOptions {
   kind?: MemberKind;
   /** The slot stays taken until this settles too (the HTTP response's delivery). */
   holdSlotUntil?: Promise<unknown>;
-  /** A dependency set's volume to mount read-only, and what to call once the container is removed. */
-  deps?: { volume: string; afterRemoval: () => void };
 }
 
 export class SandboxFactory {
@@ -58,6 +56,8 @@ export class SandboxFactory {
     private readonly docker: DockerClient,
     private readonly config: Config,
     private readonly log: Logger,
+    /** The dependency set volume, mounted read-only into every sandbox (none without a wheelhouse). */
+    private readonly depsVolume?: string,
   ) {}
 
   isLive(runId: string): boolean {
@@ -105,7 +105,7 @@ export class SandboxFactory {
     memoryMb: number,
     slot: Slot,
     deadline: number,
-    { kind = 'plain', holdSlotUntil, deps }: PrepareOptions,
+    { kind = 'plain', holdSlotUntil }: PrepareOptions,
   ): Promise<Sandbox> {
     const { config } = this;
     const runId = randomUUID();
@@ -122,7 +122,7 @@ export class SandboxFactory {
       workspaceMb: config.limits.workspaceMb,
       tmpMb: config.limits.tmpMb,
       labels: runLabels(runId, config.instanceId, deadline + reportingGraceMs(config) + DEADLINE_MARGIN_MS),
-      depsVolume: deps?.volume,
+      depsVolume: this.depsVolume,
     });
     let containerId: string | undefined;
     let stream: Duplex | undefined;
@@ -136,10 +136,10 @@ export class SandboxFactory {
       const abandonWait = new AbortController();
       const exit = this.docker.wait(containerId, abandonWait.signal);
       exit.catch(() => undefined); // observed by the run; a pool member may be discarded unused
-      return { runId, containerId, stream, memoryMb, kind, slot, exit, abandonWait, afterRemoval: deps?.afterRemoval };
+      return { runId, containerId, stream, memoryMb, kind, slot, exit, abandonWait };
     } catch (err) {
       stream?.destroy();
-      this.dispose(runId, containerId, slot, holdSlotUntil, deps?.afterRemoval);
+      this.dispose(runId, containerId, slot, holdSlotUntil);
       throw err;
     }
   }

@@ -47,8 +47,8 @@ const WHEELS: WheelSpec[] = [
 ];
 
 async function depsVolumes(instanceId: string): Promise<string[]> {
-  const listed = await engine.listVolumes({ filters: JSON.stringify({ label: ['runbox.deps-set'] }) });
-  return (listed.Volumes ?? []).map((v) => v.Name).filter((name) => name.startsWith(`runbox-deps-${instanceId}-`));
+  const listed = await engine.listVolumes({ filters: JSON.stringify({ label: [`runbox.deps-volume=${instanceId}`] }) });
+  return (listed.Volumes ?? []).map((v) => v.Name);
 }
 
 describe('dependencies from the wheelhouse', () => {
@@ -95,9 +95,11 @@ describe('dependencies from the wheelhouse', () => {
       { name: 'tiny-dep', version: '1.2', source: 'wheelhouse' },
     ]);
     expect(first.body.install_ms).toBeGreaterThan(0);
+    const installs = server.runner.dependencySets.installs;
     const again = await postRun(server.url, body);
     expect(again.body.stdout).toBe('1.0 1.2\n');
     expect(again.body.install_ms).toBe(0);
+    expect(server.runner.dependencySets.installs).toBe(installs);
     expect(await depsVolumes(server.config.instanceId)).toHaveLength(1);
   });
 
@@ -110,16 +112,15 @@ describe('dependencies from the wheelhouse', () => {
     expect(res.body.stdout).toBe(`${96 * 1024 * 1024}\n`);
   });
 
-  it("a set's next run takes a spare started with the set mounted, and only that set's runs do", async () => {
+  it("an installed set's run takes a warm member: every sandbox mounts the set volume", async () => {
     const body = { code: 'import tiny_dep; print(tiny_dep.__version__)', dependencies: ['tiny-dep==1.2'] };
     expect((await postRun(server.url, body)).body.stdout).toBe('1.2\n');
-    expect(await eventually(async () => server.runner.spares.size >= 1)).toBe(true);
-    const before = server.runner.spares.size;
-    // Another set's run leaves this spare alone.
-    expect((await postRun(server.url, { code: 'import sneaky', dependencies: ['sneaky'] })).status).toBe(200);
+    // The warm member was started before this set existed; it finds it all the same.
+    expect(await eventually(async () => server.runner.pool.size === 1)).toBe(true);
+    const [member] = server.runner.pool.idleContainerIds();
+    const memberRun = (await engine.getContainer(member).inspect()).Config.Labels['runbox.run-id'];
     const again = await postRun(server.url, body);
-    expect(again.body).toMatchObject({ stdout: '1.2\n', install_ms: 0 });
-    expect(server.runner.spares.size).toBeLessThanOrEqual(before + 1);
+    expect(again.body).toMatchObject({ id: memberRun, stdout: '1.2\n', install_ms: 0 });
   });
 
   it('honours a version pin', async () => {
@@ -128,12 +129,12 @@ describe('dependencies from the wheelhouse', () => {
   });
 
   it('takes a package the image has without installing anything', async () => {
-    const before = await depsVolumes(server.config.instanceId);
+    const installs = server.runner.dependencySets.installs;
     const res = await postRun(server.url, { code: 'import numpy; print(numpy.__name__)', dependencies: ['numpy>=1.0'] });
     expect(res.body.stdout).toBe('numpy\n');
     expect(res.body.dependencies).toEqual([{ name: 'numpy', version: expect.any(String), source: 'image' }]);
     expect(res.body.install_ms).toBe(0);
-    expect((await depsVolumes(server.config.instanceId)).sort()).toEqual(before.sort());
+    expect(server.runner.dependencySets.installs).toBe(installs);
   });
 
   it('refuses what cannot be met, and hostile strings, with a 400 naming them and no container created', async () => {
@@ -168,20 +169,29 @@ describe('dependencies from the wheelhouse', () => {
     }
   });
 
-  it('runs nothing of a wheel outside the sandbox, and gives a run neither the wheelhouse nor a writable set', async () => {
+  it('runs nothing of a wheel outside the sandbox, and gives a run neither the wheelhouse, nor a writable set, nor the other sets', async () => {
+    const attempt = (what: string, call: string) => [
+      `try:`,
+      `    ${call}`,
+      `except OSError as e:`,
+      `    print(${JSON.stringify(what)}, e.errno)`,
+    ];
     const res = await postRun(server.url, {
       code: [
         'import os, sneaky',
         'print(sneaky.value, os.path.exists("/wheelhouse"))',
-        'try:',
-        '    open("/opt/deps/planted.py", "w")',
-        'except OSError as e:',
-        '    print("read-only", e.errno)',
+        ...attempt('write a set', 'open(os.path.join(os.path.dirname(sneaky.__path__[0]), "planted.py"), "w")'),
+        ...attempt('write the volume', 'open("/opt/deps/planted.py", "w")'),
+        ...attempt('list the sets', 'os.listdir("/opt/deps")'),
       ].join('\n'),
       dependencies: ['sneaky'],
     });
-    expect(res.body.stdout).toBe('42 False\nread-only 30\n');
+    // EROFS for writes (the mount is read-only), EACCES for the listing (the volume's root is the installer's, 0711).
+    expect(res.body.stdout).toBe('42 False\nwrite a set 30\nwrite the volume 30\nlist the sets 13\n');
     expect(existsSync(ESCAPE_MARK)).toBe(false);
+    // A run without dependencies has the volume mounted too, and finds nothing in it either.
+    const plain = await postRun(server.url, { code: ['import os', ...attempt('list the sets', 'os.listdir("/opt/deps")')].join('\n') });
+    expect(plain.body.stdout).toBe('list the sets 13\n');
   });
 
   it('concurrent first uses of one set share one install', async () => {
@@ -190,8 +200,8 @@ describe('dependencies from the wheelhouse', () => {
     const runs = await Promise.all([postRun(server.url, body), postRun(server.url, body), postRun(server.url, body)]);
     expect(runs.map((r) => r.body.stdout)).toEqual(['ok\n', 'ok\n', 'ok\n']);
     expect(server.runner.dependencySets.installs).toBe(installsBefore + 1);
-    // Nothing left but the warm member and the spares.
-    expect(await eventually(async () => (await runContainers()).length <= 1 + server.runner.spares.size)).toBe(true);
+    // Nothing left but the warm member.
+    expect(await eventually(async () => (await runContainers()).length <= 1)).toBe(true);
   });
 
   it('a wheel replaced in the wheelhouse makes a new set: the next run installs it again', async () => {

@@ -1,4 +1,4 @@
-import { containerSpec, tmpfsMb } from '../../src/sandbox/container-spec';
+import { containerSpec, installCommand, tmpfsMb } from '../../src/sandbox/container-spec';
 import { REMOVED_SYSCALLS } from '../../src/sandbox/seccomp';
 import engineDefault from '../../src/sandbox/seccomp/docker-default.json';
 
@@ -98,5 +98,33 @@ describe('containerSpec', () => {
     expect(tiny.HostConfig!.Tmpfs!['/dev/shm']).toMatch(/size=10m/);
     expect(tiny.HostConfig!.IpcMode).toBe('none');
     expect(tiny.HostConfig!.ShmSize).toBeUndefined();
+  });
+
+  it('mounts the dependency set volume read-only into a run, with no environment for it', () => {
+    const run = containerSpec({ ...settings, depsVolume: 'runbox-deps-x-1' });
+    expect(run.HostConfig!.Mounts).toEqual([{ Type: 'volume', Source: 'runbox-deps-x-1', Target: '/opt/deps', ReadOnly: true }]);
+    expect(run.Env).toEqual([]);
+    expect(run.Entrypoint).toEqual(spec.Entrypoint);
+  });
+
+  it('an install: install.py as the installer, the set volume writable, the wheelhouse read-only, no launcher arguments', () => {
+    const install = { wheelhouse: '/srv/wheels', wheels: ['a-1-py3-none-any.whl'], folder: 'f1', remove: ['old1', 'old2'] };
+    const installer = containerSpec({ ...settings, uid: 10000, preload: ['numpy'], depsVolume: 'runbox-deps-x-1', install });
+    expect(installer.Entrypoint).toEqual(installCommand(install));
+    expect(installCommand(install)).toEqual([
+      ...['python3', '-I', '/opt/runbox/install.py', 'f1'],
+      ...['--remove', 'old1', '--remove', 'old2', '--', 'a-1-py3-none-any.whl'],
+    ]);
+    expect(installer.Cmd).toEqual([]);
+    expect(installer.User).toBe('10000:10000');
+    expect(installer.HostConfig!.Tmpfs!['/tmp']).toMatch(/uid=10000,gid=10000,/);
+    expect(installer.HostConfig!.Mounts).toEqual([
+      { Type: 'volume', Source: 'runbox-deps-x-1', Target: '/opt/deps', ReadOnly: false },
+      { Type: 'bind', Source: '/srv/wheels', Target: '/wheelhouse', ReadOnly: true },
+    ]);
+    // The same confinement as a run.
+    expect(installer.HostConfig!.NetworkMode).toBe('none');
+    expect(installer.HostConfig!.CapDrop).toEqual(['ALL']);
+    expect(installer.HostConfig!.ReadonlyRootfs).toBe(true);
   });
 });

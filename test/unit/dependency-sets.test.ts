@@ -1,50 +1,56 @@
-/** Dependency sets with a scripted engine: one install per set, failures leave nothing, LRU eviction, clear at stop. */
+/** Dependency sets with a scripted engine: one install per set, failures leave nothing used, LRU eviction, the set volume's life. */
+import { chmodSync } from 'node:fs';
 import { PassThrough } from 'node:stream';
 import type { DockerClient } from '../../src/docker/client';
 import { InvalidRequestError } from '../../src/errors';
 import type { WheelhouseEntry } from '../../src/packages/wheelhouse';
-import { Admission } from '../../src/sandbox/admission';
-import { DependencySets } from '../../src/sandbox/dependency-sets';
+import { DependencySets, demultiplexed } from '../../src/sandbox/dependency-sets';
+import { INSTALLER_UID } from '../../src/sandbox/protocol';
 import { silentLog } from '../support/app';
 import { testConfig, testDataDir } from '../support/config';
-import { chmodSync } from 'node:fs';
 
-function scriptedEngine(exitCode = 0, output = '', waitMs = 20) {
-  const volumes = new Set<string>();
+type Spec = { Entrypoint?: string[]; User?: string; HostConfig?: { Mounts?: { Source?: string; Target?: string; ReadOnly?: boolean }[] } };
+
+/** An engine frame: [stream, 0, 0, 0, length] then the bytes. */
+function frame(stream: 1 | 2, text: string): Buffer {
+  const header = Buffer.alloc(8);
+  header[0] = stream;
+  header.writeUInt32BE(Buffer.byteLength(text), 4);
+  return Buffer.concat([header, Buffer.from(text)]);
+}
+
+interface Install {
+  exitCode: number;
+  stdout?: string;
+  stderr?: string;
+}
+
+/** `installs`: what each install container says and exits with, in turn (the last one repeats). */
+function scriptedEngine(installs: Install[], waitMs = 20) {
+  const volumes = new Map<string, Record<string, string>>();
   const calls: string[] = [];
-  const specs: { Entrypoint?: string[] | string; HostConfig?: { Mounts?: { Source?: string; ReadOnly?: boolean }[] } }[] = [];
+  const specs: Spec[] = [];
   let containers = 0;
-  /** Like the engine: a volume a container (even a stopped one) still mounts cannot be removed. */
-  const mountedBy = new Map<string, string>();
   const docker = {
-    create: async (spec: (typeof specs)[number]) => {
+    create: async (spec: Spec) => {
       calls.push('create');
       specs.push(spec);
-      const id = `c${++containers}`;
-      for (const m of spec.HostConfig?.Mounts ?? []) if (m.Source && volumes.has(m.Source)) mountedBy.set(m.Source, id);
-      return id;
+      return `c${++containers}`;
     },
     attach: async () => {
+      const { stdout = '', stderr = '' } = installs[Math.min(specs.length, installs.length) - 1];
       const stream = new PassThrough();
-      const header = Buffer.alloc(8);
-      header[0] = 2;
-      header.writeUInt32BE(Buffer.byteLength(output), 4);
-      stream.push(Buffer.concat([header, Buffer.from(output)]));
+      stream.push(Buffer.concat([frame(2, stderr), frame(1, stdout)]));
+      stream.push(null);
       return stream;
     },
     start: async () => void calls.push('start'),
-    wait: async () => (await new Promise((r) => setTimeout(r, waitMs)), exitCode),
+    wait: async () => (await new Promise((r) => setTimeout(r, waitMs)), installs[Math.min(specs.length, installs.length) - 1].exitCode),
     kill: async () => void calls.push('kill'),
-    remove: async (id: string) => {
-      calls.push('remove');
-      for (const [volume, user] of mountedBy) if (user === id) mountedBy.delete(volume);
-    },
-    createVolume: async (name: string) => void volumes.add(name),
-    removeVolume: async (name: string) => {
-      if (mountedBy.has(name)) throw Object.assign(new Error('volume is in use'), { statusCode: 409 });
-      volumes.delete(name);
-    },
-    listVolumes: async () => [...volumes],
+    remove: async () => void calls.push('remove'),
+    createVolume: async (name: string, labels: Record<string, string>) => void volumes.set(name, labels),
+    removeVolume: async (name: string) => void volumes.delete(name),
+    listVolumes: async (label: string) => [...volumes].filter(([, labels]) => label in labels).map(([name]) => name),
   } as unknown as DockerClient;
   return { docker, volumes, calls, specs };
 }
@@ -62,65 +68,111 @@ const wheel = (file: string, size = 1000): WheelhouseEntry =>
     tags: { python: [], abi: [], platform: [] },
   }) as WheelhouseEntry;
 
-function sets(env: Record<string, string> = {}, exitCode = 0, output = '', waitMs = 20) {
+const installed = (bytes = 4096): Install => ({ exitCode: 0, stdout: `runbox-set-bytes=${bytes}\n` });
+
+function sets(env: Record<string, string> = {}, installs: Install[] = [installed()], waitMs = 20) {
   const wheelhouse = testDataDir();
   chmodSync(wheelhouse, 0o755);
-  const engine = scriptedEngine(exitCode, output, waitMs);
+  const engine = scriptedEngine(installs, waitMs);
   const config = testConfig({ RUNBOX_WHEELHOUSE: wheelhouse, ...env });
   const live: string[] = [];
-  const deps = new DependencySets(engine.docker, config, silentLog, async (runId, work) => {
-    live.push(runId);
-    return work();
-  });
-  return { deps, engine, admission: new Admission(4, 4), live };
+  const volume = DependencySets.volumeName(config.instanceId);
+  const deps = new DependencySets(
+    engine.docker,
+    config,
+    silentLog,
+    async (runId, work) => {
+      live.push(runId);
+      return work();
+    },
+    volume,
+  );
+  return { deps, engine, live, volume, config };
 }
 
 const far = () => Date.now() + 60_000;
 const never = new AbortController().signal;
+/** The folders an install was told to delete first. */
+const removed = (spec: Spec) => (spec.Entrypoint ?? []).flatMap((arg, i, all) => (all[i - 1] === '--remove' ? [arg] : []));
+const folderOf = (path: string) => path.split('/').pop()!;
 
 describe('dependency sets', () => {
-  it('installs a set once with pip on explicit files, read-write only for the install, and shares it', async () => {
-    const { deps, engine, admission, live } = sets();
-    const slot = await admission.acquire(far());
+  it('installs a set once, as the installer, with install.py on explicit files, and shares it', async () => {
+    const { deps, engine, live, volume } = sets();
     const [a, b] = await Promise.all([
-      deps.prepare([wheel('x-1.0-py3-none-any.whl')], slot, far(), never),
-      deps.prepare([wheel('x-1.0-py3-none-any.whl')], slot, far(), never),
+      deps.prepare([wheel('x-1.0-py3-none-any.whl')], far(), never),
+      deps.prepare([wheel('x-1.0-py3-none-any.whl')], far(), never),
     ]);
-    expect(a.volume).toBe(b.volume);
+    expect(a.path).toBe(b.path);
+    expect(a.path).toMatch(/^\/opt\/deps\/[0-9a-f]{16}-[0-9a-f]{24}$/);
     expect(deps.installs).toBe(1);
     expect(live).toHaveLength(1);
-    expect(engine.specs[0].Entrypoint).toEqual(expect.arrayContaining(['--no-index', '--no-deps', '/wheelhouse/x-1.0-py3-none-any.whl']));
-    expect(engine.specs[0].HostConfig?.Mounts?.map((m) => m.ReadOnly)).toEqual([false, true]);
+    const [spec] = engine.specs;
+    expect(spec.Entrypoint).toEqual(['python3', '-I', '/opt/runbox/install.py', folderOf(a.path), '--', 'x-1.0-py3-none-any.whl']);
+    expect(spec.User).toBe(`${INSTALLER_UID}:${INSTALLER_UID}`);
+    expect(spec.HostConfig?.Mounts).toEqual([
+      expect.objectContaining({ Source: volume, Target: '/opt/deps', ReadOnly: false }),
+      expect.objectContaining({ Target: '/wheelhouse', ReadOnly: true }),
+    ]);
     expect(engine.calls.filter((c) => c === 'remove')).toHaveLength(1);
-    const again = await deps.prepare([wheel('x-1.0-py3-none-any.whl')], slot, far(), never);
-    expect(again.installMs).toBe(0);
-    expect(deps.installs).toBe(1);
+    // Installed: taken without a container, and without install time.
+    const again = deps.take([wheel('x-1.0-py3-none-any.whl')]);
+    expect(again).toMatchObject({ path: a.path, installMs: 0 });
+    expect(deps.take([wheel('other-1.0-py3-none-any.whl')])).toBeUndefined();
+    expect(engine.specs).toHaveLength(1);
   });
 
-  it('a failed install is a 400 with pip’s words, and leaves no volume and no container', async () => {
-    const { deps, engine, admission } = sets({}, 1, 'ERROR: no such file\n');
-    const slot = await admission.acquire(far());
-    const failed = await deps.prepare([wheel('y-1.0-py3-none-any.whl')], slot, far(), never).catch((e: unknown) => e);
+  it('a failed install is a 400 with pip’s words and no set; the next install deletes its folder', async () => {
+    const { deps, engine } = sets({}, [{ exitCode: 1, stderr: 'ERROR: no such file\n' }, installed()]);
+    const failed = await deps.prepare([wheel('y-1.0-py3-none-any.whl')], far(), never).catch((e: unknown) => e);
     expect(failed).toBeInstanceOf(InvalidRequestError);
     expect((failed as Error).message).toMatch(/pip could not install y-1\.0-py3-none-any\.whl \(exit 1\): ERROR: no such file/);
-    expect(engine.volumes.size).toBe(0);
     expect(engine.calls.filter((c) => c === 'remove')).toHaveLength(1);
+    expect(deps.size).toBe(0);
+    expect(deps.take([wheel('y-1.0-py3-none-any.whl')])).toBeUndefined();
+    const halfDone = engine.specs[0].Entrypoint![3];
+    await deps.prepare([wheel('y-1.0-py3-none-any.whl')], far(), never);
+    expect(removed(engine.specs[1])).toEqual([halfDone]);
+  });
+
+  it('an install that exits 0 without reporting its size is a failure, not a set', async () => {
+    const { deps } = sets({}, [{ exitCode: 0, stdout: 'something else\n' }]);
+    await expect(deps.prepare([wheel('w-1.0-py3-none-any.whl')], far(), never)).rejects.toThrow(/could not install/);
     expect(deps.size).toBe(0);
   });
 
   it('keeps at most RUNBOX_DEPS_CACHE_SETS sets, dropping the least recently used one not in use', async () => {
-    const { deps, engine, admission } = sets({ RUNBOX_DEPS_CACHE_SETS: '2' });
-    const slot = await admission.acquire(far());
-    const use = async (file: string) => (await deps.prepare([wheel(file)], slot, far(), never)).release();
-    await use('a-1-py3-none-any.whl');
-    await use('b-1-py3-none-any.whl');
-    const held = await deps.prepare([wheel('c-1-py3-none-any.whl')], slot, far(), never);
-    await new Promise((r) => setImmediate(r));
+    const { deps, engine } = sets({ RUNBOX_DEPS_CACHE_SETS: '2' });
+    const use = async (file: string) => {
+      const set = await deps.prepare([wheel(file)], far(), never);
+      set.release();
+      return folderOf(set.path);
+    };
+    const a = await use('a-1-py3-none-any.whl');
+    const held = await deps.prepare([wheel('b-1-py3-none-any.whl')], far(), never);
+    await use('c-1-py3-none-any.whl');
+    // b is in use, so a (least recently used) goes, though c is newer.
     expect(deps.size).toBe(2);
-    expect([...engine.volumes].some((v) => v.endsWith(DependencySets.key([wheel('a-1-py3-none-any.whl')])))).toBe(false);
+    expect(deps.take([wheel('a-1-py3-none-any.whl')])).toBeUndefined();
+    const stillB = deps.take([wheel('b-1-py3-none-any.whl')]);
+    expect(stillB?.path).toBe(held.path);
+    stillB!.release();
     held.release();
-    await deps.clear();
-    expect(engine.volumes.size).toBe(0);
+    const c = deps.take([wheel('c-1-py3-none-any.whl')])!;
+    await use('d-1-py3-none-any.whl');
+    // The next install deleted a's folder first; b then went: c is in use, and b was used before d.
+    expect(removed(engine.specs[3])).toEqual([a]);
+    expect(deps.take([wheel('b-1-py3-none-any.whl')])).toBeUndefined();
+    expect(deps.size).toBe(2);
+    c.release();
+  });
+
+  it('bounds the sets by their size on disk as install.py measured it, not by their wheels', async () => {
+    const { deps } = sets({ RUNBOX_DEPS_CACHE_MB: '1' }, [installed(700 * 1024)]);
+    (await deps.prepare([wheel('a-1-py3-none-any.whl', 10)], far(), never)).release();
+    (await deps.prepare([wheel('b-1-py3-none-any.whl', 10)], far(), never)).release();
+    expect(deps.size).toBe(1);
+    expect(deps.take([wheel('b-1-py3-none-any.whl', 10)])).toBeDefined();
   });
 
   it('a set is named by its wheels’ content: the same file name with other bytes is another set', () => {
@@ -131,19 +183,37 @@ describe('dependency sets', () => {
   });
 
   it('a run waiting on another run’s install that gave up installs the set itself', async () => {
-    const { deps, engine, admission } = sets({}, 0, '', 200);
-    const [slotA, slotB] = [await admission.acquire(far()), await admission.acquire(far())];
+    const { deps, engine } = sets({}, [installed()], 200);
     const leaving = new AbortController();
-    const first = deps.prepare([wheel('z-1-py3-none-any.whl')], slotA, far(), leaving.signal);
+    const first = deps.prepare([wheel('z-1-py3-none-any.whl')], far(), leaving.signal);
     await new Promise((r) => setTimeout(r, 20));
-    const second = deps.prepare([wheel('z-1-py3-none-any.whl')], slotB, far(), never);
+    const second = deps.prepare([wheel('z-1-py3-none-any.whl')], far(), never);
     await new Promise((r) => setTimeout(r, 50));
     leaving.abort();
     await expect(first).rejects.toThrow(/cancelled|went away/);
     const got = await second;
     expect(got.installMs).toBeGreaterThan(0);
     expect(deps.installs).toBe(1);
-    // The abandoned attempt's volume went with it; only the good one is left.
-    expect([...engine.volumes]).toEqual([got.volume]);
+    // The abandoned attempt's folder is deleted by the install that replaced it.
+    expect(removed(engine.specs[1])).toEqual([engine.specs[0].Entrypoint![3]]);
+  });
+
+  it('opens by removing what a predecessor of this instance left, and clears by removing its own volume', async () => {
+    const { deps, engine, volume, config } = sets();
+    const label = { 'runbox.deps-volume': config.instanceId };
+    engine.volumes.set(`runbox-deps-${config.instanceId}-0badf00d`, label);
+    engine.volumes.set('runbox-deps-another-instance-0badf00d', { 'runbox.deps-volume': 'another-instance' });
+    await deps.open();
+    expect([...engine.volumes.keys()].sort()).toEqual(['runbox-deps-another-instance-0badf00d', volume].sort());
+    await deps.clear();
+    expect([...engine.volumes.keys()]).toEqual(['runbox-deps-another-instance-0badf00d']);
+  });
+
+  it('reads the engine’s frames: stdout apart, both streams in order', () => {
+    const out = demultiplexed([
+      Buffer.concat([frame(2, 'warn\n'), frame(1, 'runbox-set-bytes=5\n')]).subarray(0, 11),
+      Buffer.concat([frame(2, 'warn\n'), frame(1, 'runbox-set-bytes=5\n')]).subarray(11),
+    ]);
+    expect(out).toEqual({ stdout: 'runbox-set-bytes=5\n', all: 'warn\nrunbox-set-bytes=5\n' });
   });
 });
