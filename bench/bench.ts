@@ -101,6 +101,8 @@ async function main() {
     const depsFirst = await measure(firstUse, DEPS_FIRST_RUNS, 1);
     const cachedSet = { code: 'import bench_pkg_0; print(2+2)', dependencies: ['bench-pkg-0'] };
     await measure(runbox(cachedSet), 1, 1);
+    // Measured like the trivial run: back to back, after the pool settled.
+    await settle();
     const depsCached = await measure(runbox(cachedSet), DEPS_CACHED_RUNS, 1);
     const peakRssMb = rssOf(server.pid, 'VmHWM') / 1024;
 

@@ -182,15 +182,22 @@ export class WarmPool {
   }
 
   /**
-   * When demand turned to preloaded members and the pool is full of plain ones, an idle plain member
-   * beyond its target makes room (cheap to make again; a preloaded one is never thrown away for this).
+   * When demand turned from one kind to the other and the pool is full, an idle member beyond its kind's
+   * target makes room. Targets follow the last DEMAND_WINDOW requests, so a preloaded member (dear to make
+   * again) goes only once most recent requests were plain ones that found no plain member.
    */
   private rebalance(): void {
     const targets = this.targets();
     const full = this.size + this.filling.plain + this.filling.preloaded >= this.options.size;
-    if (!full || this.have('preloaded') >= targets.preloaded || this.have('plain') <= targets.plain) return;
-    const surplus = this.idle.find((m) => m.kind === 'plain');
-    if (surplus) this.evict(surplus);
+    if (!full) return;
+    for (const [short, surplus] of [
+      ['preloaded', 'plain'],
+      ['plain', 'preloaded'],
+    ] as const) {
+      if (this.have(short) >= targets[short] || this.have(surplus) <= targets[surplus]) continue;
+      const member = this.idle.find((m) => m.kind === surplus);
+      if (member) return this.evict(member);
+    }
   }
 
   /** Stops refilling and removes every idle member. */

@@ -244,6 +244,29 @@ describe('WarmPool', () => {
       pool.stop();
     });
 
+    it('auto: demand turning back to plain retires surplus preloaded members, so plain runs are warm again', async () => {
+      const admission = new Admission(4, 4);
+      const { hooks, owner } = fakeHooks();
+      const pool = new WarmPool(options('auto', 3), admission, hooks, log);
+      owner.pool = pool;
+      pool.start();
+      await settle();
+      for (let i = 0; i < 20; i++) {
+        use(pool, hooks, 'preloaded');
+        await settle();
+      }
+      expect(pool.count('preloaded')).toBe(3);
+      for (let i = 0; i < 19; i++) {
+        use(pool, hooks, 'plain');
+        await settle();
+      }
+      // One preloaded request is still in the window: its kind keeps one member.
+      expect(pool.targets()).toEqual({ plain: 2, preloaded: 1 });
+      expect([pool.count('plain'), pool.count('preloaded')]).toEqual([2, 1]);
+      expect(pool.take(512, 'plain')?.kind).toBe('plain');
+      pool.stop();
+    });
+
     it('auto: mixed demand keeps one member of each kind, and each request gets its own kind', async () => {
       const admission = new Admission(4, 4);
       const { hooks, owner } = fakeHooks();
