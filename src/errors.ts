@@ -80,6 +80,12 @@ export class NotFoundError extends RunboxError {
   readonly code = 'not_found' satisfies ErrorCode;
 }
 
+/** A fault in runbox itself, for the routes that answer faults in their own shape (the main handler makes its own). */
+export class InternalError extends RunboxError {
+  readonly status = ERROR_CODES.internal.status;
+  readonly code = 'internal' satisfies ErrorCode;
+}
+
 /** The Docker engine does not answer, or answered with a server-side failure. */
 export class EngineUnavailableError extends RunboxError {
   readonly status = ERROR_CODES.engine_unavailable.status;

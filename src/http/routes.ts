@@ -32,6 +32,9 @@ import { docsRoutes } from './docs';
 import { RunEventStream } from './event-stream';
 import { playgroundRoutes } from './playground';
 import { requestLog } from './request-id';
+import { compatContracts } from '../compat/contracts';
+import { MAX_OUTPUT_CHARS } from '../compat/subprocess-runner';
+import { compatRoutes } from '../compat/routes';
 
 export interface RouteDeps {
   config: Config;
@@ -170,9 +173,13 @@ export function routes({
   );
   const engineChecks = engineProbe(docker, config.image);
   // GET / shows every limit under its snake_case name, the API's convention.
-  const publicLimits = Object.fromEntries(
-    Object.entries(limits).map(([key, value]) => [key.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`), value]),
-  );
+  const publicLimits = {
+    ...Object.fromEntries(Object.entries(limits).map(([key, value]) => [key.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`), value])),
+    // Seed 003's names: seconds, and characters per stream on POST /run.
+    max_timeout: limits.maxTimeoutMs / 1000,
+    max_output_size: MAX_OUTPUT_CHARS,
+  };
+  const compat = compatContracts(limits);
 
   const openApi = openApiDocument(config, version, tool);
   const tools = toolFormats(tool);
@@ -253,21 +260,37 @@ export function routes({
     }
   };
 
+  // The probes answer in the shape of seed 003's too (status healthy, ready or not_ready), so its checks pass.
   router.get('/health', (ctx) => {
-    ctx.body = { status: 'ok' };
+    ctx.body = { status: 'healthy', service: 'runbox', version };
   });
 
   router.get('/ready', async (ctx) => {
     const checks = { accepting: !state.draining, ...(await engineChecks()) };
     const ready = checks.accepting && checks.engine && checks.image;
     ctx.status = ready ? 200 : 503;
-    ctx.body = { ready, checks, image: config.image };
+    ctx.body = {
+      status: ready ? 'ready' : 'not_ready',
+      ready,
+      checks,
+      image: config.image,
+      python_available: checks.engine && checks.image,
+      max_timeout: limits.maxTimeoutMs / 1000,
+    };
   });
 
   router.get('/', async (ctx) => {
     ctx.body = {
       name: 'runbox',
+      service: 'runbox',
       version,
+      description: 'Runs untrusted Python in a throwaway, hardened Docker container per request.',
+      endpoints: {
+        health: '/health',
+        ready: '/ready',
+        runs: '/v1/runs (POST)',
+        ...Object.fromEntries(compat.map((c) => [c.path, `${c.path} (POST): ${c.tag.name}`])),
+      },
       languages: SUPPORTED_LANGUAGES,
       auth: config.apiKey !== undefined || !isLoopback(config.host) || (await store.hasActiveKeys().catch(() => true)) ? 'api_key' : 'none',
       limits: publicLimits,
@@ -340,6 +363,9 @@ export function routes({
       unusable: invalid.length,
     };
   });
+
+  // Other runners' contracts, each a translation onto `execute`.
+  compatRoutes(router, compat, { auth, limited, bodies, execute: (ctx, request) => execute(ctx, request), log, metrics });
 
   router.get('/v1/tools', (ctx) => {
     ctx.body = tools;

@@ -1,0 +1,56 @@
+/**
+ * A compatibility route: another runner's HTTP contract, served as a thin translation onto the one run path.
+ * It turns its body into a POST /v1/runs request (so the same parser, limits, auth, admission, audit and
+ * metrics apply), and the run's response into its own shape; refusals and faults get its own error shape.
+ */
+import { InvalidRequestError, type RunboxError } from '../errors';
+import type { RunRequestBody } from '../api/run-request';
+import type { RunResponse } from '../api/run-response';
+
+export interface Translation<C> {
+  request: RunRequestBody;
+  /** What the answer needs to know about the request (its timeout in seconds, say). */
+  context: C;
+}
+
+export interface CompatContract<C = unknown> {
+  path: string;
+  /** The OpenAPI tag: the runner this route replaces. */
+  tag: { name: string; description: string };
+  translate(body: unknown): Translation<C>;
+  answer(response: RunResponse, context: C): unknown;
+  /** A refusal or fault, in the contract's own terms (a status and a body). */
+  refuse(err: RunboxError): { status: number; body: unknown };
+  /** The OpenAPI path item (its operations carry the tag). */
+  openapi: Record<string, unknown>;
+}
+
+/** A JSON body given as text, passed on as it is (a number's form, 3.0 or 3, survives). */
+export class JsonText {
+  constructor(readonly text: string) {}
+}
+
+/** The body could not be read as JSON (or not at all): contracts answer it as their originals would. */
+export class MalformedBodyError extends InvalidRequestError {
+  constructor(readonly original: RunboxError) {
+    super(original.message);
+  }
+}
+
+/** A stream of the run's output as text: bytes that are not UTF-8 become U+FFFD, as a text-mode subprocess would. */
+export function outputText(content: string, encoding: 'utf8' | 'base64'): string {
+  return encoding === 'base64' ? Buffer.from(content, 'base64').toString('utf8') : content;
+}
+
+/** The first `max` code points of `text` (Python's len() counts code points, not UTF-16 units), and whether it was longer. */
+export function firstCodePoints(text: string, max: number): { text: string; cut: boolean } {
+  if (text.length <= max) return { text, cut: false };
+  let units = 0;
+  for (let points = 0; points < max && units < text.length; points++) units += text.codePointAt(units)! > 0xffff ? 2 : 1;
+  return units >= text.length ? { text, cut: false } : { text: text.slice(0, units), cut: true };
+}
+
+/** Seconds, as the originals take them, to milliseconds within the server's maximum. */
+export function secondsToMs(seconds: number, maxMs: number): number {
+  return Math.min(Math.round(seconds * 1000), maxMs);
+}

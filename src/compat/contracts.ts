@@ -1,0 +1,10 @@
+/** The runner contracts served next to /v1/runs (the seeds in ../shared/seeds), in one list. */
+import type { Limits } from '../config';
+import type { CompatContract } from './contract';
+import { executionAgent } from './execution-agent';
+import { restrictedExecutor } from './restricted-executor';
+import { subprocessRunner } from './subprocess-runner';
+
+export function compatContracts(limits: Limits): CompatContract[] {
+  return [subprocessRunner(limits), executionAgent(limits), restrictedExecutor(limits)];
+}

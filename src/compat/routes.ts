@@ -1,0 +1,68 @@
+/**
+ * Serves each compatibility contract at its own path: the same auth and per-key limits as /v1/runs, the body
+ * read by the same reader, and the run made by the same `execute`. Only the shapes differ: the contract
+ * translates the body in and the answer out, and every refusal or fault on its route is answered in its terms.
+ */
+import type Router from '@koa/router';
+import type { Context, Middleware, Next } from 'koa';
+import type { Logger } from 'pino';
+import type { RunResponse } from '../api/run-response';
+import { InternalError, RunboxError } from '../errors';
+import type { Metrics } from '../metrics/metrics';
+import type { JsonBodyReader } from '../http/body';
+import { requestLog } from '../http/request-id';
+import { JsonText, MalformedBodyError, type CompatContract } from './contract';
+
+export interface CompatDeps {
+  auth: Middleware;
+  limited: Middleware;
+  bodies: JsonBodyReader;
+  /** The one run path, fed a POST /v1/runs request. */
+  execute: (ctx: Context, request: unknown) => Promise<RunResponse>;
+  log: Logger;
+  metrics: Pick<Metrics, 'rejected'>;
+}
+
+/** Answers whatever goes wrong on a contract's route (auth, limits, the body, the run) in the contract's terms. */
+function inContractTerms(contract: CompatContract, baseLog: Logger, metrics: CompatDeps['metrics']): Middleware {
+  return async (ctx: Context, next: Next) => {
+    try {
+      await next();
+    } catch (caught) {
+      const log = requestLog(ctx, baseLog);
+      let err: RunboxError;
+      if (caught instanceof RunboxError) err = caught;
+      else {
+        log.error({ err: caught }, 'unexpected error');
+        err = new InternalError('internal error');
+      }
+      // As the main error handler does: refused before the whole body was read, the connection is not reused.
+      if (!ctx.req.complete) ctx.set('Connection', 'close');
+      const { status, body } = contract.refuse(err);
+      metrics.rejected(err.code);
+      ctx.status = status;
+      ctx.set(err instanceof MalformedBodyError ? err.original.headers : err.headers);
+      ctx.body = body;
+      if (err.status >= 500 && !(err instanceof InternalError)) log.warn({ code: err.code, reason: err.message }, 'request failed');
+    }
+  };
+}
+
+export function compatRoutes(router: Router, contracts: readonly CompatContract[], deps: CompatDeps): void {
+  for (const contract of contracts) {
+    router.post(contract.path, inContractTerms(contract, deps.log, deps.metrics), deps.auth, deps.limited, async (ctx) => {
+      const body = await deps.bodies.read(ctx).catch((err: unknown) => {
+        throw err instanceof RunboxError ? new MalformedBodyError(err) : err;
+      });
+      const { request, context } = contract.translate(body);
+      const response = await deps.execute(ctx, request);
+      // The run's id, for GET /v1/runs/{id}: the contracts' bodies have no place for it.
+      ctx.set('X-Runbox-Run-Id', response.id);
+      const answer = contract.answer(response, context);
+      if (answer instanceof JsonText) {
+        ctx.type = 'application/json';
+        ctx.body = answer.text;
+      } else ctx.body = answer;
+    });
+  }
+}

@@ -1,0 +1,200 @@
+/**
+ * The five seed runners' contracts, against the real engine: each seed's own example requests through its
+ * route, with the documented response shape and values; malformed bodies get the route's own error shape.
+ */
+import { execFile } from 'node:child_process';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { startServer } from '../support/engine';
+
+const CLI = join(__dirname, '../../dist/cli/main.js');
+const run = promisify(execFile);
+
+type Server = Awaited<ReturnType<typeof startServer>>;
+
+/** POSTs a body (an object, or raw text) and returns status, parsed body and raw text. */
+async function post(url: string, body: unknown, headers: Record<string, string> = {}) {
+  const res = await fetch(url, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', ...headers },
+    body: typeof body === 'string' ? body : JSON.stringify(body),
+  });
+  const text = await res.text();
+  let json: any; // eslint-disable-line @typescript-eslint/no-explicit-any
+  try {
+    json = JSON.parse(text);
+  } catch {
+    json = undefined;
+  }
+  return { status: res.status, body: json, text, headers: res.headers };
+}
+
+describe('seed runner contracts', () => {
+  let server: Server;
+  beforeAll(async () => {
+    server = await startServer({ RUNBOX_POOL_SIZE: '2', RUNBOX_MAX_CONCURRENT: '4' });
+  });
+  afterAll(async () => {
+    await server.close();
+  });
+
+  describe('POST /run (seeds 000 and 003)', () => {
+    const runUrl = () => `${server.url}/run`;
+
+    it("seed 000's example: language and code, answered with returncode (and seed 003's fields)", async () => {
+      const res = await post(runUrl(), { language: 'python', code: 'print("Hello from the runner!")' });
+      expect(res.status).toBe(200);
+      expect(res.body).toEqual({ stdout: 'Hello from the runner!\n', stderr: '', returncode: 0, exit_code: 0, timed_out: false });
+      expect(res.headers.get('x-runbox-run-id')).toMatch(/^[0-9a-f-]{36}$/);
+    });
+
+    it("seed 003's examples: print, calculation, loop, an error, and a timeout that keeps the output so far", async () => {
+      expect((await post(runUrl(), { code: 'print("Hello, World!")', timeout: 5 })).body.stdout).toBe('Hello, World!\n');
+      expect((await post(runUrl(), { code: 'result = 2 + 2\nprint(f"Result: {result}")', timeout: 5 })).body.stdout).toBe('Result: 4\n');
+      expect((await post(runUrl(), { code: 'for i in range(5):\n    print(i)', timeout: 5 })).body.stdout).toBe('0\n1\n2\n3\n4\n');
+      const error = await post(runUrl(), { code: 'x = 1 / 0', timeout: 5 });
+      expect(error.body).toMatchObject({ exit_code: 1, returncode: 1, timed_out: false });
+      expect(error.body.stderr).toMatch(/ZeroDivisionError: division by zero\n$/);
+      const slow = await post(runUrl(), { code: 'import time\nprint("started", flush=True)\ntime.sleep(10)\nprint("Done")', timeout: 2 });
+      expect(slow.body).toMatchObject({ stdout: 'started\n', exit_code: -1, returncode: -1, timed_out: true });
+      expect(slow.body.stderr).toMatch(/Execution timed out after 2 seconds$/);
+    });
+
+    it('dedents the code (seed 000), and cuts each stream at 10,000 characters, marking the cut (seed 003)', async () => {
+      const indented = await post(runUrl(), { code: '    x = 2\n    \n    print(x * 21)\n' });
+      expect(indented.body.stdout).toBe('42\n');
+      const long = await post(runUrl(), { code: 'import sys\nprint("é" * 12000)\nsys.stderr.write("x" * 10000)' });
+      expect(long.body.stdout).toBe(`${'é'.repeat(10_000)}\n... (output truncated)`);
+      // Exactly 10,000 characters is not cut.
+      expect(long.body.stderr).toBe('x'.repeat(10_000));
+    });
+
+    it('refuses another language, empty code and bodies that break the model, in FastAPI’s shapes', async () => {
+      expect(await post(runUrl(), { language: 'javascript', code: 'console.log(1)' })).toMatchObject({
+        status: 400,
+        body: { detail: 'language "javascript" is not supported: only python' },
+      });
+      expect(await post(runUrl(), { code: '  \n ' })).toMatchObject({ status: 400, body: { detail: 'Code cannot be empty' } });
+      const missing = await post(runUrl(), { timeout: 5 });
+      expect(missing.status).toBe(422);
+      expect(missing.body.detail).toEqual([{ type: 'missing', loc: ['body', 'code'], msg: 'Field required', input: { timeout: 5 } }]);
+      const badTimeout = await post(runUrl(), { code: 'print(1)', timeout: 'soon' });
+      expect(badTimeout.status).toBe(422);
+      expect(badTimeout.body.detail[0]).toMatchObject({ type: 'int_parsing', loc: ['body', 'timeout'] });
+      for (const malformed of ['{"code": ', '[1, 2]', 'null']) {
+        const res = await post(runUrl(), malformed);
+        expect(res.status).toBe(422);
+        expect(res.body.detail[0].type).toMatch(/^(json_invalid|model_attributes_type)$/);
+      }
+    });
+  });
+
+  describe('POST /api/v1/execute (seed 002)', () => {
+    const url = () => `${server.url}/api/v1/execute`;
+
+    it("the seed's examples: success, an error, and a timeout", async () => {
+      const ok = await post(url(), { code: "print('Hello, World!')\nresult = 2 + 2\nprint(f'Result: {result}')", timeout: 5 });
+      expect(ok.status).toBe(200);
+      expect(ok.body).toEqual({
+        status: 'success',
+        stdout: 'Hello, World!\nResult: 4\n',
+        stderr: '',
+        execution_time: expect.any(Number),
+        return_code: 0,
+      });
+      expect(ok.body.execution_time).toBeGreaterThan(0);
+      expect((await post(url(), { code: 'x = 10\ny = 20\nprint(f"Sum: {x + y}")', timeout: 5 })).body.stdout).toBe('Sum: 30\n');
+      const error = await post(url(), { code: 'print(undefined_variable)', timeout: 5 });
+      expect(error.body).toMatchObject({ status: 'error', return_code: 1 });
+      expect(error.body.stderr).toContain("NameError: name 'undefined_variable' is not defined");
+      const slow = await post(url(), { code: 'import time\ntime.sleep(10)', timeout: 2 });
+      expect(slow.body).toMatchObject({ status: 'timeout', return_code: -1 });
+      // Seconds, not milliseconds.
+      expect(slow.body.execution_time).toBeGreaterThanOrEqual(1.9);
+      expect(slow.body.execution_time).toBeLessThan(30);
+    });
+
+    it('a timeout outside 1–30 is a 422 with a FastAPI detail list', async () => {
+      for (const [timeout, type, msg] of [
+        [0, 'greater_than_equal', 'Input should be greater than or equal to 1'],
+        [31, 'less_than_equal', 'Input should be less than or equal to 30'],
+      ] as const) {
+        const res = await post(url(), { code: 'print(1)', timeout });
+        expect(res.status).toBe(422);
+        expect(res.body.detail).toEqual([
+          { type, loc: ['body', 'timeout'], msg, input: timeout, ctx: type === 'less_than_equal' ? { le: 30 } : { ge: 1 } },
+        ]);
+      }
+      expect((await post(url(), { code: '', timeout: 5 })).body.detail[0]).toMatchObject({
+        type: 'string_too_short',
+        loc: ['body', 'code'],
+      });
+      expect((await post(url(), 'not json')).status).toBe(422);
+    });
+  });
+
+  describe('POST /execute (seed 004)', () => {
+    const url = () => `${server.url}/execute`;
+
+    it("the seed's examples: data in, result out, as JSON numbers Python wrote them", async () => {
+      const mean = await post(url(), { code: "result = sum(data['numbers']) / len(data['numbers'])", data: { numbers: [1, 2, 3, 4, 5] } });
+      expect(mean.status).toBe(200);
+      expect(mean.text).toBe('{"success":true,"result":3.0,"stdout":""}');
+      const sum = await post(url(), { code: 'result = data["x"] + data["y"]', data: { x: 1, y: 2 } });
+      expect(sum.body).toEqual({ success: true, result: 3, stdout: '' });
+    });
+
+    it('full Python: imports and prints; exceptions and results that are not JSON are success: false, without a traceback', async () => {
+      const full = await post(url(), {
+        code: 'import statistics\nprint("working")\nresult = {"median": statistics.median(data["v"])}',
+        data: { v: [3, 1, 2] },
+      });
+      expect(full.body).toEqual({ success: true, result: { median: 2 }, stdout: 'working\n' });
+      const raised = await post(url(), { code: 'result = 1 / 0' });
+      expect(raised.body).toEqual({ success: false, error: 'ZeroDivisionError: division by zero', stdout: '' });
+      const notJson = await post(url(), { code: 'result = {1, 2}' });
+      expect(notJson.body.success).toBe(false);
+      expect(notJson.body.error).toBe('result is not JSON-serialisable: TypeError: Object of type set is not JSON serializable');
+      const nan = await post(url(), { code: 'result = float("nan")' });
+      expect(nan.body.error).toMatch(/^result is not JSON-serialisable: ValueError/);
+      const noResult = await post(url(), { code: 'x = 1' });
+      expect(noResult.body).toEqual({ success: true, result: null, stdout: '' });
+      const syntax = await post(url(), { code: 'def (' });
+      expect(syntax.body.error).toMatch(/^SyntaxError: /);
+      expect(JSON.stringify([raised.body, syntax.body])).not.toMatch(/Traceback|\.runbox|main\.py/);
+    });
+
+    it('bodies that break the model are 422s; data must be an object', async () => {
+      expect((await post(url(), { data: {} })).body.detail[0]).toMatchObject({ type: 'missing', loc: ['body', 'code'] });
+      expect((await post(url(), { code: 'result = 1', data: [1] })).body.detail[0]).toMatchObject({
+        type: 'dict_type',
+        loc: ['body', 'data'],
+      });
+    });
+  });
+});
+
+describe('seed 004 with keys from `runbox keys`', () => {
+  it('a named test client’s key is taken in X-API-Key; a request without one is a 401 in FastAPI’s shape', async () => {
+    const server = await startServer({ RUNBOX_POOL_SIZE: '0' });
+    try {
+      const added = await run(
+        process.execPath,
+        [CLI, 'keys', 'add', '--name', 'Test Client', '--description', 'For testing', '--env', 'test'],
+        {
+          env: { PATH: process.env.PATH, RUNBOX_DATA_DIR: server.config.store.dataDir },
+        },
+      );
+      const key = added.stdout.trim();
+      expect(key).toMatch(/^rbx_test_/);
+      const body = { code: 'result = data["x"] + data["y"]', data: { x: 1, y: 2 } };
+      const refused = await post(`${server.url}/execute`, body);
+      expect(refused.status).toBe(401);
+      expect(refused.body).toEqual({ detail: expect.stringContaining('a valid API key is required') });
+      expect((await post(`${server.url}/execute`, body, { 'X-API-Key': key })).body).toEqual({ success: true, result: 3, stdout: '' });
+      expect((await post(`${server.url}/run`, { code: 'print(1)' }, { Authorization: `Bearer ${key}` })).body.stdout).toBe('1\n');
+    } finally {
+      await server.close();
+    }
+  });
+});
