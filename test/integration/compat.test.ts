@@ -3,6 +3,7 @@
  * route, with the documented response shape and values; malformed bodies get the route's own error shape.
  */
 import { execFile } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { startServer } from '../support/engine';
@@ -87,6 +88,29 @@ describe('seed runner contracts', () => {
         expect(res.body.detail[0].type).toMatch(/^(json_invalid|model_attributes_type)$/);
       }
     });
+  });
+
+  it("seed 003's validation script, steps 5 onward, passes unchanged against the server", async () => {
+    // Addressed as localhost, as the script does: the server runs keyless, for loopback names only.
+    const url = server.url.replace('127.0.0.1', 'localhost');
+    const script = readFileSync(join(__dirname, '../seeds/seed-003-validation.sh'), 'utf8').replaceAll('http://localhost:8000', url);
+    const { stdout } = await new Promise<{ stdout: string }>((resolve, reject) => {
+      const child = execFile('bash', ['-s'], { timeout: 60_000 }, (err, out, errOut) =>
+        err ? reject(new Error(`${err.message}\n${out}\n${errOut}`)) : resolve({ stdout: out }),
+      );
+      child.stdin!.end(script);
+    });
+    for (const step of [
+      'Health check',
+      'Readiness check',
+      'Simple execution',
+      'Calculation execution',
+      'Error handling',
+      'Timeout handling',
+    ]) {
+      expect(stdout).toContain(`✓ ${step} passed`);
+    }
+    expect(stdout).toContain('✓ All validations passed!');
   });
 
   describe('POST /api/v1/execute (seed 002)', () => {
