@@ -10,6 +10,8 @@ import { ERROR_CODES, type ErrorCode } from '../errors';
 import { runRequestSchema } from './run-request';
 import { errorResponseSchema, runResponseSchema } from './run-response';
 import { RUN_PYTHON, toolFormats, type ToolDefinition } from './run-python-tool';
+import type { CompatContract } from '../compat/contract';
+import { FASTAPI_SCHEMAS } from '../compat/fastapi';
 
 const CHART_PROGRAM = [
   'import pandas as pd',
@@ -168,7 +170,19 @@ const json = (schema: object, example?: unknown) => ({
   'application/json': { schema, ...(example !== undefined ? { example } : {}) },
 });
 
-export function openApiDocument(config: Config, version: string, tool: ToolDefinition) {
+/** Each compat contract's path, tagged by the runner it replaces, with the security every run route has. */
+function compatPaths(contracts: readonly CompatContract[], security: object[]) {
+  return Object.fromEntries(
+    contracts.map((c) => [
+      c.path,
+      Object.fromEntries(
+        Object.entries(c.openapi).map(([method, operation]) => [method, { tags: [c.tag.name], security, ...(operation as object) }]),
+      ),
+    ]),
+  );
+}
+
+export function openApiDocument(config: Config, version: string, tool: ToolDefinition, compat: readonly CompatContract[] = []) {
   const { limits } = config;
   // A key is always accepted; it is optional only where the server may run in keyless (loopback) mode,
   // which stored keys, added at any time, end.
@@ -209,6 +223,8 @@ export function openApiDocument(config: Config, version: string, tool: ToolDefin
       { name: 'runs', description: 'Running programs.' },
       { name: 'agents', description: 'For agent platforms: tool definitions and MCP.' },
       { name: 'operations', description: 'Probes and discovery.' },
+      // Other runners' contracts, each answered from the same run path (README: "Replacing an existing runner").
+      ...compat.map((c) => c.tag),
     ],
     paths: {
       '/v1/runs': {
@@ -392,12 +408,15 @@ export function openApiDocument(config: Config, version: string, tool: ToolDefin
           },
         },
       },
+      ...compatPaths(compat, security),
       '/health': {
         get: {
           operationId: 'health',
           tags: ['operations'],
           summary: 'Liveness: the process answers',
-          responses: { '200': { description: 'Alive.', content: json({ type: 'object' }, { status: 'ok' }) } },
+          responses: {
+            '200': { description: 'Alive.', content: json({ type: 'object' }, { status: 'healthy', service: 'runbox', version }) },
+          },
         },
       },
       '/ready': {
@@ -410,14 +429,28 @@ export function openApiDocument(config: Config, version: string, tool: ToolDefin
               description: 'Ready.',
               content: json(
                 { type: 'object' },
-                { ready: true, checks: { accepting: true, engine: true, image: true }, image: config.image },
+                {
+                  status: 'ready',
+                  ready: true,
+                  checks: { accepting: true, engine: true, image: true },
+                  image: config.image,
+                  python_available: true,
+                  max_timeout: limits.maxTimeoutMs / 1000,
+                },
               ),
             },
             '503': {
               description: 'Not ready; `checks` says why.',
               content: json(
                 { type: 'object' },
-                { ready: false, checks: { accepting: true, engine: false, image: false }, image: config.image },
+                {
+                  status: 'not_ready',
+                  ready: false,
+                  checks: { accepting: true, engine: false, image: false },
+                  image: config.image,
+                  python_available: false,
+                  max_timeout: limits.maxTimeoutMs / 1000,
+                },
               ),
             },
           },
@@ -438,7 +471,13 @@ export function openApiDocument(config: Config, version: string, tool: ToolDefin
       },
     },
     components: {
-      schemas: { RunRequest: request, RunResponse: runResponseSchema, RunRecord: runRecordSchema, Error: errorResponseSchema },
+      schemas: {
+        RunRequest: request,
+        RunResponse: runResponseSchema,
+        RunRecord: runRecordSchema,
+        Error: errorResponseSchema,
+        ...(compat.length > 0 ? FASTAPI_SCHEMAS : {}),
+      },
       securitySchemes: {
         bearer: { type: 'http', scheme: 'bearer', description: 'The API key as a bearer token.' },
         apiKey: { type: 'apiKey', in: 'header', name: 'X-API-Key', description: 'The API key in a header.' },

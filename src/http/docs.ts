@@ -1,5 +1,5 @@
 /**
- * GET /docs: the OpenAPI document rendered by Swagger UI. Every asset comes from the swagger-ui-dist
+ * GET /docs (and /redoc, as FastAPI services have it): the OpenAPI document rendered by Swagger UI. Every asset comes from the swagger-ui-dist
  * package through runbox itself (no CDN, works offline), and the page's Content-Security-Policy lets it
  * load nothing from anywhere else.
  */
@@ -44,6 +44,8 @@ export function docsRoutes(router: Router): void {
   const html = page(packageVersion(manifest));
 
   htmlPage(router, '/docs', html);
+  // Where FastAPI services (seed 002) keep their second docs page: the same document, the same viewer.
+  htmlPage(router, '/redoc', html);
   router.get('/docs/init.js', (ctx) => {
     ctx.type = 'text/javascript; charset=utf-8';
     ctx.body = INIT;

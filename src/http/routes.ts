@@ -181,7 +181,7 @@ export function routes({
   };
   const compat = compatContracts(limits);
 
-  const openApi = openApiDocument(config, version, tool);
+  const openApi = openApiDocument(config, version, tool, compat);
   const tools = toolFormats(tool);
 
   /** The one run path, whichever door a request came in by: parse, run, map the result. */

@@ -48,4 +48,20 @@ describe('the docs page', () => {
     expect(elsewhere).toEqual([]);
     expect(problems).toEqual([]);
   });
+
+  it('/redoc serves the docs too (seed 002), with each compat route under the runner it replaces', async () => {
+    const { page, elsewhere, problems } = await watchedPage(browser, new URL(server.url).origin);
+    await page.goto(`${server.url}/redoc`);
+    await page.locator('#operations-runs-createRun').waitFor({ timeout: 20_000 });
+    for (const [tag, summary] of [
+      ['compat: /run (seeds 000, 003)', 'Run Python (seed 000 and 003 contract)'],
+      ['compat: /api/v1/execute (seed 002)', 'Execute Python (seed 002 contract)'],
+      ['compat: /execute (seed 004)', 'Execute Python with data (seed 004 contract)'],
+    ]) {
+      await page.locator('.opblock-tag', { hasText: tag }).first().waitFor();
+      await page.getByText(summary, { exact: true }).first().waitFor();
+    }
+    expect(elsewhere).toEqual([]);
+    expect(problems).toEqual([]);
+  });
 });

@@ -4,6 +4,7 @@ import { openApiDocument } from '../../src/api/openapi';
 import { runRequestSchema } from '../../src/api/run-request';
 import { errorResponseSchema, runResponseSchema } from '../../src/api/run-response';
 import { runPythonTool } from '../../src/api/run-python-tool';
+import { compatContracts } from '../../src/compat/contracts';
 import { ERROR_CODES } from '../../src/errors';
 import { testConfig } from '../support/config';
 import type { Json } from '../support/http';
@@ -11,7 +12,7 @@ import type { Json } from '../support/http';
 /** The document as a client reads it: plain JSON. */
 const documentFor = (env: Record<string, string> = {}): Json => {
   const config = testConfig(env);
-  return JSON.parse(JSON.stringify(openApiDocument(config, '1.2.3', runPythonTool(config))));
+  return JSON.parse(JSON.stringify(openApiDocument(config, '1.2.3', runPythonTool(config), compatContracts(config.limits))));
 };
 
 describe('the OpenAPI document', () => {
@@ -95,6 +96,25 @@ describe('the OpenAPI document', () => {
         const hasExample = media.some((m) => m.example !== undefined || m.examples !== undefined);
         expect({ path, method, hasExample }).toEqual({ path, method, hasExample: true });
       }
+    }
+  });
+
+  it('has every compat route, tagged by the runner it replaces, with the run routes’ security, and examples that fit', () => {
+    const doc = documentFor();
+    const ajv = new Ajv({ strict: false });
+    for (const [path, tag] of [
+      ['/run', /seeds 000, 003/],
+      ['/api/v1/execute', /seed 002/],
+      ['/execute', /seed 004/],
+    ] as const) {
+      const op = doc.paths[path].post;
+      expect(op.tags).toEqual([expect.stringMatching(tag)]);
+      expect(doc.tags.map((t: Json) => t.name)).toContain(op.tags[0]);
+      expect(op.security).toEqual(doc.paths['/v1/runs'].post.security);
+      for (const media of [op.requestBody.content['application/json'], op.responses['200'].content['application/json']]) {
+        expect({ path, valid: ajv.validate(media.schema, media.example), errors: ajv.errors }).toEqual({ path, valid: true, errors: null });
+      }
+      expect(op.responses['422'].content['application/json'].schema.$ref).toBe('#/components/schemas/FastApiValidationError');
     }
   });
 });
