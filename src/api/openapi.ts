@@ -11,7 +11,6 @@ import { runRequestSchema } from './run-request';
 import { errorResponseSchema, runResponseSchema } from './run-response';
 import { RUN_PYTHON, toolFormats, type ToolDefinition } from './run-python-tool';
 import type { CompatContract } from '../compat/contract';
-import { FASTAPI_SCHEMAS } from '../compat/fastapi';
 
 const CHART_PROGRAM = [
   'import pandas as pd',
@@ -476,7 +475,7 @@ export function openApiDocument(config: Config, version: string, tool: ToolDefin
         RunResponse: runResponseSchema,
         RunRecord: runRecordSchema,
         Error: errorResponseSchema,
-        ...(compat.length > 0 ? FASTAPI_SCHEMAS : {}),
+        ...(Object.assign({}, ...compat.map((c) => c.schemas)) as Record<string, object>),
       },
       securitySchemes: {
         bearer: { type: 'http', scheme: 'bearer', description: 'The API key as a bearer token.' },

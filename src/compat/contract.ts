@@ -21,8 +21,9 @@ export interface CompatContract<C = unknown> {
   answer(response: RunResponse, context: C): unknown;
   /** A refusal or fault, in the contract's own terms (a status and a body). */
   refuse(err: RunboxError): { status: number; body: unknown };
-  /** The OpenAPI path item (its operations carry the tag). */
+  /** The OpenAPI path item (its operations carry the tag), and the component schemas it refers to. */
   openapi: Record<string, unknown>;
+  schemas: Record<string, object>;
 }
 
 /** A JSON body given as text, passed on as it is (a number's form, 3.0 or 3, survives). */

@@ -1,10 +1,11 @@
 /** The runner contracts served next to /v1/runs (the seeds in ../shared/seeds), in one list. */
 import type { Limits } from '../config';
+import { codeRunner } from './code-runner';
 import type { CompatContract } from './contract';
 import { executionAgent } from './execution-agent';
 import { restrictedExecutor } from './restricted-executor';
 import { subprocessRunner } from './subprocess-runner';
 
 export function compatContracts(limits: Limits): CompatContract[] {
-  return [subprocessRunner(limits), executionAgent(limits), restrictedExecutor(limits)];
+  return [subprocessRunner(limits), codeRunner(limits), executionAgent(limits), restrictedExecutor(limits)];
 }

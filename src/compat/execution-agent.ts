@@ -10,7 +10,7 @@ import type { Limits } from '../config';
 import { EngineUnavailableError, type RunboxError } from '../errors';
 import type { RunResponse } from '../api/run-response';
 import { outputText, secondsToMs, type CompatContract } from './contract';
-import { FASTAPI_ERRORS, fastApiRefusal, ModelReader } from './fastapi';
+import { FASTAPI_ERRORS, FASTAPI_SCHEMAS, fastApiRefusal, ModelReader } from './fastapi';
 
 const MIN_TIMEOUT_S = 1;
 const MAX_TIMEOUT_S = 30;
@@ -62,6 +62,7 @@ export function executionAgent(limits: Limits): CompatContract<null> {
       if (err instanceof EngineUnavailableError) return { status: 200, body: failed(err.message) };
       return fastApiRefusal(err);
     },
+    schemas: FASTAPI_SCHEMAS,
 
     openapi: {
       post: {

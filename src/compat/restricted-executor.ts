@@ -10,7 +10,7 @@ import type { Limits } from '../config';
 import { EngineUnavailableError, PayloadTooLargeError, type RunboxError } from '../errors';
 import type { RunResponse } from '../api/run-response';
 import { JsonText, outputText, type CompatContract } from './contract';
-import { FASTAPI_ERRORS, fastApiRefusal, ModelReader } from './fastapi';
+import { FASTAPI_ERRORS, FASTAPI_SCHEMAS, fastApiRefusal, ModelReader } from './fastapi';
 
 /**
  * Where the harness finds the code and the data, and where it leaves its outcome and the result's JSON text
@@ -135,6 +135,7 @@ export function restrictedExecutor(limits: Limits): CompatContract<ExecuteContex
       if (err instanceof EngineUnavailableError) return { status: 200, body: { success: false, error: err.message } };
       return fastApiRefusal(err);
     },
+    schemas: FASTAPI_SCHEMAS,
 
     openapi: {
       post: {

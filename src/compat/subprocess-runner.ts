@@ -13,7 +13,7 @@ import type { Limits } from '../config';
 import { InvalidRequestError } from '../errors';
 import type { RunResponse } from '../api/run-response';
 import { firstCodePoints, outputText, secondsToMs, type CompatContract } from './contract';
-import { FASTAPI_ERRORS, fastApiRefusal, ModelReader } from './fastapi';
+import { FASTAPI_ERRORS, FASTAPI_SCHEMAS, fastApiRefusal, ModelReader } from './fastapi';
 
 /** Seed 003's cut, in characters per stream, and what marks it. */
 export const MAX_OUTPUT_CHARS = 10_000;
@@ -92,6 +92,7 @@ export function subprocessRunner(limits: Limits): CompatContract<RunContext> {
     },
 
     refuse: fastApiRefusal,
+    schemas: FASTAPI_SCHEMAS,
 
     openapi: {
       post: {

@@ -113,6 +113,114 @@ describe('seed runner contracts', () => {
     expect(stdout).toContain('✓ All validations passed!');
   });
 
+  describe('POST /api/run (seed 001)', () => {
+    const url = () => `${server.url}/api/run`;
+    /** A 1×1 PNG, as the seed's "binary files" example sends one. */
+    const PNG = 'iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg==';
+
+    it("the contract's own example, and the quick starts", async () => {
+      const res = await post(url(), { script: 'print(2 + 2)' });
+      expect(res.status).toBe(200);
+      expect(res.body).toEqual({ exit_code: 0, stdout: '4\n', stderr: '', artifacts: {} });
+      expect((await post(url(), { script: 'print(1 + 1)' })).body.stdout).toBe('2\n');
+      expect((await post(url(), { script: 'import pandas as pd; print(pd.__version__)' })).body.stdout).toMatch(/^\d+\.\d+/);
+    });
+
+    it('the chart example: ./output/chart.png comes back as base64', async () => {
+      const res = await post(url(), {
+        script: "\nimport matplotlib.pyplot as plt\nplt.plot([1, 2, 3], [1, 4, 9])\nplt.savefig('./output/chart.png')\nprint('done')\n",
+        timeout_s: 30,
+      });
+      expect(res.body).toMatchObject({ exit_code: 0, stdout: 'done\n' });
+      expect(Object.keys(res.body.artifacts)).toEqual(['chart.png']);
+      expect(res.body.artifacts['chart.png'].encoding).toBe('base64');
+      expect(Buffer.from(res.body.artifacts['chart.png'].content, 'base64').subarray(1, 4).toString()).toBe('PNG');
+    });
+
+    it('script mode: context files in ./input/ (text and base64), text artifacts as strings, paths under output/', async () => {
+      const json = await post(url(), {
+        script: "import json\nwith open('./input/data.json') as f:\n    print(json.load(f))",
+        timeout_s: 30,
+        dependencies: ['requests'],
+        context: { 'data.json': '{"key": "value"}' },
+      });
+      expect(json.body).toEqual({ exit_code: 0, stdout: "{'key': 'value'}\n", stderr: '', artifacts: {} });
+      const image = await post(url(), {
+        script: "from PIL import Image\nimg = Image.open('./input/photo.png')\nprint(img.size)",
+        context: { 'photo.png': { content: PNG, encoding: 'base64' } },
+      });
+      expect(image.body.stdout).toBe('(1, 1)\n');
+      const written = await post(url(), {
+        script: [
+          'import os',
+          'os.makedirs("output/sub", exist_ok=True)',
+          'open("output/report.txt", "w").write("total: 3\\n")',
+          'open("output/sub/data.bin", "wb").write(bytes([0, 1, 2, 255]))',
+        ].join('\n'),
+      });
+      expect(written.body.artifacts).toEqual({
+        'report.txt': 'total: 3\n',
+        'sub/data.bin': { content: Buffer.from([0, 1, 2, 255]).toString('base64'), encoding: 'base64' },
+      });
+    });
+
+    it('files mode: every file at the execution root, imports between them', async () => {
+      const res = await post(url(), {
+        files: {
+          'main.py': 'from utils import process\nprocess()',
+          'utils.py': "def process():\n    print('hello')",
+          'data.csv': 'a,b\n1,2',
+        },
+        entry_point: 'main.py',
+        timeout_s: 60,
+      });
+      expect(res.body).toEqual({ exit_code: 0, stdout: 'hello\n', stderr: '', artifacts: {} });
+      const nested = await post(url(), {
+        files: { 'app/main.py': 'import csv\nprint(open("data.csv").read().count("\\n"))', 'data.csv': 'a,b\n1,2\n' },
+        entry_point: 'app/main.py',
+      });
+      expect(nested.body.stdout).toBe('2\n');
+    });
+
+    it('a timeout is exit code 124, with what was printed before it', async () => {
+      const res = await post(url(), { script: 'import time\nprint("begun", flush=True)\ntime.sleep(10)', timeout_s: 1 });
+      expect(res.body).toMatchObject({ exit_code: 124, stdout: 'begun\n' });
+      expect(res.body.stderr).toMatch(/\n\[Error: Script timed out\]$/);
+    });
+
+    it('refuses malformed requests with {"error"} and a 4xx naming the problem, never a 5xx', async () => {
+      const cases: [unknown, number, RegExp][] = [
+        ['{"script": ', 400, /^Request body must be valid JSON/],
+        [[1, 2], 400, /must be a JSON object/],
+        [{}, 400, /^`script` is required and must be a string\.$/],
+        [{ script: 42 }, 400, /`script` is required/],
+        [{ script: 'print(1)', timeout_s: 0 }, 400, /^`timeout_s` must be > 0\.$/],
+        [{ script: 'print(1)', timeout_s: 'soon' }, 400, /must be an integer/],
+        [{ script: 'print(1)', context: { '../etc/passwd': 'x' } }, 400, /path separators/],
+        [{ script: 'print(1)', context: { '.env': 'x' } }, 400, /Hidden files/],
+        [{ script: 'print(1)', context: { 'a.bin': { content: '***', encoding: 'base64' } } }, 400, /not valid base64/],
+        [{ script: 'print(1)', context: { 'a.txt': { content: 'x', encoding: 'latin-1' } } }, 400, /Invalid encoding/],
+        [{ files: { '../x.py': 'print(1)' }, entry_point: '../x.py' }, 400, /Path traversal not allowed/],
+        [{ files: { '/abs.py': 'print(1)' }, entry_point: '/abs.py' }, 400, /Absolute paths/],
+        [{ files: { 'a.py': 'print(1)' } }, 400, /`entry_point` is required/],
+        [{ files: { 'a.py': 'print(1)' }, entry_point: 'b.py' }, 400, /Entry point 'b.py' not found/],
+        [{ files: { 'a.txt': 'x' }, entry_point: 'a.txt' }, 400, /must be a \.py file/],
+        [{ files: {}, entry_point: 'a.py' }, 400, /cannot be empty/],
+        [{ script: 'x', files: { 'a.py': '' }, entry_point: 'a.py' }, 400, /not both/],
+        [{ script: 'print(1)', dependencies: Array.from({ length: 16 }, (_, i) => `p${i}`) }, 400, /Too many dependencies: 16/],
+        [{ script: 'print(1)', dependencies: ['no-such-package'] }, 400, /no-such-package cannot be satisfied/],
+        [{ script: 'print(1)', dependencies: ['--index-url=http://127.0.0.1:9/'] }, 400, /index-url/],
+        [{ script: 'x'.repeat(256 * 1024 + 1) }, 413, /^Script too large: 262145 bytes exceeds 262144 bytes\.$/],
+      ];
+      for (const [body, status, message] of cases) {
+        const res = await post(url(), body);
+        expect({ body, status: res.status }).toEqual({ body, status });
+        expect(Object.keys(res.body)).toEqual(['error']);
+        expect(res.body.error).toMatch(message);
+      }
+    });
+  });
+
   describe('POST /api/v1/execute (seed 002)', () => {
     const url = () => `${server.url}/api/v1/execute`;
 

@@ -227,6 +227,20 @@ describe('dependencies from the wheelhouse', () => {
     expect(replaced.body.install_ms).toBeGreaterThan(0);
   });
 
+  it("seed 001's POST /api/run takes dependencies from the wheelhouse too, and refuses an unavailable one naming it", async () => {
+    const post = (body: object) =>
+      fetch(`${server.url}/api/run`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+    const res = await post({
+      script: 'import tiny_app, tiny_dep; print(tiny_app.__version__, tiny_dep.__version__)',
+      dependencies: ['tiny-app'],
+    });
+    expect(res.status).toBe(200);
+    expect(await res.json()).toEqual({ exit_code: 0, stdout: '1.0 1.2\n', stderr: '', artifacts: {} });
+    const missing = await post({ script: 'print(1)', dependencies: ['tiny-dep>=2'] });
+    expect(missing.status).toBe(400);
+    expect(await missing.json()).toEqual({ error: 'dependencies: tiny-dep>=2 cannot be satisfied: the wheelhouse has 1.0, 1.2' });
+  });
+
   it('GET /v1/packages lists the image and the wheelhouse', async () => {
     const listed = (await (await fetch(`${server.url}/v1/packages`)).json()) as {
       install: boolean;
