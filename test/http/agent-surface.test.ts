@@ -1,3 +1,4 @@
+import { compatContracts } from '../../src/compat/contracts';
 import request from 'supertest';
 import { version } from '../../src/version';
 import { openApiDocument } from '../../src/api/openapi';
