@@ -36,7 +36,9 @@ describe('the agent surface, over HTTP with a fake engine', () => {
     const res = await server(env).http.get('/openapi.json');
     expect(res.status).toBe(200);
     const config = testConfig(env);
-    expect(res.body).toEqual(JSON.parse(JSON.stringify(openApiDocument(config, version, runPythonTool(config)))));
+    expect(res.body).toEqual(
+      JSON.parse(JSON.stringify(openApiDocument(config, version, runPythonTool(config), compatContracts(config.limits)))),
+    );
     expect(res.body.components.schemas.RunRequest.properties.timeout_ms.maximum).toBe(20000);
   });
 
