@@ -306,6 +306,65 @@ describe('seed runner contracts', () => {
   });
 });
 
+describe('every compat route', () => {
+  let server: Server;
+  beforeAll(async () => {
+    server = await startServer({ RUNBOX_POOL_SIZE: '0', RUNBOX_MAX_BODY_BYTES: String(64 * 1024) });
+  });
+  afterAll(async () => {
+    await server.close();
+  });
+
+  const routes = [
+    { path: '/run', shape: 'detail' },
+    { path: '/api/run', shape: 'error' },
+    { path: '/api/v1/execute', shape: 'detail' },
+    { path: '/execute', shape: 'detail' },
+  ] as const;
+
+  it('answers malformed bodies in its own error shape, never with a 5xx, and runs nothing', async () => {
+    const malformed: (string | unknown)[] = [
+      '',
+      '{',
+      'not json',
+      '[]',
+      'null',
+      '42',
+      '"code"',
+      '{"code": {"nested": true}}',
+      '{"code": ["print(1)"], "script": ["print(1)"]}',
+      '{"code": null, "script": null, "files": null}',
+      '{"code": 1e999, "timeout": 1e999, "timeout_s": -1e999}',
+      '{"code": "print(1)", "timeout": [], "timeout_s": {}, "data": "x", "files": "x", "context": []}',
+      JSON.stringify({ code: 'x'.repeat(70 * 1024), script: 'x' }),
+      '{"a":'.repeat(40) + '1' + '}'.repeat(40),
+    ];
+    for (const { path, shape } of routes) {
+      for (const body of malformed) {
+        const res = await post(`${server.url}${path}`, body);
+        expect({ path, body: String(body).slice(0, 60), status: res.status < 500 && res.status >= 400 }).toEqual({
+          path,
+          body: String(body).slice(0, 60),
+          status: true,
+        });
+        expect(Object.keys(res.body ?? {})).toEqual([shape]);
+      }
+    }
+    expect(server.runner.liveCount).toBe(0);
+  });
+
+  it('goes through the one run path: the audit trail has the run, and the metrics count it', async () => {
+    const res = await post(`${server.url}/run`, { code: 'print("audited")' });
+    const id = res.headers.get('x-runbox-run-id')!;
+    const record = await fetch(`${server.url}/v1/runs/${id}`);
+    expect(record.status).toBe(200);
+    expect(await record.json()).toMatchObject({ id, status: 'ok', exit_code: 0 });
+    const metrics = await (await fetch(`${server.url}/metrics`)).text();
+    expect(metrics).toMatch(/runbox_runs_total\{status="ok"\} [1-9]/);
+    expect(metrics).toMatch(/runbox_rejections_total\{reason="invalid"\} [1-9]/);
+  });
+});
+
 describe('seed 004 with keys from `runbox keys`', () => {
   it('a named test client’s key is taken in X-API-Key; a request without one is a 401 in FastAPI’s shape', async () => {
     const server = await startServer({ RUNBOX_POOL_SIZE: '0' });
