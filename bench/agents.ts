@@ -1,6 +1,7 @@
 /**
  * `npm run bench:agents`: the same chart-making run through each door an agent uses — POST /v1/runs,
- * POST /mcp (tools/call), and `runbox mcp` over stdio — against a `docker run --rm` one-shot of the same
+ * POST /mcp (tools/call), `runbox mcp` over stdio, and the other runners' contracts (POST /run, /api/run,
+ * /api/v1/execute, /execute) — against a `docker run --rm` one-shot of the same
  * program in the same run, and what each door returns for it. Loopback only; every phase is bounded.
  */
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
@@ -23,6 +24,11 @@ async function mcpCall(url: string, code: string): Promise<{ body: Json; bytes: 
   });
   const text = await res.text();
   return { body: JSON.parse(text), bytes: Buffer.byteLength(text) };
+}
+
+async function compat(url: string, path: string, body: object): Promise<Json> {
+  const res = await fetch(`${url}${path}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+  return res.json();
 }
 
 /** A tool result's content, one line per block, base64 shortened: what a model's client receives. */
@@ -57,6 +63,15 @@ async function main() {
       const result = (await stdio.callTool({ name: 'run_python', arguments: { code: CHART_SCRIPT } })) as CallToolResult;
       check(result.isError === false, 'stdio');
     },
+    'POST /run (seeds 000, 003)': async () => check((await compat(server.url, '/run', { code: CHART_SCRIPT })).exit_code === 0, '/run'),
+    'POST /api/run (seed 001)': async () => {
+      const answer = await compat(server.url, '/api/run', { script: CHART_SCRIPT });
+      check(answer.exit_code === 0 && answer.artifacts['chart.png'] !== undefined, '/api/run');
+    },
+    'POST /api/v1/execute (seed 002)': async () =>
+      check((await compat(server.url, '/api/v1/execute', { code: CHART_SCRIPT, timeout: 30 })).status === 'success', '/api/v1/execute'),
+    'POST /execute (seed 004)': async () =>
+      check((await compat(server.url, '/execute', { code: `${CHART_SCRIPT}\nresult = 285` })).success === true, '/execute'),
     'docker run --rm': () => dockerRun(image, DATA_SCIENCE_ONE_SHOT, '285\n'),
   };
   try {
