@@ -9,6 +9,8 @@ export default async function globalSetup(): Promise<void> {
   const { startedDockerdPid } = await provision(log);
   // The docs page test drives Debian's chromium (playwright's own browser downloads need the network).
   await ensureHostPackage('chromium', 'chromium', log);
+  // The replicas test puts Debian's nginx in front of three servers.
+  await ensureHostPackage('nginx', 'nginx', log);
   // Only a dockerd this run started is ours to stop afterwards.
   writeFileSync(STARTED_DOCKERD_FILE, startedDockerdPid === undefined ? '' : String(startedDockerdPid));
 }
