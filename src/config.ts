@@ -171,6 +171,15 @@ export function storeConfig(env: NodeJS.ProcessEnv): StoreConfig {
   return { dataDir: env.RUNBOX_DATA_DIR || './data', databaseUrl };
 }
 
+/** The sandboxes' OCI runtime, for the server and provisioning alike: runc, or runsc (gVisor). */
+export function runtimeConfig(env: NodeJS.ProcessEnv): string {
+  const runtime = env.RUNBOX_RUNTIME || 'runc';
+  if (!/^[a-z0-9][a-z0-9_.-]{0,63}$/.test(runtime)) {
+    throw new ConfigError('RUNBOX_RUNTIME: the name of a runtime the engine has registered (runc, runsc)');
+  }
+  return runtime;
+}
+
 /** The message for a server that would listen beyond loopback with nobody's key required. */
 export const EXPOSED_WITHOUT_KEYS = (host: string) =>
   `HOST=${host} is not loopback: set RUNBOX_API_KEY, or add a key with \`runbox keys add\`, before exposing runbox beyond this machine`;
@@ -250,7 +259,7 @@ export function loadConfig(env: Env): Config {
     port,
     apiKey,
     image: env.RUNBOX_IMAGE || sandboxImageTag(),
-    runtime: env.RUNBOX_RUNTIME || 'runc',
+    runtime: runtimeConfig(env),
     dockerCallTimeoutMs: readNumber(env, 'RUNBOX_DOCKER_CALL_TIMEOUT_MS', 15_000, 100),
     killGraceMs: readNumber(env, 'RUNBOX_KILL_GRACE_MS', 2_000, 0),
     logLevel: env.RUNBOX_LOG_LEVEL || 'info',

@@ -16,8 +16,16 @@ export interface ExitState {
   oomKilled: boolean;
 }
 
+/** A runtime the engine knows (docker info's Runtimes). */
+export interface EngineRuntime {
+  path: string;
+  runtimeArgs: string[];
+}
+
 export interface DockerClient {
   ping(): Promise<void>;
+  /** The OCI runtimes the engine has registered, by name. */
+  runtimes(): Promise<Record<string, EngineRuntime>>;
   imageExists(ref: string): Promise<boolean>;
   /** The engine's id for an image reference, or undefined when there is no such image. */
   imageId(ref: string): Promise<string | undefined>;
@@ -129,6 +137,15 @@ export function createDockerClient(options: DockerClientOptions): DockerClient {
   const client: DockerClient = {
     imageExists: async (ref) => (await client.imageId(ref)) !== undefined,
     ping: () => call('ping', async (opts) => void (await (docker as unknown as { ping(o: object): Promise<unknown> }).ping(opts()))),
+    runtimes: () =>
+      call('info', async (opts) => {
+        const info = (await (docker as unknown as { info(o: object): Promise<unknown> }).info(opts())) as {
+          Runtimes?: Record<string, { path?: string; runtimeArgs?: string[] | null }>;
+        };
+        return Object.fromEntries(
+          Object.entries(info.Runtimes ?? {}).map(([name, r]) => [name, { path: r.path ?? '', runtimeArgs: r.runtimeArgs ?? [] }]),
+        );
+      }),
 
     imageId: async (ref) => (await inspectImage(ref))?.Id,
 

@@ -1,11 +1,14 @@
-/** `npm run provision`: make sure the Docker engine answers and the sandbox image exists. */
+/** `npm run provision`: make sure the Docker engine answers, has the runtime (RUNBOX_RUNTIME), and the sandbox image exists. */
+import { runtimeConfig } from '../config';
 import { createDockerClient } from '../docker/client';
 import { ensureEngine } from './engine';
 import { ensureImage, sandboxImageTag } from './image';
+import { ensureRuntime } from './runtime';
 
 export async function provision(log: (line: string) => void = (line) => console.log(`[provision] ${line}`)) {
   const docker = createDockerClient({ callTimeoutMs: 10_000 });
   const startedDockerdPid = await ensureEngine(docker, log);
+  await ensureRuntime(docker, runtimeConfig(process.env), log);
   await ensureImage(docker, sandboxImageTag(), log);
   return { startedDockerdPid };
 }

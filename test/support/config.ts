@@ -31,6 +31,8 @@ export function testConfig(env: Record<string, string> = {}): Config {
     RUNBOX_IMAGE: 'runbox-python:test',
     RUNBOX_INSTANCE_ID: `test-${randomBytes(4).toString('hex')}`,
     RUNBOX_DATA_DIR: testDataDir(),
+    // `npm run test:runsc` runs suites again with sandboxes under gVisor.
+    ...(process.env.RUNBOX_RUNTIME ? { RUNBOX_RUNTIME: process.env.RUNBOX_RUNTIME } : {}),
     ...env,
   });
 }

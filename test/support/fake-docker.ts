@@ -12,6 +12,7 @@ export function fakeDocker(options: { up?: boolean; image?: boolean } = {}): Doc
   return {
     calls,
     ping: () => record('ping'),
+    runtimes: async () => (await record('runtimes'), { runc: { path: 'runc', runtimeArgs: [] } }),
     imageExists: async () => (await record('imageExists'), options.image ?? true),
     imageId: async () => (await record('imageId'), options.image === false ? undefined : 'sha256:fake'),
     create: async () => (await record('create'), 'fake-id'),

@@ -46,6 +46,7 @@ function scriptedEngine() {
   };
   const docker: DockerClient = {
     ping: () => call('ping'),
+    runtimes: async () => ({ runc: { path: 'runc', runtimeArgs: [] } }),
     imageExists: async () => true,
     imageId: async () => 'sha256:scripted',
     create: async () => (await call('create'), 'container-1'),

@@ -1,0 +1,78 @@
+/**
+ * RUNBOX_RUNTIME=runsc: gVisor as the sandboxes' runtime. Provisioning installs Debian's `runsc` and registers
+ * it with the engine in /etc/docker/daemon.json, merged into what is there (so the operator's settings stay,
+ * and the registration survives an engine restart), then reloads the engine (SIGHUP: `runtimes` is reloadable)
+ * and waits until the engine lists it. gVisor needs `--network=none` here: without it, every start fails with
+ * "cannot run with network enabled in root network namespace". Its default ptrace platform works on these
+ * machines; `--platform=kvm` hangs, so it is never set.
+ */
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import type { DockerClient } from '../docker/client';
+import { ensureHostPackage, isDebianRoot } from './host';
+
+export const DAEMON_JSON = '/etc/docker/daemon.json';
+export const RUNSC = { path: '/usr/bin/runsc', runtimeArgs: ['--network=none'] };
+
+/** daemon.json's text with runsc registered; every other setting kept. Refuses a file it cannot read as JSON. */
+export function withRunsc(existing: string | undefined): string {
+  let settings: Record<string, unknown> = {};
+  if (existing !== undefined && existing.trim() !== '') {
+    try {
+      settings = JSON.parse(existing) as Record<string, unknown>;
+    } catch (err) {
+      throw new Error(`${DAEMON_JSON} is not valid JSON (${(err as Error).message}); fix it, or register runsc yourself`);
+    }
+    if (typeof settings !== 'object' || settings === null || Array.isArray(settings)) {
+      throw new Error(`${DAEMON_JSON} is not a JSON object; fix it, or register runsc yourself`);
+    }
+  }
+  const runtimes = (settings.runtimes ?? {}) as Record<string, unknown>;
+  return `${JSON.stringify({ ...settings, runtimes: { ...runtimes, runsc: RUNSC } }, null, 2)}\n`;
+}
+
+function dockerdPids(): number[] {
+  try {
+    return execFileSync('pidof', ['dockerd'], { encoding: 'utf8' }).trim().split(/\s+/).map(Number).filter(Number.isInteger);
+  } catch {
+    return [];
+  }
+}
+
+/** Makes sure the engine runs sandboxes under `runtime`; installs and registers runsc when asked for it. */
+export async function ensureRuntime(docker: DockerClient, runtime: string, log: (line: string) => void, waitMs = 20_000): Promise<void> {
+  if (runtime === 'runc') return;
+  const known = await docker.runtimes();
+  const registered = known[runtime];
+  if (runtime !== 'runsc') {
+    if (!registered) throw new Error(`RUNBOX_RUNTIME=${runtime}: the engine has no such runtime (it has ${Object.keys(known).join(', ')})`);
+    return;
+  }
+  if (registered) {
+    if (!registered.runtimeArgs.includes('--network=none')) {
+      throw new Error(
+        `the engine registers runsc without --network=none, so gVisor would refuse every sandbox: add "runtimeArgs": ["--network=none"] to it in ${DAEMON_JSON} and reload the engine`,
+      );
+    }
+    return;
+  }
+  if (!isDebianRoot() || process.env.DOCKER_HOST) {
+    throw new Error(
+      `RUNBOX_RUNTIME=runsc: the engine has no runsc runtime. Install gVisor and register it in ${DAEMON_JSON} as ${JSON.stringify({ runtimes: { runsc: RUNSC } })}, then reload the engine`,
+    );
+  }
+  await ensureHostPackage('runsc', 'runsc', log);
+  log(`registering runsc (gVisor) in ${DAEMON_JSON}`);
+  mkdirSync('/etc/docker', { recursive: true });
+  const text = withRunsc(existsSync(DAEMON_JSON) ? readFileSync(DAEMON_JSON, 'utf8') : undefined);
+  // Written whole, then renamed: an engine starting meanwhile never reads half a file.
+  writeFileSync(`${DAEMON_JSON}.runbox-new`, text);
+  renameSync(`${DAEMON_JSON}.runbox-new`, DAEMON_JSON);
+  for (const pid of dockerdPids()) process.kill(pid, 'SIGHUP');
+  const deadline = Date.now() + waitMs;
+  while (Date.now() < deadline) {
+    if ((await docker.runtimes()).runsc) return log('the engine runs sandboxes under runsc now');
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  throw new Error(`the engine did not pick up runsc from ${DAEMON_JSON} within ${waitMs} ms; restart it`);
+}
