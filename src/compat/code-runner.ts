@@ -151,13 +151,13 @@ export function codeRunner(limits: Limits): CompatContract<CodeRunnerContext> {
       description: 'Replaces the Azure Functions CodeRunner (seed 001): script or files mode, context, artifacts, dependencies.',
     },
 
-    translate(body) {
+    translate(body, maxTimeoutMs) {
       if (typeof body !== 'object' || body === null || Array.isArray(body))
         throw new InvalidRequestError('Request body must be a JSON object.');
       const raw = body as Record<string, unknown>;
       const mode = raw.files !== undefined ? 'files' : 'script';
       if (mode === 'files' && raw.script !== undefined) throw new InvalidRequestError('Give `script` or `files`, not both.');
-      const timeoutMs = secondsToMs(timeoutSeconds(raw.timeout_s), limits.maxTimeoutMs);
+      const timeoutMs = secondsToMs(timeoutSeconds(raw.timeout_s), maxTimeoutMs);
       const deps: unknown = raw.dependencies ?? [];
       if (!Array.isArray(deps)) throw new InvalidRequestError('`dependencies` must be an array.');
       if (deps.length > L.dependencies) {

@@ -17,7 +17,8 @@ export interface CompatContract<C = unknown> {
   path: string;
   /** The OpenAPI tag: the runner this route replaces. */
   tag: { name: string; description: string };
-  translate(body: unknown): Translation<C>;
+  /** `maxTimeoutMs`: the most this request may run, the server's maximum or its key's, whichever is lower. */
+  translate(body: unknown, maxTimeoutMs: number): Translation<C>;
   answer(response: RunResponse, context: C): unknown;
   /** A refusal or fault, in the contract's own terms (a status and a body). */
   refuse(err: RunboxError): { status: number; body: unknown };

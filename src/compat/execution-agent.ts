@@ -30,12 +30,12 @@ export function executionAgent(limits: Limits): CompatContract<null> {
       description: 'Replaces the FastAPI Python Execution Agent (seed 002): same body, same answer, now in a hardened container.',
     },
 
-    translate(body) {
+    translate(body, maxTimeoutMs) {
       const model = new ModelReader(body);
       const code = model.string('code', { required: true, minLength: 1 });
       const timeout = model.integer('timeout', { ge: MIN_TIMEOUT_S, le: MAX_TIMEOUT_S });
       model.done();
-      return { request: { code: code!, timeout_ms: secondsToMs(timeout ?? DEFAULT_TIMEOUT_S, limits.maxTimeoutMs) }, context: null };
+      return { request: { code: code!, timeout_ms: secondsToMs(timeout ?? DEFAULT_TIMEOUT_S, maxTimeoutMs) }, context: null };
     },
 
     answer(response: RunResponse) {

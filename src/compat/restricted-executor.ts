@@ -81,7 +81,7 @@ export function restrictedExecutor(limits: Limits): CompatContract<ExecuteContex
         '(named clients, test and prod). The code runs as full Python in a hardened container.',
     },
 
-    translate(body) {
+    translate(body, maxTimeoutMs) {
       const model = new ModelReader(body);
       const code = model.string('code', { required: true });
       const data = model.object('data') ?? {};
@@ -90,6 +90,8 @@ export function restrictedExecutor(limits: Limits): CompatContract<ExecuteContex
       if (size > limits.maxCodeBytes) {
         throw new PayloadTooLargeError(`code is ${size} bytes; the limit is ${limits.maxCodeBytes} (RUNBOX_MAX_CODE_BYTES)`);
       }
+      // The original had no time limit: the server's default, within the key's.
+      const timeoutMs = Math.min(limits.defaultTimeoutMs, maxTimeoutMs);
       return {
         request: {
           code: HARNESS,
@@ -97,8 +99,9 @@ export function restrictedExecutor(limits: Limits): CompatContract<ExecuteContex
             { path: CODE_FILE, content: code! },
             { path: DATA_FILE, content: JSON.stringify(data) },
           ],
+          timeout_ms: timeoutMs,
         },
-        context: { timeoutSeconds: limits.defaultTimeoutMs / 1000 },
+        context: { timeoutSeconds: timeoutMs / 1000 },
       };
     },
 

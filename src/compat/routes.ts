@@ -10,6 +10,7 @@ import type { RunResponse } from '../api/run-response';
 import { InternalError, RunboxError } from '../errors';
 import type { Metrics } from '../metrics/metrics';
 import type { JsonBodyReader } from '../http/body';
+import type { Principal } from '../http/auth';
 import { requestLog } from '../http/request-id';
 import { JsonText, MalformedBodyError, type CompatContract } from './contract';
 
@@ -21,6 +22,8 @@ export interface CompatDeps {
   execute: (ctx: Context, request: unknown) => Promise<RunResponse>;
   log: Logger;
   metrics: Pick<Metrics, 'rejected'>;
+  /** The server's RUNBOX_MAX_TIMEOUT_MS. */
+  maxTimeoutMs: number;
 }
 
 /** Answers whatever goes wrong on a contract's route (auth, limits, the body, the run) in the contract's terms. */
@@ -54,7 +57,10 @@ export function compatRoutes(router: Router, contracts: readonly CompatContract[
       const body = await deps.bodies.read(ctx).catch((err: unknown) => {
         throw err instanceof RunboxError ? new MalformedBodyError(err) : err;
       });
-      const { request, context } = contract.translate(body);
+      const { limits } = ctx.state.principal as Principal;
+      // A contract's timeout is capped, as the originals capped theirs: at the server's maximum, or the key's.
+      const maxTimeoutMs = Math.min(deps.maxTimeoutMs, limits.maxTimeoutMs ?? Infinity);
+      const { request, context } = contract.translate(body, maxTimeoutMs);
       const response = await deps.execute(ctx, request);
       // The run's id, for GET /v1/runs/{id}: the contracts' bodies have no place for it.
       ctx.set('X-Runbox-Run-Id', response.id);

@@ -48,7 +48,7 @@ function stream(content: string, encoding: 'utf8' | 'base64', truncatedByServer:
 }
 
 export function subprocessRunner(limits: Limits): CompatContract<RunContext> {
-  const maxSeconds = limits.maxTimeoutMs / 1000;
+  const serverMaxSeconds = limits.maxTimeoutMs / 1000;
   return {
     path: '/run',
     tag: {
@@ -58,7 +58,7 @@ export function subprocessRunner(limits: Limits): CompatContract<RunContext> {
         '`exit_code`, `timed_out`): one route answering both, now in a hardened container.',
     },
 
-    translate(body) {
+    translate(body, maxTimeoutMs) {
       const model = new ModelReader(body);
       const code = model.string('code', { required: true });
       const timeout = model.integer('timeout', { nullable: true });
@@ -68,10 +68,10 @@ export function subprocessRunner(limits: Limits): CompatContract<RunContext> {
         throw new InvalidRequestError(`language ${JSON.stringify(language)} is not supported: only python`);
       }
       if (!code!.trim()) throw new InvalidRequestError('Code cannot be empty');
-      // As seed 003: at least 1 s; beyond that, the server's maximum rather than its 10 s.
-      const timeoutSeconds = Math.min(Math.max(timeout ?? DEFAULT_TIMEOUT_S, 1), maxSeconds);
+      // As seed 003: at least 1 s; beyond that, the server's (or the key's) maximum rather than its 10 s.
+      const timeoutSeconds = Math.min(Math.max(timeout ?? DEFAULT_TIMEOUT_S, 1), maxTimeoutMs / 1000);
       return {
-        request: { code: dedent(code!), timeout_ms: secondsToMs(timeoutSeconds, limits.maxTimeoutMs) },
+        request: { code: dedent(code!), timeout_ms: secondsToMs(timeoutSeconds, maxTimeoutMs) },
         context: { timeoutSeconds },
       };
     },
@@ -99,7 +99,7 @@ export function subprocessRunner(limits: Limits): CompatContract<RunContext> {
         operationId: 'compatRun',
         summary: 'Run Python (seed 000 and 003 contract)',
         description:
-          `\`timeout\` is in seconds (default ${DEFAULT_TIMEOUT_S}, at least 1, at most the server's ${maxSeconds}). ` +
+          `\`timeout\` is in seconds (default ${DEFAULT_TIMEOUT_S}, at least 1, at most the server's ${serverMaxSeconds}, or the key's). ` +
           'The code is dedented (seed 000). Each stream is cut at 10,000 characters, ending with "\\n... (output truncated)". ' +
           'On timeout: `timed_out: true`, `exit_code` and `returncode` -1, the output so far, and "Execution timed out after N seconds" ending stderr.',
         requestBody: {

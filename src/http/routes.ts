@@ -365,7 +365,15 @@ export function routes({
   });
 
   // Other runners' contracts, each a translation onto `execute`.
-  compatRoutes(router, compat, { auth, limited, bodies, execute: (ctx, request) => execute(ctx, request), log, metrics });
+  compatRoutes(router, compat, {
+    auth,
+    limited,
+    bodies,
+    execute: (ctx, request) => execute(ctx, request),
+    log,
+    metrics,
+    maxTimeoutMs: limits.maxTimeoutMs,
+  });
 
   router.get('/v1/tools', (ctx) => {
     ctx.body = tools;

@@ -384,6 +384,21 @@ describe('seed 004 with keys from `runbox keys`', () => {
       expect(refused.body).toEqual({ detail: expect.stringContaining('a valid API key is required') });
       expect((await post(`${server.url}/execute`, body, { 'X-API-Key': key })).body).toEqual({ success: true, result: 3, stdout: '' });
       expect((await post(`${server.url}/run`, { code: 'print(1)' }, { Authorization: `Bearer ${key}` })).body.stdout).toBe('1\n');
+      // A key's time limit caps a contract's timeout, as the server's maximum does, rather than refusing it.
+      const capped = await run(
+        process.execPath,
+        [CLI, 'keys', 'add', '--name', 'Short Client', '--env', 'test', '--max-timeout-ms', '2000'],
+        { env: { PATH: process.env.PATH, RUNBOX_DATA_DIR: server.config.store.dataDir } },
+      );
+      const slow = await post(
+        `${server.url}/run`,
+        { code: 'import time\ntime.sleep(10)', timeout: 5 },
+        { 'X-API-Key': capped.stdout.trim() },
+      );
+      expect(slow.body).toMatchObject({ timed_out: true, exit_code: -1 });
+      expect(slow.body.stderr).toMatch(/Execution timed out after 2 seconds$/);
+      const quick = await post(`${server.url}/api/run`, { script: 'print("fits")' }, { 'X-API-Key': capped.stdout.trim() });
+      expect(quick.body).toMatchObject({ exit_code: 0, stdout: 'fits\n' });
     } finally {
       await server.close();
     }

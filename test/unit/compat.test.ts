@@ -89,11 +89,12 @@ describe('the pydantic-like model reader', () => {
 });
 
 describe('the contracts', () => {
-  it('/run: a timeout defaults to 5 s, is at least 1 and at most the server’s maximum', () => {
+  it('/run: a timeout defaults to 5 s, is at least 1 and at most the server’s (or the key’s) maximum', () => {
     const contract = subprocessRunner({ ...limits, maxTimeoutMs: 20_000 });
-    expect(contract.translate({ code: 'x' }).request.timeout_ms).toBe(5000);
-    expect(contract.translate({ code: 'x', timeout: 0 }).request.timeout_ms).toBe(1000);
-    expect(contract.translate({ code: 'x', timeout: 3600 })).toMatchObject({
+    expect(contract.translate({ code: 'x' }, 20_000).request.timeout_ms).toBe(5000);
+    expect(contract.translate({ code: 'x', timeout: 0 }, 20_000).request.timeout_ms).toBe(1000);
+    expect(contract.translate({ code: 'x' }, 3000)).toMatchObject({ request: { timeout_ms: 3000 }, context: { timeoutSeconds: 3 } });
+    expect(contract.translate({ code: 'x', timeout: 3600 }, 20_000)).toMatchObject({
       request: { timeout_ms: 20_000 },
       context: { timeoutSeconds: 20 },
     });
@@ -151,10 +152,11 @@ describe('the contracts', () => {
 
   it('/api/run: timeout_s is 60 by default, clamped at 300, truncated like Python’s int()', () => {
     const contract = codeRunner({ ...limits, maxTimeoutMs: 600_000 });
-    expect(contract.translate({ script: 'x' }).request.timeout_ms).toBe(60_000);
-    expect(contract.translate({ script: 'x', timeout_s: 900 }).request.timeout_ms).toBe(300_000);
-    expect(contract.translate({ script: 'x', timeout_s: 2.9 }).request.timeout_ms).toBe(2000);
-    expect(contract.translate({ script: 'x', timeout_s: '7' }).request.timeout_ms).toBe(7000);
+    expect(contract.translate({ script: 'x' }, 600_000).request.timeout_ms).toBe(60_000);
+    expect(contract.translate({ script: 'x', timeout_s: 900 }, 600_000).request.timeout_ms).toBe(300_000);
+    expect(contract.translate({ script: 'x', timeout_s: 2.9 }, 600_000).request.timeout_ms).toBe(2000);
+    expect(contract.translate({ script: 'x', timeout_s: '7' }, 600_000).request.timeout_ms).toBe(7000);
+    expect(contract.translate({ script: 'x' }, 30_000).request.timeout_ms).toBe(30_000);
     expect(contract.refuse(new MalformedBodyError(new InvalidRequestError('Unexpected end')))).toEqual({
       status: 400,
       body: { error: 'Request body must be valid JSON: Unexpected end' },
