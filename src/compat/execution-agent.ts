@@ -6,7 +6,6 @@
  * - `execution_time` is in seconds; `return_code` is -1 when the run has no exit status of its own.
  * - A body that breaks the model is a 422 with FastAPI's `detail` list, as the original's pydantic model gave.
  */
-import type { Limits } from '../config';
 import { EngineUnavailableError, type RunboxError } from '../errors';
 import type { RunResponse } from '../api/run-response';
 import { outputText, secondsToMs, type CompatContract } from './contract';
@@ -22,7 +21,7 @@ function failed(message: string) {
   return { status: 'failed' as const, stdout: '', stderr: message, execution_time: 0, return_code: -1 };
 }
 
-export function executionAgent(limits: Limits): CompatContract<null> {
+export function executionAgent(): CompatContract<null> {
   return {
     path: '/api/v1/execute',
     tag: {

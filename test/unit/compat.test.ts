@@ -164,7 +164,7 @@ describe('the contracts', () => {
   });
 
   it('/api/v1/execute: statuses from the run, and a run the engine lost is `failed`, not an HTTP error', () => {
-    const contract = executionAgent(limits);
+    const contract = executionAgent();
     const answer = (overrides: Partial<RunResult>) => contract.answer(response(overrides), null) as { status: string; return_code: number };
     expect(answer({}).status).toBe('success');
     expect(answer({ status: 'error', exitCode: 3 })).toMatchObject({ status: 'error', return_code: 3 });
