@@ -3,6 +3,7 @@
  * Latency p50/p95 at concurrency 1, throughput at concurrency 4 and 8, a request with one input file and one
  * artifact, a data-science chart script (pandas, numpy, matplotlib) at concurrency 1 and 4, and the server's
  * peak RSS, and runs with a wheelhouse dependency: first use of a set (installed) and the same set again.
+ * Where the engine has runsc (gVisor) registered, the trivial and data-science runs again under it.
  * Loopback only; every phase is bounded in count and time.
  */
 import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -13,6 +14,7 @@ import { spawnServer } from '../test/support/server-process';
 import { CHART_SCRIPT, DATA_SCIENCE_ONE_SHOT, dockerRun, measure, type Attempt } from './harness';
 import { rssOf, writeResults } from './stats';
 import { postRun } from '../test/support/http';
+import { createDockerClient } from '../src/docker/client';
 
 const LATENCY_RUNS = Number(process.env.BENCH_LATENCY_RUNS ?? 30);
 const THROUGHPUT_RUNS = Number(process.env.BENCH_THROUGHPUT_RUNS ?? 40);
@@ -105,6 +107,7 @@ async function main() {
     await settle();
     const depsCached = await measure(runbox(cachedSet), DEPS_CACHED_RUNS, 1);
     const peakRssMb = rssOf(server.pid, 'VmHWM') / 1024;
+    const runsc = await underRunsc(settle);
 
     const rows = [
       {
@@ -178,6 +181,32 @@ async function main() {
         target: '<= 1.3 x trivial',
       },
       { metric: 'server peak RSS (MB)', runbox: two(peakRssMb), docker_run: '', ratio: '', target: '< 150' },
+      ...(runsc
+        ? [
+            {
+              metric: 'trivial p50 under runsc (gVisor), c=1 (ms)',
+              runbox: ms(runsc.trivial.p50),
+              docker_run: '',
+              ratio: `${two(runsc.trivial.p50 / latencyRunbox.p50)} x runc`,
+              target: '',
+            },
+            {
+              metric: 'data science p50 under runsc (gVisor), c=1 (ms)',
+              runbox: ms(runsc.dataScience.p50),
+              docker_run: '',
+              ratio: `${two(runsc.dataScience.p50 / dsRunbox.p50)} x runc`,
+              target: '',
+            },
+          ]
+        : [
+            {
+              metric: 'runsc (gVisor) not registered: RUNBOX_RUNTIME=runsc npm run provision',
+              runbox: '',
+              docker_run: '',
+              ratio: '',
+              target: '',
+            },
+          ]),
     ];
     console.table(rows);
     const results = {
@@ -186,6 +215,7 @@ async function main() {
       image,
       latency_c1: { runbox: latencyRunbox, docker_run: latencyDocker },
       dependencies: { first_use: depsFirst, cached_set: depsCached },
+      runsc,
       file_and_artifact_c1: fileArtifact,
       throughput_c4: { runbox: c4Runbox, docker_run: c4Docker },
       throughput_c8: { runbox: c8Runbox, docker_run: c8Docker },
@@ -206,6 +236,30 @@ async function main() {
     server.child.kill('SIGTERM');
     await server.exited;
     rmSync(wheelhouse, { recursive: true, force: true });
+  }
+}
+
+/** The trivial and data-science runs again with sandboxes under gVisor, if the engine has it; else undefined. */
+async function underRunsc(settle: () => Promise<unknown>) {
+  const runtimes = await createDockerClient({ callTimeoutMs: 10_000 }).runtimes();
+  if (!runtimes.runsc) return undefined;
+  const server = await spawnServer({
+    RUNBOX_RUNTIME: 'runsc',
+    RUNBOX_INSTANCE_ID: `bench-runsc-${process.pid}`,
+    RUNBOX_MAX_CONCURRENT: '8',
+    RUNBOX_POOL_SIZE: POOL_SIZE,
+  });
+  try {
+    await measure(() => runboxRequest(server.url, TRIVIAL), 4, 1);
+    await settle();
+    const trivial = await measure(() => runboxRequest(server.url, TRIVIAL), LATENCY_RUNS, 1);
+    await measure(() => runboxRequest(server.url, DATA_SCIENCE), 6, 1);
+    await settle();
+    const dataScience = await measure(() => runboxRequest(server.url, DATA_SCIENCE), DS_LATENCY_RUNS, 1);
+    return { trivial, dataScience };
+  } finally {
+    server.child.kill('SIGTERM');
+    await server.exited;
   }
 }
 
