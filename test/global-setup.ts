@@ -11,6 +11,8 @@ export default async function globalSetup(): Promise<void> {
   await ensureHostPackage('chromium', 'chromium', log);
   // The replicas test puts Debian's nginx in front of three servers.
   await ensureHostPackage('nginx', 'nginx', log);
+  // The compose test runs docker-compose.yml with Debian's docker-compose 1.29.
+  await ensureHostPackage('docker-compose', 'docker-compose', log);
   // Only a dockerd this run started is ours to stop afterwards.
   writeFileSync(STARTED_DOCKERD_FILE, startedDockerdPid === undefined ? '' : String(startedDockerdPid));
 }
