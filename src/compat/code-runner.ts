@@ -16,7 +16,7 @@ import { InvalidRequestError, PayloadTooLargeError, type RunboxError } from '../
 import { BASE64, type RunRequestBody } from '../api/run-request';
 import type { RunResponse } from '../api/run-response';
 import { MAX_DEPENDENCIES } from '../packages/requirements';
-import { MalformedBodyError, outputText, secondsToMs, type CompatContract } from './contract';
+import { MalformedBodyError, outputText, secondsToMs, type CompatContract, jsonOperation } from './contract';
 
 /** Seed 001's limits (src/config.py there). */
 export const CODE_RUNNER_LIMITS = {
@@ -206,77 +206,64 @@ export function codeRunner(limits: Limits): CompatContract<CodeRunnerContext> {
       return { status: cause.status, body: { error: message } };
     },
 
-    openapi: {
-      post: {
-        operationId: 'compatCodeRunner',
-        summary: 'Run a script or a project (seed 001 contract)',
-        description:
-          `Script mode: \`script\`, with \`context\` files in ./input/. Files mode: \`files\` and \`entry_point\`, all at the execution root. ` +
-          `Contents are strings or {content, encoding: "base64"}. \`timeout_s\` defaults to ${L.defaultTimeoutS}, at most ${L.maxTimeoutS} ` +
-          `(and the server's ${limits.maxTimeoutMs / 1000}). Limits: script ${L.scriptBytes} bytes, ${L.files} files, one file ` +
-          `${L.singleFileBytes} bytes, all ${L.contextBytes} bytes, ${L.dependencies} dependencies (from the wheelhouse). ` +
-          'Artifacts: ./output/ by path, text as a string, other bytes as {content, encoding: "base64"}. Exit code 124 on timeout. ' +
-          'Refusals are `{"error": "..."}`.',
-        requestBody: {
-          required: true,
-          content: {
-            'application/json': {
-              schema: {
-                type: 'object',
-                properties: {
-                  script: { type: 'string' },
-                  files: { type: 'object', additionalProperties: { $ref: '#/components/schemas/CodeRunnerContent' } },
-                  entry_point: { type: 'string' },
-                  context: { type: 'object', additionalProperties: { $ref: '#/components/schemas/CodeRunnerContent' } },
-                  timeout_s: { type: 'integer', minimum: 1, default: L.defaultTimeoutS },
-                  dependencies: { type: 'array', maxItems: L.dependencies, items: { type: 'string' } },
-                },
-              },
-              example: {
-                script: "import json\nwith open('./input/data.json') as f:\n    print(json.load(f))",
-                timeout_s: 30,
-                context: { 'data.json': '{"key": "value"}' },
-              },
-            },
+    openapi: jsonOperation({
+      operationId: 'compatCodeRunner',
+      summary: 'Run a script or a project (seed 001 contract)',
+      description:
+        `Script mode: \`script\`, with \`context\` files in ./input/. Files mode: \`files\` and \`entry_point\`, all at the execution root. ` +
+        `Contents are strings or {content, encoding: "base64"}. \`timeout_s\` defaults to ${L.defaultTimeoutS}, at most ${L.maxTimeoutS} ` +
+        `(and the server's ${limits.maxTimeoutMs / 1000}). Limits: script ${L.scriptBytes} bytes, ${L.files} files, one file ` +
+        `${L.singleFileBytes} bytes, all ${L.contextBytes} bytes, ${L.dependencies} dependencies (from the wheelhouse). ` +
+        'Artifacts: ./output/ by path, text as a string, other bytes as {content, encoding: "base64"}. Exit code 124 on timeout. ' +
+        'Refusals are `{"error": "..."}`.',
+      request: {
+        schema: {
+          type: 'object',
+          properties: {
+            script: { type: 'string' },
+            files: { type: 'object', additionalProperties: { $ref: '#/components/schemas/CodeRunnerContent' } },
+            entry_point: { type: 'string' },
+            context: { type: 'object', additionalProperties: { $ref: '#/components/schemas/CodeRunnerContent' } },
+            timeout_s: { type: 'integer', minimum: 1, default: L.defaultTimeoutS },
+            dependencies: { type: 'array', maxItems: L.dependencies, items: { type: 'string' } },
           },
         },
-        responses: {
-          '200': {
-            description: 'The run ended; `exit_code` says how (124: timeout).',
-            content: {
-              'application/json': {
-                schema: {
-                  type: 'object',
-                  required: ['exit_code', 'stdout', 'stderr', 'artifacts'],
-                  properties: {
-                    exit_code: { type: 'integer' },
-                    stdout: { type: 'string' },
-                    stderr: { type: 'string' },
-                    artifacts: { type: 'object', additionalProperties: { $ref: '#/components/schemas/CodeRunnerContent' } },
-                    artifacts_truncated: {
-                      type: 'boolean',
-                      description: 'Present (true) when files over the artifact limits were left out.',
-                    },
-                  },
-                },
-                example: { exit_code: 0, stdout: "{'key': 'value'}\n", stderr: '', artifacts: {} },
-              },
-            },
-          },
-          ...Object.fromEntries(
-            [
-              ['400', 'Refused: the message says why.'],
-              ['401', 'A valid API key is required.'],
-              ['413', 'Over a size limit.'],
-              ['429', "The key's rate or daily runs are used up (Retry-After)."],
-              ['503', 'Busy, shutting down, or the engine or store is unavailable (Retry-After).'],
-            ].map(([status, description]) => [
-              status,
-              { description, content: { 'application/json': { schema: { $ref: '#/components/schemas/CodeRunnerError' } } } },
-            ]),
-          ),
+        example: {
+          script: "import json\nwith open('./input/data.json') as f:\n    print(json.load(f))",
+          timeout_s: 30,
+          context: { 'data.json': '{"key": "value"}' },
         },
       },
-    },
+      response: {
+        description: 'The run ended; `exit_code` says how (124: timeout).',
+        schema: {
+          type: 'object',
+          required: ['exit_code', 'stdout', 'stderr', 'artifacts'],
+          properties: {
+            exit_code: { type: 'integer' },
+            stdout: { type: 'string' },
+            stderr: { type: 'string' },
+            artifacts: { type: 'object', additionalProperties: { $ref: '#/components/schemas/CodeRunnerContent' } },
+            artifacts_truncated: {
+              type: 'boolean',
+              description: 'Present (true) when files over the artifact limits were left out.',
+            },
+          },
+        },
+        example: { exit_code: 0, stdout: "{'key': 'value'}\n", stderr: '', artifacts: {} },
+      },
+      errors: Object.fromEntries(
+        [
+          ['400', 'Refused: the message says why.'],
+          ['401', 'A valid API key is required.'],
+          ['413', 'Over a size limit.'],
+          ['429', "The key's rate or daily runs are used up (Retry-After)."],
+          ['503', 'Busy, shutting down, or the engine or store is unavailable (Retry-After).'],
+        ].map(([status, description]) => [
+          status,
+          { description, content: { 'application/json': { schema: { $ref: '#/components/schemas/CodeRunnerError' } } } },
+        ]),
+      ),
+    }),
   };
 }

@@ -52,6 +52,32 @@ export function firstCodePoints(text: string, max: number): { text: string; cut:
   return units >= text.length ? { text, cut: false } : { text: text.slice(0, units), cut: true };
 }
 
+interface JsonBody {
+  schema: object;
+  example: unknown;
+}
+
+/** A contract's OpenAPI path item: one POST taking and answering JSON, and its error responses. */
+export function jsonOperation(o: {
+  operationId: string;
+  summary: string;
+  description: string;
+  request: JsonBody;
+  response: JsonBody & { description: string };
+  errors: Record<string, unknown>;
+}): Record<string, unknown> {
+  const json = ({ schema, example }: JsonBody) => ({ 'application/json': { schema, example } });
+  return {
+    post: {
+      operationId: o.operationId,
+      summary: o.summary,
+      description: o.description,
+      requestBody: { required: true, content: json(o.request) },
+      responses: { '200': { description: o.response.description, content: json(o.response) }, ...o.errors },
+    },
+  };
+}
+
 /** Seconds, as the originals take them, to milliseconds within the server's maximum. */
 export function secondsToMs(seconds: number, maxMs: number): number {
   return Math.min(Math.round(seconds * 1000), maxMs);

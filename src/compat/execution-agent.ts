@@ -8,7 +8,7 @@
  */
 import { EngineUnavailableError, type RunboxError } from '../errors';
 import type { RunResponse } from '../api/run-response';
-import { outputText, secondsToMs, type CompatContract } from './contract';
+import { outputText, secondsToMs, type CompatContract, jsonOperation } from './contract';
 import { FASTAPI_ERRORS, FASTAPI_SCHEMAS, fastApiRefusal, ModelReader } from './fastapi';
 
 const MIN_TIMEOUT_S = 1;
@@ -63,53 +63,40 @@ export function executionAgent(): CompatContract<null> {
     },
     schemas: FASTAPI_SCHEMAS,
 
-    openapi: {
-      post: {
-        operationId: 'compatExecute',
-        summary: 'Execute Python (seed 002 contract)',
-        description:
-          `\`timeout\` is in seconds, ${MIN_TIMEOUT_S}–${MAX_TIMEOUT_S} (default ${DEFAULT_TIMEOUT_S}); outside that the answer is a 422. ` +
-          '`status`: success (exit 0), error (non-zero exit), timeout, or failed (out of memory, too much output, the engine failing). ' +
-          '`execution_time` is in seconds; `return_code` is -1 when the run was stopped.',
-        requestBody: {
-          required: true,
-          content: {
-            'application/json': {
-              schema: {
-                type: 'object',
-                required: ['code'],
-                properties: {
-                  code: { type: 'string', minLength: 1 },
-                  timeout: { type: 'integer', minimum: MIN_TIMEOUT_S, maximum: MAX_TIMEOUT_S, default: DEFAULT_TIMEOUT_S },
-                },
-              },
-              example: { code: "print('Hello, World!')\nresult = 2 + 2\nprint(f'Result: {result}')", timeout: 5 },
-            },
+    openapi: jsonOperation({
+      operationId: 'compatExecute',
+      summary: 'Execute Python (seed 002 contract)',
+      description:
+        `\`timeout\` is in seconds, ${MIN_TIMEOUT_S}–${MAX_TIMEOUT_S} (default ${DEFAULT_TIMEOUT_S}); outside that the answer is a 422. ` +
+        '`status`: success (exit 0), error (non-zero exit), timeout, or failed (out of memory, too much output, the engine failing). ' +
+        '`execution_time` is in seconds; `return_code` is -1 when the run was stopped.',
+      request: {
+        schema: {
+          type: 'object',
+          required: ['code'],
+          properties: {
+            code: { type: 'string', minLength: 1 },
+            timeout: { type: 'integer', minimum: MIN_TIMEOUT_S, maximum: MAX_TIMEOUT_S, default: DEFAULT_TIMEOUT_S },
           },
         },
-        responses: {
-          '200': {
-            description: 'The run ended, or could not be carried through (`failed`).',
-            content: {
-              'application/json': {
-                schema: {
-                  type: 'object',
-                  required: ['status', 'stdout', 'stderr', 'execution_time', 'return_code'],
-                  properties: {
-                    status: { enum: STATUSES },
-                    stdout: { type: 'string' },
-                    stderr: { type: 'string' },
-                    execution_time: { type: 'number' },
-                    return_code: { type: 'integer' },
-                  },
-                },
-                example: { status: 'success', stdout: 'Hello, World!\nResult: 4\n', stderr: '', execution_time: 0.05, return_code: 0 },
-              },
-            },
-          },
-          ...FASTAPI_ERRORS,
-        },
+        example: { code: "print('Hello, World!')\nresult = 2 + 2\nprint(f'Result: {result}')", timeout: 5 },
       },
-    },
+      response: {
+        description: 'The run ended, or could not be carried through (`failed`).',
+        schema: {
+          type: 'object',
+          required: ['status', 'stdout', 'stderr', 'execution_time', 'return_code'],
+          properties: {
+            status: { enum: STATUSES },
+            stdout: { type: 'string' },
+            stderr: { type: 'string' },
+            execution_time: { type: 'number' },
+            return_code: { type: 'integer' },
+          },
+        },
+        example: { status: 'success', stdout: 'Hello, World!\nResult: 4\n', stderr: '', execution_time: 0.05, return_code: 0 },
+      },
+      errors: FASTAPI_ERRORS,
+    }),
   };
 }

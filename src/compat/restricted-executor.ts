@@ -9,7 +9,7 @@
 import type { Limits } from '../config';
 import { EngineUnavailableError, PayloadTooLargeError, type RunboxError } from '../errors';
 import type { RunResponse } from '../api/run-response';
-import { JsonText, outputText, type CompatContract } from './contract';
+import { JsonText, outputText, type CompatContract, jsonOperation } from './contract';
 import { FASTAPI_ERRORS, FASTAPI_SCHEMAS, fastApiRefusal, ModelReader } from './fastapi';
 
 /**
@@ -140,43 +140,30 @@ export function restrictedExecutor(limits: Limits): CompatContract<ExecuteContex
     },
     schemas: FASTAPI_SCHEMAS,
 
-    openapi: {
-      post: {
-        operationId: 'compatExecuteWithData',
-        summary: 'Execute Python with data (seed 004 contract)',
-        description:
-          'The code sees `data` as a dict; what it leaves in `result` comes back as JSON. An exception is `success: false` ' +
-          'with its type and message; a `result` that is not JSON (a set, NaN) is `success: false` too. `stdout` is what the code printed.',
-        requestBody: {
-          required: true,
-          content: {
-            'application/json': {
-              schema: {
-                type: 'object',
-                required: ['code'],
-                properties: { code: { type: 'string' }, data: { type: 'object', default: {} } },
-              },
-              example: { code: "result = sum(data['numbers']) / len(data['numbers'])", data: { numbers: [1, 2, 3, 4, 5] } },
-            },
-          },
+    openapi: jsonOperation({
+      operationId: 'compatExecuteWithData',
+      summary: 'Execute Python with data (seed 004 contract)',
+      description:
+        'The code sees `data` as a dict; what it leaves in `result` comes back as JSON. An exception is `success: false` ' +
+        'with its type and message; a `result` that is not JSON (a set, NaN) is `success: false` too. `stdout` is what the code printed.',
+      request: {
+        schema: {
+          type: 'object',
+          required: ['code'],
+          properties: { code: { type: 'string' }, data: { type: 'object', default: {} } },
         },
-        responses: {
-          '200': {
-            description: 'The code ran: `success` says whether it finished with a result.',
-            content: {
-              'application/json': {
-                schema: {
-                  type: 'object',
-                  required: ['success'],
-                  properties: { success: { type: 'boolean' }, result: {}, error: { type: 'string' }, stdout: { type: 'string' } },
-                },
-                example: { success: true, result: 3.0, stdout: '' },
-              },
-            },
-          },
-          ...FASTAPI_ERRORS,
-        },
+        example: { code: "result = sum(data['numbers']) / len(data['numbers'])", data: { numbers: [1, 2, 3, 4, 5] } },
       },
-    },
+      response: {
+        description: 'The code ran: `success` says whether it finished with a result.',
+        schema: {
+          type: 'object',
+          required: ['success'],
+          properties: { success: { type: 'boolean' }, result: {}, error: { type: 'string' }, stdout: { type: 'string' } },
+        },
+        example: { success: true, result: 3.0, stdout: '' },
+      },
+      errors: FASTAPI_ERRORS,
+    }),
   };
 }

@@ -12,7 +12,7 @@
 import type { Limits } from '../config';
 import { InvalidRequestError } from '../errors';
 import type { RunResponse } from '../api/run-response';
-import { firstCodePoints, outputText, secondsToMs, type CompatContract } from './contract';
+import { firstCodePoints, outputText, secondsToMs, type CompatContract, jsonOperation } from './contract';
 import { FASTAPI_ERRORS, FASTAPI_SCHEMAS, fastApiRefusal, ModelReader } from './fastapi';
 
 /** Seed 003's cut, in characters per stream, and what marks it. */
@@ -94,54 +94,41 @@ export function subprocessRunner(limits: Limits): CompatContract<RunContext> {
     refuse: fastApiRefusal,
     schemas: FASTAPI_SCHEMAS,
 
-    openapi: {
-      post: {
-        operationId: 'compatRun',
-        summary: 'Run Python (seed 000 and 003 contract)',
-        description:
-          `\`timeout\` is in seconds (default ${DEFAULT_TIMEOUT_S}, at least 1, at most the server's ${serverMaxSeconds}, or the key's). ` +
-          'The code is dedented (seed 000). Each stream is cut at 10,000 characters, ending with "\\n... (output truncated)". ' +
-          'On timeout: `timed_out: true`, `exit_code` and `returncode` -1, the output so far, and "Execution timed out after N seconds" ending stderr.',
-        requestBody: {
-          required: true,
-          content: {
-            'application/json': {
-              schema: {
-                type: 'object',
-                required: ['code'],
-                properties: {
-                  language: { type: 'string', enum: ['python'] },
-                  code: { type: 'string', minLength: 1 },
-                  timeout: { type: ['integer', 'null'], default: DEFAULT_TIMEOUT_S },
-                },
-              },
-              example: { code: 'print("Hello, World!")', timeout: 5 },
-            },
+    openapi: jsonOperation({
+      operationId: 'compatRun',
+      summary: 'Run Python (seed 000 and 003 contract)',
+      description:
+        `\`timeout\` is in seconds (default ${DEFAULT_TIMEOUT_S}, at least 1, at most the server's ${serverMaxSeconds}, or the key's). ` +
+        'The code is dedented (seed 000). Each stream is cut at 10,000 characters, ending with "\\n... (output truncated)". ' +
+        'On timeout: `timed_out: true`, `exit_code` and `returncode` -1, the output so far, and "Execution timed out after N seconds" ending stderr.',
+      request: {
+        schema: {
+          type: 'object',
+          required: ['code'],
+          properties: {
+            language: { type: 'string', enum: ['python'] },
+            code: { type: 'string', minLength: 1 },
+            timeout: { type: ['integer', 'null'], default: DEFAULT_TIMEOUT_S },
           },
         },
-        responses: {
-          '200': {
-            description: 'The run ended (its exit code says how).',
-            content: {
-              'application/json': {
-                schema: {
-                  type: 'object',
-                  required: ['stdout', 'stderr', 'returncode', 'exit_code', 'timed_out'],
-                  properties: {
-                    stdout: { type: 'string' },
-                    stderr: { type: 'string' },
-                    returncode: { type: 'integer' },
-                    exit_code: { type: 'integer' },
-                    timed_out: { type: 'boolean' },
-                  },
-                },
-                example: { stdout: 'Hello, World!\n', stderr: '', returncode: 0, exit_code: 0, timed_out: false },
-              },
-            },
-          },
-          ...FASTAPI_ERRORS,
-        },
+        example: { code: 'print("Hello, World!")', timeout: 5 },
       },
-    },
+      response: {
+        description: 'The run ended (its exit code says how).',
+        schema: {
+          type: 'object',
+          required: ['stdout', 'stderr', 'returncode', 'exit_code', 'timed_out'],
+          properties: {
+            stdout: { type: 'string' },
+            stderr: { type: 'string' },
+            returncode: { type: 'integer' },
+            exit_code: { type: 'integer' },
+            timed_out: { type: 'boolean' },
+          },
+        },
+        example: { stdout: 'Hello, World!\n', stderr: '', returncode: 0, exit_code: 0, timed_out: false },
+      },
+      errors: FASTAPI_ERRORS,
+    }),
   };
 }
