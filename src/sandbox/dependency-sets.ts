@@ -117,13 +117,9 @@ export class DependencySets {
     return hash.digest('hex').slice(0, 24);
   }
 
-  private static prefix(instanceId: string): string {
-    return `runbox-deps-${instanceId}-`;
-  }
-
   /** A new set volume's name for this server: its instance, and this start (a predecessor's is never reused). */
   static volumeName(instanceId: string): string {
-    return `${DependencySets.prefix(instanceId)}${randomBytes(4).toString('hex')}`;
+    return `runbox-deps-${instanceId}-${randomBytes(4).toString('hex')}`;
   }
 
   /**
@@ -132,8 +128,9 @@ export class DependencySets {
    */
   async open(): Promise<void> {
     if (this.volume === undefined) return;
-    for (const name of await this.docker.listVolumes(LABEL_SET_VOLUME)) {
-      if (!name.startsWith(DependencySets.prefix(this.config.instanceId)) || name === this.volume) continue;
+    // By label value, not name prefix: instance "a" must not take instance "a-b"'s volume for its own.
+    for (const name of await this.docker.listVolumes(`${LABEL_SET_VOLUME}=${this.config.instanceId}`)) {
+      if (name === this.volume) continue;
       await this.docker.removeVolume(name).catch((err: Error) => this.log.warn({ err, volume: name }, 'could not remove a set volume'));
     }
     await this.docker.createVolume(this.volume, { [LABEL_SET_VOLUME]: this.config.instanceId });

@@ -50,7 +50,11 @@ function scriptedEngine(installs: Install[], waitMs = 20) {
     remove: async () => void calls.push('remove'),
     createVolume: async (name: string, labels: Record<string, string>) => void volumes.set(name, labels),
     removeVolume: async (name: string) => void volumes.delete(name),
-    listVolumes: async (label: string) => [...volumes].filter(([, labels]) => label in labels).map(([name]) => name),
+    // As the engine's label filter: `key` or `key=value`.
+    listVolumes: async (filter: string) => {
+      const [key, value] = filter.split('=');
+      return [...volumes].filter(([, labels]) => key in labels && (value === undefined || labels[key] === value)).map(([name]) => name);
+    },
   } as unknown as DockerClient;
   return { docker, volumes, calls, specs };
 }
@@ -203,10 +207,13 @@ describe('dependency sets', () => {
     const label = { 'runbox.deps-volume': config.instanceId };
     engine.volumes.set(`runbox-deps-${config.instanceId}-0badf00d`, label);
     engine.volumes.set('runbox-deps-another-instance-0badf00d', { 'runbox.deps-volume': 'another-instance' });
+    // An instance whose id starts with this one's: its name has this one's prefix, its label does not match.
+    const longer = `runbox-deps-${config.instanceId}-b-0badf00d`;
+    engine.volumes.set(longer, { 'runbox.deps-volume': `${config.instanceId}-b` });
     await deps.open();
-    expect([...engine.volumes.keys()].sort()).toEqual(['runbox-deps-another-instance-0badf00d', volume].sort());
+    expect([...engine.volumes.keys()].sort()).toEqual(['runbox-deps-another-instance-0badf00d', longer, volume].sort());
     await deps.clear();
-    expect([...engine.volumes.keys()]).toEqual(['runbox-deps-another-instance-0badf00d']);
+    expect([...engine.volumes.keys()].sort()).toEqual(['runbox-deps-another-instance-0badf00d', longer].sort());
   });
 
   it('reads the engine’s frames: stdout apart, both streams in order', () => {
