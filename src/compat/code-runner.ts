@@ -16,7 +16,7 @@ import { InvalidRequestError, PayloadTooLargeError, type RunboxError } from '../
 import { BASE64, type RunRequestBody } from '../api/run-request';
 import type { RunResponse } from '../api/run-response';
 import { MAX_DEPENDENCIES } from '../packages/requirements';
-import { MalformedBodyError, outputText, secondsToMs, type CompatContract, jsonOperation } from './contract';
+import { MalformedBodyError, outputText, secondsToMs, type CompatContract, errorResponses, jsonOperation } from './contract';
 
 /** Seed 001's limits (src/config.py there). */
 export const CODE_RUNNER_LIMITS = {
@@ -252,18 +252,13 @@ export function codeRunner(limits: Limits): CompatContract<CodeRunnerContext> {
         },
         example: { exit_code: 0, stdout: "{'key': 'value'}\n", stderr: '', artifacts: {} },
       },
-      errors: Object.fromEntries(
-        [
-          ['400', 'Refused: the message says why.'],
-          ['401', 'A valid API key is required.'],
-          ['413', 'Over a size limit.'],
-          ['429', "The key's rate or daily runs are used up (Retry-After)."],
-          ['503', 'Busy, shutting down, or the engine or store is unavailable (Retry-After).'],
-        ].map(([status, description]) => [
-          status,
-          { description, content: { 'application/json': { schema: { $ref: '#/components/schemas/CodeRunnerError' } } } },
-        ]),
-      ),
+      errors: errorResponses('CodeRunnerError', {
+        '400': 'Refused: the message says why.',
+        '401': 'A valid API key is required.',
+        '413': 'Over a size limit.',
+        '429': "The key's rate or daily runs are used up (Retry-After).",
+        '503': 'Busy, shutting down, or the engine or store is unavailable (Retry-After).',
+      }),
     }),
   };
 }

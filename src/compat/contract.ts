@@ -78,6 +78,19 @@ export function jsonOperation(o: {
   };
 }
 
+/** Error responses for an operation: each status's description, all with the body schema `schema` (a component's name) unless one names its own. */
+export function errorResponses(
+  schema: string,
+  statuses: Record<string, string | [description: string, schema: string]>,
+): Record<string, unknown> {
+  return Object.fromEntries(
+    Object.entries(statuses).map(([status, given]) => {
+      const [description, name] = typeof given === 'string' ? [given, schema] : given;
+      return [status, { description, content: { 'application/json': { schema: { $ref: `#/components/schemas/${name}` } } } }];
+    }),
+  );
+}
+
 /** Seconds, as the originals take them, to milliseconds within the server's maximum. */
 export function secondsToMs(seconds: number, maxMs: number): number {
   return Math.min(Math.round(seconds * 1000), maxMs);

@@ -4,7 +4,7 @@
  * location and pydantic's message, and `{ "detail": "..." }` for the other refusals.
  */
 import { InvalidRequestError, RunboxError, type ErrorCode } from '../errors';
-import { MalformedBodyError } from './contract';
+import { errorResponses, MalformedBodyError } from './contract';
 
 export interface FastApiIssue {
   type: string;
@@ -130,28 +130,13 @@ export function fastApiRefusal(err: RunboxError): { status: number; body: unknow
 }
 
 /** A FastAPI route's error responses, for its OpenAPI operation. */
-export const FASTAPI_ERRORS = {
-  '400': {
-    description: 'Refused: `{"detail": "..."}` says why.',
-    content: { 'application/json': { schema: { $ref: '#/components/schemas/FastApiDetail' } } },
-  },
-  '401': {
-    description: 'A valid API key is required.',
-    content: { 'application/json': { schema: { $ref: '#/components/schemas/FastApiDetail' } } },
-  },
-  '422': {
-    description: 'The body breaks the model: `detail` lists each problem (type, loc, msg, input), as FastAPI does.',
-    content: { 'application/json': { schema: { $ref: '#/components/schemas/FastApiValidationError' } } },
-  },
-  '429': {
-    description: "The key's rate or daily runs are used up (Retry-After).",
-    content: { 'application/json': { schema: { $ref: '#/components/schemas/FastApiDetail' } } },
-  },
-  '503': {
-    description: 'Busy, shutting down, or the engine or store is unavailable (Retry-After).',
-    content: { 'application/json': { schema: { $ref: '#/components/schemas/FastApiDetail' } } },
-  },
-} as const;
+export const FASTAPI_ERRORS = errorResponses('FastApiDetail', {
+  '400': 'Refused: `{"detail": "..."}` says why.',
+  '401': 'A valid API key is required.',
+  '422': ['The body breaks the model: `detail` lists each problem (type, loc, msg, input), as FastAPI does.', 'FastApiValidationError'],
+  '429': "The key's rate or daily runs are used up (Retry-After).",
+  '503': 'Busy, shutting down, or the engine or store is unavailable (Retry-After).',
+});
 
 /** The schemas FASTAPI_ERRORS refers to. */
 export const FASTAPI_SCHEMAS = {
