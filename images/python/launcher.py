@@ -7,7 +7,9 @@ Protocol with the server (see src/sandbox/job-tar.ts and src/sandbox/run-output.
   stderr -> the program's stderr
   exit   -> the program's exit status (128 + signal number when it was killed by a signal)
   argv   -> optionally --preload=MOD,MOD: start preloaded.py at once, so those modules are imported
-            while the container waits for its job, and run the program in that interpreter
+            while the container waits for its job, and run the program in that interpreter;
+            optionally --relay-output (under gVisor): the program writes into pipes of the launcher's,
+            which copies them to stdout and stderr (see OutputRelay)
   job.json may name python_path, a dependency set's folder: the program gets it as PYTHONPATH, and runs
             in a fresh interpreter (a preloaded one may already hold other versions of those modules)
 
@@ -21,11 +23,13 @@ import ctypes
 import json
 import os
 import resource
+import select
 import signal
 import stat
 import subprocess
 import sys
 import tarfile
+import threading
 
 WORKSPACE = "/workspace"
 OUTPUT = os.path.join(WORKSPACE, "output")
@@ -51,6 +55,60 @@ def write_file(path, reader, size):
                 break
             out.write(chunk)
             remaining -= len(chunk)
+
+
+def write_all(fd, data):
+    """Writes every byte, whatever the descriptor does: partial writes are resumed, EAGAIN is waited out."""
+    view = memoryview(data)
+    while view:
+        try:
+            view = view[os.write(fd, view):]
+        except BlockingIOError:
+            select.select([], [fd], [])
+
+
+class OutputRelay:
+    """The program's stdout and stderr as pipes, copied to the container's own by the launcher.
+
+    Under gVisor (runsc 20221219, as Debian ships it), a write of more than 64 KiB to the container's
+    stdout is cut short, and Python's buffered writer then loses the rest without an error: a program
+    printing 100 KB would come back with 64 KiB and no truncation flag. Pipes inside the sandbox are
+    gVisor's own and keep POSIX semantics; the launcher resumes its partial writes (write_all).
+    """
+
+    def __init__(self):
+        self.targets = (os.dup(1), os.dup(2))  # not inherited: only the launcher writes to them
+        self.threads = []
+        for target, fd in zip(self.targets, (1, 2)):
+            read_end, write_end = os.pipe()
+            os.dup2(write_end, fd)  # every process started from now on writes into the pipe
+            os.close(write_end)
+            thread = threading.Thread(target=self._copy, args=(read_end, target), daemon=True)
+            thread.start()
+            self.threads.append(thread)
+
+    @staticmethod
+    def _copy(source, target):
+        while True:
+            chunk = os.read(source, 1 << 16)
+            if not chunk:
+                break
+            write_all(target, chunk)
+        os.close(source)
+
+    def finish(self):
+        """After kill_leftovers: waits until every writer is gone and all is copied, then restores stdout and stderr."""
+        sys.stdout.flush()
+        sys.stderr.flush()
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        for fd in (1, 2):
+            os.dup2(devnull, fd)  # the launcher's own write ends close; the pipes end when the program's do
+        os.close(devnull)
+        for thread in self.threads:
+            thread.join()
+        for target, fd in zip(self.targets, (1, 2)):
+            os.dup2(target, fd)
+            os.close(target)
 
 
 PR_SET_DUMPABLE = 4
@@ -237,6 +295,7 @@ def preload_modules(argv):
 def main():
     make_undumpable()
     prepare_matplotlib()
+    relay = OutputRelay() if "--relay-output" in sys.argv[1:] else None
     modules = preload_modules(sys.argv[1:])
     preloaded = Preloaded(modules) if modules else None
     job, stdin_path = read_job()
@@ -249,6 +308,8 @@ def main():
         code = 127
     usage = program_usage(discount_ms)
     kill_leftovers()
+    if relay is not None:
+        relay.finish()
     sys.stdout.flush()
     emit_artifacts(job["marker"], job["artifact_limits"], usage)
     os._exit(code)

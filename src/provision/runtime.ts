@@ -3,8 +3,10 @@
  * it with the engine in /etc/docker/daemon.json, merged into what is there (so the operator's settings stay,
  * and the registration survives an engine restart), then reloads the engine (SIGHUP: `runtimes` is reloadable)
  * and waits until the engine lists it. gVisor needs `--network=none` here: without it, every start fails with
- * "cannot run with network enabled in root network namespace". Its default ptrace platform works on these
- * machines; `--platform=kvm` hangs, so it is never set.
+ * "cannot run with network enabled in root network namespace". `--oci-seccomp` makes gVisor load the sandbox's
+ * seccomp profile inside the sandbox too (without it, gVisor ignores the profile, and a program reaches all of
+ * gVisor's own kernel). Its default ptrace platform works on these machines; `--platform=kvm` hangs, so it is
+ * never set.
  */
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
@@ -12,7 +14,7 @@ import type { DockerClient } from '../docker/client';
 import { ensureHostPackage, isDebianRoot } from './host';
 
 export const DAEMON_JSON = '/etc/docker/daemon.json';
-export const RUNSC = { path: '/usr/bin/runsc', runtimeArgs: ['--network=none'] };
+export const RUNSC = { path: '/usr/bin/runsc', runtimeArgs: ['--network=none', '--oci-seccomp'] };
 
 /** daemon.json's text with runsc registered; every other setting kept. Refuses a file it cannot read as JSON. */
 export function withRunsc(existing: string | undefined): string {
@@ -49,9 +51,10 @@ export async function ensureRuntime(docker: DockerClient, runtime: string, log: 
     return;
   }
   if (registered) {
-    if (!registered.runtimeArgs.includes('--network=none')) {
+    const missing = RUNSC.runtimeArgs.filter((arg) => !registered.runtimeArgs.includes(arg));
+    if (missing.length > 0) {
       throw new Error(
-        `the engine registers runsc without --network=none, so gVisor would refuse every sandbox: add "runtimeArgs": ["--network=none"] to it in ${DAEMON_JSON} and reload the engine`,
+        `the engine registers runsc without ${missing.join(' ')} (gVisor refuses every sandbox without --network=none, and ignores the sandbox's seccomp profile without --oci-seccomp): make its "runtimeArgs" ${JSON.stringify(RUNSC.runtimeArgs)} in ${DAEMON_JSON} and reload the engine`,
       );
     }
     return;

@@ -5,7 +5,7 @@
 import type { ContainerCreateOptions } from '../docker/client';
 import { MiB } from '../config';
 import { INSTALLER_COMMAND, LAUNCHER_COMMAND, SANDBOX_UID, WORKSPACE_PATH } from './protocol';
-import { SECCOMP_PROFILE } from './seccomp';
+import { seccompProfile } from './seccomp';
 
 const SHM_MB = 16;
 const NOFILE = 1024;
@@ -55,14 +55,21 @@ function tmpfs(sizeMb: number, uid: number, gid: number): string {
   return `rw,nosuid,nodev,noexec,size=${sizeMb}m,nr_inodes=${TMPFS_INODES},uid=${uid},gid=${gid},mode=0700`;
 }
 
+/**
+ * The launcher's arguments: the modules to preload (names only, validated in config.ts), and under gVisor
+ * the output relay (its stdout cuts writes over 64 KiB short; images/python/launcher.py says more).
+ */
+function launcherArgs(s: SandboxSettings): string[] {
+  return [...(s.preload.length > 0 ? [`--preload=${s.preload.join(',')}`] : []), ...(s.runtime === 'runsc' ? ['--relay-output'] : [])];
+}
+
 export function containerSpec(s: SandboxSettings): ContainerCreateOptions {
   const memory = s.memoryMb * MiB;
   const gid = s.install ? s.uid : SANDBOX_UID;
   return {
     Image: s.image,
     Entrypoint: s.install ? installCommand(s.install) : LAUNCHER_COMMAND,
-    // Module names only, validated in config.ts; the launcher's one argument.
-    Cmd: s.preload.length > 0 && !s.install ? [`--preload=${s.preload.join(',')}`] : [],
+    Cmd: s.install ? [] : launcherArgs(s),
     User: `${s.uid}:${gid}`,
     WorkingDir: WORKSPACE_PATH,
     // The image supplies PATH, HOME, LANG and library settings; nothing of the server's environment.
@@ -95,7 +102,7 @@ export function containerSpec(s: SandboxSettings): ContainerCreateOptions {
       ],
       CapDrop: ['ALL'],
       CapAdd: [],
-      SecurityOpt: ['no-new-privileges', `seccomp=${SECCOMP_PROFILE}`],
+      SecurityOpt: ['no-new-privileges', `seccomp=${seccompProfile(s.runtime)}`],
       Privileged: false,
       Init: true,
       // A private IPC namespace without the engine's fixed-size /dev/shm; ours is in Tmpfs above.

@@ -68,6 +68,23 @@ describe('containerSpec', () => {
     });
   });
 
+  it('under runsc, lets clone3 reach gVisor (its filter would answer EPERM, not ENOSYS, and no thread could start); nothing else changes', () => {
+    const profileOf = (runtime: string) => {
+      const option = containerSpec({ ...settings, runtime }).HostConfig!.SecurityOpt!.find((o: string) => o.startsWith('seccomp='))!;
+      return JSON.parse(option.slice('seccomp='.length)) as typeof engineDefault;
+    };
+    const runc = profileOf('runc');
+    const runsc = profileOf('runsc');
+    expect(runc.syscalls.find((rule) => rule.names.includes('clone3') && rule.action !== 'SCMP_ACT_ALLOW')).toMatchObject({
+      action: 'SCMP_ACT_ERRNO',
+      errnoRet: 38,
+    });
+    const changed = runsc.syscalls.filter((rule, i) => JSON.stringify(rule) !== JSON.stringify(runc.syscalls[i]));
+    expect(changed).toEqual([expect.objectContaining({ names: ['clone3'], action: 'SCMP_ACT_ALLOW' })]);
+    expect(changed[0]).not.toHaveProperty('errnoRet');
+    expect({ ...runsc, syscalls: [] }).toEqual({ ...runc, syscalls: [] });
+  });
+
   it('runs an init, keeps no logs, mounts nothing from the host and passes no environment', () => {
     expect(host.Init).toBe(true);
     expect(host.LogConfig).toEqual({ Type: 'none', Config: {} });
@@ -80,6 +97,9 @@ describe('containerSpec', () => {
   it("passes the preload modules as the launcher's one argument, and nothing on the plain path", () => {
     expect(spec.Cmd).toEqual([]);
     expect(containerSpec({ ...settings, preload: ['numpy', 'matplotlib.pyplot'] }).Cmd).toEqual(['--preload=numpy,matplotlib.pyplot']);
+    // Under gVisor the program's output goes through the launcher's relay.
+    expect(containerSpec({ ...settings, runtime: 'runsc' }).Cmd).toEqual(['--relay-output']);
+    expect(containerSpec({ ...settings, runtime: 'runsc', preload: ['numpy'] }).Cmd).toEqual(['--preload=numpy', '--relay-output']);
   });
 
   it('uses the configured image, runtime and labels and a fixed launcher command', () => {

@@ -2,8 +2,10 @@
 import { RUNSC, withRunsc } from '../../src/provision/runtime';
 
 describe('registering runsc in daemon.json', () => {
-  it('writes a new file with runsc and --network=none', () => {
-    expect(JSON.parse(withRunsc(undefined))).toEqual({ runtimes: { runsc: { path: '/usr/bin/runsc', runtimeArgs: ['--network=none'] } } });
+  it('writes a new file with runsc, --network=none and --oci-seccomp', () => {
+    expect(JSON.parse(withRunsc(undefined))).toEqual({
+      runtimes: { runsc: { path: '/usr/bin/runsc', runtimeArgs: ['--network=none', '--oci-seccomp'] } },
+    });
     expect(RUNSC.runtimeArgs).not.toContain('--platform=kvm');
   });
 
