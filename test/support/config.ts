@@ -8,6 +8,11 @@ import type { Store } from '../../src/store/store';
 
 let parent: string | undefined;
 
+/** The sandboxes' runtime for this test run: `npm run test:runsc` runs the engine suites again under gVisor. */
+export const RUNTIME = process.env.RUNBOX_RUNTIME || 'runc';
+/** Under gVisor some properties are checked another way; each place says why. */
+export const UNDER_GVISOR = RUNTIME === 'runsc';
+
 /**
  * A fresh folder for a test's data (its SQLite store): under one temp folder per test file, never the
  * checkout, and removed when the process exits.

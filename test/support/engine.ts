@@ -1,5 +1,6 @@
 import Docker from 'dockerode';
-import { readdirSync, readFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { createDockerClient, type DockerClient } from '../../src/docker/client';
 import { sandboxImageTag } from '../../src/provision/image';
 import { LABEL_INSTANCE, LABEL_RUN_ID } from '../../src/sandbox/labels';
@@ -102,4 +103,94 @@ export function hostProcessesWith(token: string): number[] {
     if (cmdline.includes(token)) pids.push(Number(entry));
   }
   return pids;
+}
+
+/**
+ * A container's processes as gVisor's own kernel lists them (their names). Under runsc the engine's `top`
+ * is no use: it asks the runtime for the sandbox's pids, then shows the host processes that have those
+ * numbers. The engine keeps its runc-compatible runtimes' state under this root.
+ */
+export function gvisorProcesses(containerId: string): string[] {
+  let table: string;
+  try {
+    table = execFileSync('runsc', ['--root', '/run/docker/runtime-runc/moby', 'ps', containerId], { encoding: 'utf8', stdio: 'pipe' });
+  } catch {
+    return []; // no such sandbox (any more)
+  }
+  return table
+    .trim()
+    .split('\n')
+    .slice(1)
+    .map((row) => row.trim().split(/\s+/).slice(7).join(' '));
+}
+
+/** CPU seconds and throttled CFS periods of a container, as the host's cgroup counts them (v1 or v2). */
+export interface CgroupCpu {
+  cpu: number;
+  throttled: number;
+}
+
+function cpuStatField(text: string, name: string): number | undefined {
+  const line = text.split('\n').find((l) => l.startsWith(`${name} `));
+  return line === undefined ? undefined : Number(line.split(' ')[1]);
+}
+
+/** The host's count for a running container; undefined once it is gone (or on an engine not on this host). */
+export function hostCgroupCpu(containerId: string): CgroupCpu | undefined {
+  const read = (path: string) => (existsSync(path) ? readFileSync(path, 'utf8') : undefined);
+  try {
+    const v1Usage = read(`/sys/fs/cgroup/cpuacct/docker/${containerId}/cpuacct.usage`);
+    const v1Stat = read(`/sys/fs/cgroup/cpu/docker/${containerId}/cpu.stat`);
+    if (v1Usage !== undefined && v1Stat !== undefined) {
+      return { cpu: Number(v1Usage) / 1e9, throttled: cpuStatField(v1Stat, 'nr_throttled') ?? 0 };
+    }
+    for (const dir of [`/sys/fs/cgroup/docker/${containerId}`, `/sys/fs/cgroup/system.slice/docker-${containerId}.scope`]) {
+      const v2Stat = read(`${dir}/cpu.stat`);
+      if (v2Stat !== undefined)
+        return { cpu: (cpuStatField(v2Stat, 'usage_usec') ?? 0) / 1e6, throttled: cpuStatField(v2Stat, 'nr_throttled') ?? 0 };
+    }
+  } catch {
+    // removed between the check and the read
+  }
+  return undefined;
+}
+
+/** CPU time a container got over a span of wall time, from two of the host's readings. */
+export interface CpuSpan {
+  container: string;
+  wall: number;
+  cpu: number;
+  throttled: number;
+}
+
+/**
+ * Samples the host's cgroup counts of every container of an instance until `background` settles; returns,
+ * per container, what it got between its first and last samples (busiest first).
+ */
+export async function hostCpuWhile(instanceId: string, background: Promise<unknown>, everyMs = 100): Promise<CpuSpan[]> {
+  let done = false;
+  void background.then(
+    () => (done = true),
+    () => (done = true),
+  );
+  const samples = new Map<string, { first: CgroupCpu & { at: number }; last: CgroupCpu & { at: number } }>();
+  while (!done) {
+    for (const c of await docker.listByLabel(`${LABEL_INSTANCE}=${instanceId}`)) {
+      if (c.state !== 'running') continue;
+      const reading = hostCgroupCpu(c.id);
+      if (reading === undefined) continue;
+      const sample = { ...reading, at: performance.now() };
+      const known = samples.get(c.id);
+      samples.set(c.id, { first: known?.first ?? sample, last: sample });
+    }
+    await new Promise((r) => setTimeout(r, everyMs));
+  }
+  return [...samples.entries()]
+    .map(([container, { first, last }]) => ({
+      container,
+      wall: (last.at - first.at) / 1000,
+      cpu: last.cpu - first.cpu,
+      throttled: last.throttled - first.throttled,
+    }))
+    .sort((a, b) => b.cpu - a.cpu);
 }
