@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { parseAllDocuments } from 'yaml';
 
 const ROOT = join(__dirname, '../../deploy/kubernetes');
-const RENDERED = ['base', 'overlays/production', 'prometheus-adapter'];
+const RENDERED = ['base', 'overlays/production', 'overlays/gvisor', 'prometheus-adapter'];
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 type Obj = any;
@@ -58,13 +58,14 @@ describe.each(RENDERED)('kubectl kustomize %s', (dir) => {
     }
   });
 
-  it('only the engine is privileged; everything else runs as non-root with a read-only root and no capabilities', () => {
+  it('only the engine is privileged (under gVisor, in gVisor only); everything else runs as non-root with a read-only root and no capabilities', () => {
     for (const d of deployments) {
       const pod = d.spec.template.spec;
       expect(pod.automountServiceAccountToken).toBe(false);
       for (const c of [...pod.containers, ...pod.initContainers]) {
         if (c.name === 'engine') {
-          expect(c.securityContext.privileged).toBe(true);
+          if (pod.runtimeClassName === undefined) expect(c.securityContext.privileged).toBe(true);
+          else expect(c.securityContext).toEqual({ privileged: false, capabilities: { add: ['ALL'] } });
           // Its socket is a file in a shared volume, never a port.
           expect(c.args).toContain('--host=unix:///var/run/dind/docker.sock');
           expect(c.args).toEqual(expect.arrayContaining(['--bridge=none', '--iptables=false']));
@@ -140,4 +141,20 @@ it('production pins the server image, and replicas share one PostgreSQL', () => 
     expect.arrayContaining(['RUNBOX_DATABASE_URL', 'RUNBOX_INSTANCE_ID', 'RUNBOX_API_KEY']),
   );
   expect(server.env.find((e: Obj) => e.name === 'RUNBOX_INSTANCE_ID').valueFrom.fieldRef.fieldPath).toBe('metadata.name');
+});
+
+it('the gVisor overlay runs every pod under a RuntimeClass it defines, with runsc as its handler, and nothing privileged on the node', () => {
+  const objects = render('overlays/gvisor');
+  const runtimeClasses = objects.filter((o) => o.kind === 'RuntimeClass');
+  expect(runtimeClasses).toHaveLength(1);
+  expect(runtimeClasses[0]).toMatchObject({ handler: 'runsc', scheduling: { nodeSelector: expect.any(Object) } });
+  expect(runtimeClasses[0].metadata.namespace).toBeUndefined(); // cluster-scoped
+  const deployment = objects.find((o) => o.kind === 'Deployment');
+  const pod = deployment.spec.template.spec;
+  expect(pod.runtimeClassName).toBe(runtimeClasses[0].metadata.name);
+  for (const c of [...pod.containers, ...pod.initContainers]) expect(c.securityContext.privileged).toBeFalsy();
+  // Everything else is production's.
+  const production = render('overlays/production').find((o) => o.kind === 'Deployment');
+  expect(deployment.spec.replicas).toBe(production.spec.replicas);
+  expect(pod.containers).toEqual(production.spec.template.spec.containers);
 });
