@@ -220,5 +220,18 @@ describe('replicas behind nginx', () => {
     // The restarted b reaped what its predecessor left: the long run's container and its warm member.
     expect(left.length).toBeGreaterThanOrEqual(2);
     expect(await eventually(async () => (await instanceContainers(instance('b'))).every((id) => !left.includes(id)))).toBe(true);
+
+    // The figures, for the record (no assertion rests on them).
+    const byStatus = new Map<number, number>();
+    for (const s of sent) byStatus.set(s.status, (byStatus.get(s.status) ?? 0) + 1);
+    const byUpstream = new Map<string, number>();
+    for (const s of sent)
+      byUpstream.set(upstreamOf.get(s.requestId) ?? 'none', (byUpstream.get(upstreamOf.get(s.requestId) ?? 'none') ?? 0) + 1);
+    process.stderr.write(
+      `[replicas] ${TOTAL} requests through nginx, replica b killed -9 at the 10th and restarted at the 26th: ` +
+        `statuses ${JSON.stringify(Object.fromEntries(byStatus))}, upstreams ${JSON.stringify(Object.fromEntries(byUpstream))}, ` +
+        `failed ${failed.length} (all on b), quota key ${quotaOk}/${DAILY} ok, audit records ${sent.filter((s) => s.status === 200).length} (each once), ` +
+        `b's predecessor left ${left.length} containers, reaped\n`,
+    );
   }, 240_000);
 });
