@@ -190,7 +190,12 @@ export function attackSuite(env: Record<string, string>): void {
       const from = Math.max(...reports.map((r) => r.started_at * 1000));
       const to = Math.min(...reports.map((r) => r.ended_at * 1000));
       expect(quick.filter((q) => q.sent >= from && q.answered <= to).length).toBeGreaterThan(0);
-      for (const r of await spans) expect(r.cpu).toBeLessThanOrEqual(quotaBound(server.config.limits.cpus, r.wall));
+      const measured = await spans;
+      expect(measured).toHaveLength(2);
+      for (const r of measured) {
+        if (UNDER_GVISOR) expect(r.wall).toBeGreaterThanOrEqual(3); // the host's samples span most of the burn
+        expect(r.cpu).toBeLessThanOrEqual(quotaBound(server.config.limits.cpus, r.wall));
+      }
     });
 
     // More spinning processes than the quota (processes, not threads: the GIL would hold threads to one core).
@@ -371,6 +376,7 @@ export function attackSuite(env: Record<string, string>): void {
         'mount EPERM',
         'unshare EPERM',
         'chroot EPERM',
+        'clone3 ENOSYS',
         // gVisor lets an unprivileged user make a device node, but it leads to no host device: its kernel
         // has none to give (and the scratch mounts are nodev).
         UNDER_GVISOR ? 'mknod succeeded, open ENXIO' : 'mknod EPERM',
