@@ -41,14 +41,16 @@ export function assemble(config: Config, docker: DockerClient, log: Logger, stor
   const reaper = new Reaper(docker, config.instanceId, (runId) => runner.isLive(runId), log);
   const quotas = new Quotas(store, log, {
     maxWaitingPerKey: Math.max(1, config.limits.maxQueue),
-    // Past its deadline a run may still wait for create, attach and start, then for its kill to be reported.
-    leaseMarginMs: 3 * config.dockerCallTimeoutMs + reportingGraceMs(config) + 60_000,
+    // Past its deadline a run may still wait for create, attach and start, then for its kill to be reported,
+    // and its response for delivery (the lease is held until then).
+    leaseMarginMs: 3 * config.dockerCallTimeoutMs + reportingGraceMs(config) + config.http.responseTimeoutMs + 60_000,
   });
   const audit = new AuditTrail(store, config.audit, () => docker.imageId(config.image), log, metrics);
   metrics.observe({
     liveContainers: () => runner.liveCount,
     poolIdle: () => runner.pool.size,
-    queueDepth: () => admission.queued + quotas.waiting,
+    queueDepth: () => admission.queued,
+    keyShareWaiting: () => quotas.waiting,
     slotsInUse: () => admission.inUse,
   });
   const state = { draining: false };

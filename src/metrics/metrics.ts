@@ -10,6 +10,7 @@ export interface Observed {
   liveContainers: () => number;
   poolIdle: () => number;
   queueDepth: () => number;
+  keyShareWaiting: () => number;
   slotsInUse: () => number;
 }
 
@@ -83,7 +84,14 @@ export class Metrics {
       });
     gauge('runbox_live_containers', 'Sandbox containers alive now (running, starting, warm or being removed).', observed.liveContainers);
     gauge('runbox_pool_idle', 'Warm pool members ready for a run.', observed.poolIdle);
-    gauge('runbox_queue_depth', "Requests waiting for a run slot or their key's concurrency share.", observed.queueDepth);
+    // What the autoscaler reads: only requests more replicas could serve. A request waiting for its own key's
+    // concurrency share would wait as long on any replica, so it has its own series.
+    gauge('runbox_queue_depth', 'Requests waiting for a run slot (server capacity).', observed.queueDepth);
+    gauge(
+      'runbox_key_share_waiting',
+      "Requests waiting for their own key's concurrency share (more replicas would not serve them sooner).",
+      observed.keyShareWaiting,
+    );
     gauge('runbox_slots_in_use', 'Run slots taken.', observed.slotsInUse);
   }
 

@@ -99,6 +99,29 @@ describe('GET /metrics', () => {
     }
   });
 
+  it("counts requests waiting for their own key's share apart from the queue depth the autoscaler reads", async () => {
+    const { http, key, record, store } = await serverWithKey({ maxConcurrent: 1 });
+    // The key's one share is taken (as by a run on another replica), so its requests wait for it.
+    const lease = { id: 'held-elsewhere', keyId: record.id, expiresAt: Date.now() + 60_000 };
+    expect(await store.acquireLease(lease, 1, Date.now())).toBe(true);
+    const waiting = [1, 2, 3].map(() => http.post('/v1/runs').set('x-api-key', key).send({ code: 'print(1)', timeout_ms: 30_000 }).then());
+    const gauges = async () => {
+      const text = (await http.get('/metrics')).text;
+      const read = (name: string) => Number(new RegExp(`^${name} (\\d+)$`, 'm').exec(text)?.[1]);
+      return { depth: read('runbox_queue_depth'), keyWaiting: read('runbox_key_share_waiting') };
+    };
+    let seen = await gauges();
+    for (let polls = 0; polls < 400 && seen.keyWaiting < 3; polls++) {
+      await new Promise((r) => setTimeout(r, 25));
+      seen = await gauges();
+    }
+    // More replicas would not serve these sooner: the autoscaler must not see them.
+    expect(seen).toEqual({ depth: 0, keyWaiting: 3 });
+    await store.releaseLease(lease.id);
+    await Promise.all(waiting);
+    expect(await gauges()).toEqual({ depth: 0, keyWaiting: 0 });
+  });
+
   it('needs RUNBOX_METRICS_KEY as a bearer token when it is set', async () => {
     const metricsKey = 'm'.repeat(24);
     const { app } = appWith(testConfig({ RUNBOX_METRICS_KEY: metricsKey }), fakeDocker());
