@@ -10,6 +10,7 @@ import { Admission } from './sandbox/admission';
 import { PackageCatalog } from './packages/catalog';
 import { InFlight } from './sandbox/in-flight';
 import { reportingGraceMs } from './sandbox/sandboxes';
+import { InstanceInUseError, InstanceLease } from './sandbox/instance-lease';
 import { Reaper } from './sandbox/reaper';
 import { Runner } from './sandbox/runner';
 import { AuditTrail } from './audit/audit-trail';
@@ -38,7 +39,8 @@ export interface Service {
 export function assemble(config: Config, docker: DockerClient, log: Logger, store: Store, metrics = new Metrics()) {
   const admission = new Admission(config.limits.maxConcurrent, config.limits.maxQueue);
   const runner = new Runner(docker, config, admission, log);
-  const reaper = new Reaper(docker, config.instanceId, (runId) => runner.isLive(runId), log);
+  const lease = new InstanceLease(docker, config, log);
+  const reaper = new Reaper(docker, config.instanceId, (runId) => runner.isLive(runId), log, lease);
   const quotas = new Quotas(store, log, {
     maxWaitingPerKey: Math.max(1, config.limits.maxQueue),
     // Past its deadline a run may still wait for create, attach and start, then for its kill to be reported,
@@ -57,12 +59,12 @@ export function assemble(config: Config, docker: DockerClient, log: Logger, stor
   const requests = new InFlight();
   const catalog = new PackageCatalog(docker, config.image, config.wheelhouse);
   const app = createApp({ config, store, docker, runner, quotas, audit, metrics, log, version, state, requests, catalog });
-  return { admission, runner, reaper, quotas, audit, metrics, state, requests, app };
+  return { admission, runner, reaper, lease, quotas, audit, metrics, state, requests, app };
 }
 
 /** `metrics`: pass the instance the Docker client reports its calls to, so they are served too. */
 export function createService(config: Config, docker: DockerClient, log: Logger, store: Store, metrics = new Metrics()): Service {
-  const { admission, runner, reaper, audit, quotas, state, requests, app } = assemble(config, docker, log, store, metrics);
+  const { admission, runner, reaper, lease, audit, quotas, state, requests, app } = assemble(config, docker, log, store, metrics);
   const server = createHttpServer(config.http, app.callback(), log);
 
   return {
@@ -74,6 +76,13 @@ export function createService(config: Config, docker: DockerClient, log: Logger,
     server,
 
     async start() {
+      // Before any reaping: another live server with this id would have its sandboxes removed by ours.
+      try {
+        await lease.acquire();
+      } catch (err) {
+        if (err instanceof InstanceInUseError) throw err;
+        log.warn({ err }, 'could not take the instance lease yet (engine or image unavailable); the reaper will retry');
+      }
       try {
         await reaper.sweep();
       } catch (err) {
@@ -91,6 +100,7 @@ export function createService(config: Config, docker: DockerClient, log: Logger,
       } catch (err) {
         reaper.stop();
         audit.stopPurging();
+        await lease.release();
         throw err;
       }
       // Only once the port is ours: a server that cannot listen must not leave warm containers behind.
@@ -105,6 +115,8 @@ export function createService(config: Config, docker: DockerClient, log: Logger,
       audit.stopPurging();
       quotas.stop();
       await runner.stop(graceMs);
+      // Every container of this server is gone: a successor with the same id may start.
+      await lease.release();
       // Runs have ended; their requests still write their audit records before answering.
       await requests.settle();
       const closed = new Promise((resolve) => server.close(resolve));

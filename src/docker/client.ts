@@ -11,9 +11,15 @@ export interface ContainerSummary {
   state: string;
 }
 
-export interface ExitState {
+/** What the engine says of a container now; `status` is `gone` when there is no such container (any more). */
+export interface ContainerState {
+  /** created, running, paused, restarting, removing, exited, dead, or gone. */
+  status: string;
   exitCode: number;
   oomKilled: boolean;
+  labels: Record<string, string>;
+  /** When it last started (ISO 8601), as the engine reports it. */
+  startedAt: string;
 }
 
 /** A runtime the engine knows (docker info's Runtimes). */
@@ -31,12 +37,15 @@ export interface DockerClient {
   imageId(ref: string): Promise<string | undefined>;
   /** Creates a container and returns its id. */
   create(options: ContainerCreateOptions): Promise<string>;
+  /** Creates a container under a name (unique on the engine) and returns its id; undefined when the name is taken. */
+  createNamed(name: string, options: ContainerCreateOptions): Promise<string | undefined>;
   /** Attaches stdin/stdout/stderr (multiplexed) before start, so no output is lost. */
   attach(id: string): Promise<Duplex>;
   start(id: string): Promise<void>;
   /** Resolves with the exit code once the container stops. */
   wait(id: string, signal?: AbortSignal): Promise<number>;
-  inspectExit(id: string): Promise<ExitState>;
+  /** A container's state, by id or name. */
+  inspect(idOrName: string): Promise<ContainerState>;
   kill(id: string): Promise<void>;
   /** Force-removes; a container that is already gone counts as removed. */
   remove(id: string): Promise<void>;
@@ -159,6 +168,17 @@ export function createDockerClient(options: DockerClientOptions): DockerClient {
         }
       }),
 
+    createNamed: (name, createOptions) =>
+      call('create', (opts) =>
+        docker.createContainer(opts({ ...createOptions, name })).then(
+          (container) => container.id,
+          (err: unknown) => {
+            if (statusOf(err) === 409) return undefined;
+            throw err;
+          },
+        ),
+      ),
+
     attach: (id) =>
       call('attach', async (opts) => {
         const stream = await docker.getContainer(id).attach(opts({ stream: true, stdin: true, stdout: true, stderr: true, hijack: true }));
@@ -174,10 +194,22 @@ export function createDockerClient(options: DockerClientOptions): DockerClient {
         signal ?? new AbortController().signal,
       ),
 
-    inspectExit: (id) =>
+    inspect: (id) =>
       call('inspect', async (opts) => {
-        const info = await docker.getContainer(id).inspect(opts() as Docker.ContainerInspectOptions);
-        return { exitCode: info.State.ExitCode, oomKilled: info.State.OOMKilled };
+        let info: Docker.ContainerInspectInfo;
+        try {
+          info = await docker.getContainer(id).inspect(opts() as Docker.ContainerInspectOptions);
+        } catch (err) {
+          if (statusOf(err) !== 404) throw err;
+          return { status: 'gone', exitCode: -1, oomKilled: false, labels: {}, startedAt: '' };
+        }
+        return {
+          status: info.State.Status,
+          exitCode: info.State.ExitCode,
+          oomKilled: info.State.OOMKilled,
+          labels: info.Config.Labels ?? {},
+          startedAt: info.State.StartedAt,
+        };
       }),
 
     // 404: already removed; 409: not running any more. Both mean there is nothing left to kill.

@@ -121,3 +121,52 @@ export function containerSpec(s: SandboxSettings): ContainerCreateOptions {
     },
   };
 }
+
+/** Nobody: the lease holder runs no code of anyone's, and shares no uid with a sandbox or the server. */
+const LEASE_UID = 65534;
+
+/**
+ * The instance lease's container (src/sandbox/instance-lease.ts): `cat` blocking on a stdin that only the
+ * server holding the lease has open. It gets the sandboxes' hardening and the least of every limit; the
+ * engine removes it once it exits (AutoRemove), which it does when that server's connection closes.
+ */
+export function leaseContainerSpec(s: { image: string; runtime: string; labels: Record<string, string> }): ContainerCreateOptions {
+  const memory = 32 * MiB;
+  return {
+    Image: s.image,
+    Entrypoint: ['cat'],
+    Cmd: [],
+    User: `${LEASE_UID}:${LEASE_UID}`,
+    Env: [],
+    Labels: s.labels,
+    Tty: false,
+    OpenStdin: true,
+    // The engine closes its stdin when the attached server disconnects, however it went (kill -9 included).
+    StdinOnce: true,
+    AttachStdin: true,
+    AttachStdout: false,
+    AttachStderr: false,
+    NetworkDisabled: true,
+    HostConfig: {
+      NetworkMode: 'none',
+      ReadonlyRootfs: true,
+      Memory: memory,
+      MemorySwap: memory,
+      NanoCpus: Math.round(0.05 * 1e9),
+      PidsLimit: 8,
+      CapDrop: ['ALL'],
+      CapAdd: [],
+      SecurityOpt: ['no-new-privileges', `seccomp=${seccompProfile(s.runtime)}`],
+      Privileged: false,
+      IpcMode: 'none',
+      LogConfig: { Type: 'none', Config: {} },
+      Binds: [],
+      Mounts: [],
+      Devices: [],
+      PublishAllPorts: false,
+      RestartPolicy: { Name: 'no' },
+      AutoRemove: true,
+      Runtime: s.runtime,
+    },
+  };
+}

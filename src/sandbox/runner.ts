@@ -91,6 +91,11 @@ function streamClosed(stream: Duplex): Promise<boolean> {
 const PROTOCOL_BROKEN_NOTE =
   '\nrunbox: the program interfered with the sandbox launcher (its output ended without the end marker); artifacts are not returned\n';
 
+/** Appended to stderr when the run's container was removed by something other than the run's own ending. */
+const REMOVED_UNDER_RUN_NOTE =
+  '\nrunbox: the sandbox was removed while the program ran, by something other than this run (an operator, or another server ' +
+  'using the same RUNBOX_INSTANCE_ID); the program did not finish and its exit status is unknown\n';
+
 /** Accounting granularity and clock skew between the kernel's figures and the server's wall clock. */
 const USAGE_SLACK_MS = 1000;
 /** ru_maxrss counts shared library pages too, which may be charged to another container's memory. */
@@ -222,7 +227,7 @@ export class Runner {
     const wanted = this.policy === 'always' || (this.policy === 'auto' && wantsPreload(job, this.importsPreloaded)) ? 'preloaded' : 'plain';
     // Every sandbox mounts the set volume, so an installed set runs in any plain warm member (a preloaded
     // interpreter may hold other versions of the set's modules). A set to install needs a slot first.
-    let set = wheels.length > 0 ? this.dependencySets.take(wheels) : undefined;
+    let set = wheels.length > 0 ? this.dependencySets.take(wheels, tenant) : undefined;
     let sandbox = wheels.length === 0 || set ? this.pool.take(job.memoryMb, set ? 'plain' : wanted) : undefined;
     try {
       if (!sandbox) {
@@ -234,7 +239,7 @@ export class Runner {
         }
         if (wheels.length > 0 && !set) {
           try {
-            set = await this.dependencySets.prepare(wheels, deadline, stop);
+            set = await this.dependencySets.prepare(wheels, deadline, stop, tenant);
           } catch (err) {
             slot.release();
             throw err;
@@ -362,6 +367,11 @@ export class Runner {
       const collectedArtifacts = await output.artifacts.finish();
       const serviceEnded = timedOut || limitHit;
       const markerSeen = output.completed;
+      // A launcher that did not finish, killed by no one here: the engine says whether the container is being
+      // (or was) removed under the run, by an operator or another server's reaper, or is the program's end.
+      const engineState =
+        !serviceEnded && exitCode !== 0 && (!markerSeen || exitCode === EXIT_SIGKILL) ? await this.docker.inspect(containerId) : undefined;
+      const removedUnderRun = !markerSeen && (engineState?.status === 'gone' || engineState?.status === 'removing');
       const status = classify({
         timedOut,
         limitHit,
@@ -370,7 +380,7 @@ export class Runner {
         streamEndedCleanly,
         // Asked only where they decide something: a missing marker, an exit by SIGKILL.
         engineAnswers: !serviceEnded && exitCode === 0 && !markerSeen && streamEndedCleanly && (await this.engineAnswers()),
-        oomKilled: !serviceEnded && exitCode === EXIT_SIGKILL && (await this.docker.inspectExit(containerId)).oomKilled,
+        oomKilled: engineState?.oomKilled === true,
       });
       if (status === 'lost') throw new EngineUnavailableError("the output stream from the sandbox was lost; the run's result is unknown");
       // Past classify, a missing marker after exit 0 can only be the program's doing.
@@ -379,11 +389,13 @@ export class Runner {
       const { artifacts, truncated: artifactsTruncated } =
         serviceEnded || protocolBroken ? { artifacts: [], truncated: protocolBroken } : collectedArtifacts;
       if (protocolBroken) output.append('stderr', Buffer.from(PROTOCOL_BROKEN_NOTE));
+      if (removedUnderRun) output.append('stderr', Buffer.from(REMOVED_UNDER_RUN_NOTE));
       const collected = output.collected();
       return {
         id: runId,
-        status,
-        exitCode: serviceEnded ? null : exitCode,
+        status: removedUnderRun ? 'error' : status,
+        // Its exit status was the removal's, not the program's.
+        exitCode: serviceEnded || removedUnderRun ? null : exitCode,
         stdout: collected.stdout,
         stderr: collected.stderr,
         stdoutTruncated: collected.stdoutTruncated,
@@ -394,7 +406,10 @@ export class Runner {
         queuedMs,
         artifacts,
         artifactsTruncated,
-        usage: serviceEnded || protocolBroken ? null : boundedUsage(collectedArtifacts.usage, durationMs, limits.cpus, sandbox.memoryMb),
+        usage:
+          serviceEnded || protocolBroken || removedUnderRun
+            ? null
+            : boundedUsage(collectedArtifacts.usage, durationMs, limits.cpus, sandbox.memoryMb),
         installMs: 0,
       };
     } finally {

@@ -16,13 +16,14 @@ export function fakeDocker(options: { up?: boolean; image?: boolean } = {}): Doc
     imageExists: async () => (await record('imageExists'), options.image ?? true),
     imageId: async () => (await record('imageId'), options.image === false ? undefined : 'sha256:fake'),
     create: async () => (await record('create'), 'fake-id'),
+    createNamed: async () => (await record('createNamed'), 'fake-named-id'),
     attach: async () => {
       await record('attach');
       throw new Error('fake engine cannot attach');
     },
     start: () => record('start'),
     wait: async () => (await record('wait'), 0),
-    inspectExit: async () => (await record('inspectExit'), { exitCode: 0, oomKilled: false }),
+    inspect: async () => (await record('inspect'), { status: 'exited', exitCode: 0, oomKilled: false, labels: {}, startedAt: '' }),
     kill: () => record('kill'),
     remove: () => record('remove'),
     listByLabel: async () => (await record('listByLabel'), []),

@@ -1,4 +1,4 @@
-import { containerSpec, installCommand, tmpfsMb } from '../../src/sandbox/container-spec';
+import { containerSpec, installCommand, leaseContainerSpec, tmpfsMb } from '../../src/sandbox/container-spec';
 import { REMOVED_SYSCALLS } from '../../src/sandbox/seccomp';
 import engineDefault from '../../src/sandbox/seccomp/docker-default.json';
 
@@ -146,5 +146,31 @@ describe('containerSpec', () => {
     expect(installer.HostConfig!.NetworkMode).toBe('none');
     expect(installer.HostConfig!.CapDrop).toEqual(['ALL']);
     expect(installer.HostConfig!.ReadonlyRootfs).toBe(true);
+  });
+});
+
+describe('leaseContainerSpec', () => {
+  const spec = leaseContainerSpec({ image: 'runbox-python:abc', runtime: 'runc', labels: { 'runbox.instance-lease': 'a' } });
+  const host = spec.HostConfig!;
+
+  it('holds the lease with stdin only: it ends, and the engine removes it, when its one attached client goes', () => {
+    expect(spec.Entrypoint).toEqual(['cat']);
+    expect(spec).toMatchObject({ OpenStdin: true, StdinOnce: true, AttachStdin: true, AttachStdout: false, AttachStderr: false });
+    expect(host.AutoRemove).toBe(true);
+    expect(host.RestartPolicy).toEqual({ Name: 'no' });
+  });
+
+  it("has the sandboxes' hardening, the least limits, and no uid a sandbox or the server has", () => {
+    expect(spec.User).toBe('65534:65534');
+    expect(spec.NetworkDisabled).toBe(true);
+    expect(host).toMatchObject({ NetworkMode: 'none', ReadonlyRootfs: true, CapDrop: ['ALL'], CapAdd: [], Privileged: false });
+    expect(host.SecurityOpt![0]).toBe('no-new-privileges');
+    expect(host.SecurityOpt![1]).toMatch(/^seccomp=\{/);
+    expect(host.Memory).toBe(32 * 1024 * 1024);
+    expect(host.MemorySwap).toBe(host.Memory);
+    expect(host.PidsLimit).toBeLessThanOrEqual(8);
+    expect(host.Binds).toEqual([]);
+    expect(host.Mounts).toEqual([]);
+    expect(spec.Env).toEqual([]);
   });
 });

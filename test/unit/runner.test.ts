@@ -39,7 +39,14 @@ function scriptedEngine() {
   });
   let exit!: (code: number) => void;
   const exited = new Promise<number>((resolve) => (exit = resolve));
-  const state = { engineUp: true, startFails: false, oomKilled: false, calls: [] as string[], attached: undefined as Duplex | undefined };
+  const state = {
+    engineUp: true,
+    startFails: false,
+    oomKilled: false,
+    removed: false,
+    calls: [] as string[],
+    attached: undefined as Duplex | undefined,
+  };
   const call = async (name: string) => {
     state.calls.push(name);
     if (!state.engineUp) throw new EngineUnavailableError('engine gone');
@@ -50,6 +57,7 @@ function scriptedEngine() {
     imageExists: async () => true,
     imageId: async () => 'sha256:scripted',
     create: async () => (await call('create'), 'container-1'),
+    createNamed: async () => (await call('createNamed'), 'named-1'),
     attach: async () => (await call('attach'), (state.attached = stream)),
     start: async () => {
       await call('start');
@@ -63,7 +71,10 @@ function scriptedEngine() {
         signal?.addEventListener('abort', () => reject(new EngineUnavailableError('wait abandoned')), { once: true });
       });
     },
-    inspectExit: async () => ({ exitCode: 137, oomKilled: state.oomKilled }),
+    inspect: async () => (
+      await call('inspect'),
+      { status: state.removed ? 'gone' : 'exited', exitCode: 137, oomKilled: state.oomKilled, labels: {}, startedAt: '' }
+    ),
     kill: () => call('kill'),
     remove: () => call('remove'),
     listByLabel: async () => [],
@@ -176,6 +187,31 @@ describe('Runner with a scripted engine', () => {
     engine.state.engineUp = false;
     engine.exit(0);
     await expect(result).rejects.toBeInstanceOf(EngineUnavailableError);
+    await runner.settle();
+  });
+
+  it('a container removed under the run by someone else: error with a note saying so, no exit code of the program', async () => {
+    const engine = scriptedEngine();
+    const { runner } = runnerOn(engine.docker);
+    const result = runner.run(job);
+    await engine.marker();
+    engine.stream.push(frame(1, 'working\n'));
+    // As `docker rm -f`, or another server's reaper with the same instance id: killed, then gone.
+    engine.state.removed = true;
+    killed(engine);
+    const outcome = await result;
+    expect(outcome).toMatchObject({ status: 'error', exitCode: null, usage: null, stdout: { content: 'working\n' } });
+    expect(outcome.stderr.content).toMatch(/sandbox was removed while the program ran, by something other than this run/);
+    await runner.settle();
+  });
+
+  it('a launcher killed by SIGKILL while its container stays: the exit code stands (the program may have done it)', async () => {
+    const engine = scriptedEngine();
+    const { runner } = runnerOn(engine.docker);
+    const result = runner.run(job);
+    await engine.marker();
+    killed(engine);
+    expect(await result).toMatchObject({ status: 'error', exitCode: 137 });
     await runner.settle();
   });
 
