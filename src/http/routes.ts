@@ -24,6 +24,7 @@ import { PRELOAD_MIN_MEMORY_MB } from '../sandbox/preload';
 import type { InFlight } from '../sandbox/in-flight';
 import type { PackageCatalog } from '../packages/catalog';
 import { formatRequirement } from '../packages/requirements';
+import { InstallSpentError } from '../sandbox/dependency-sets';
 import { poolPolicy, type LiveRun, type Runner } from '../sandbox/runner';
 import { keyMatches, presentedKey, requireApiKey, type Principal } from './auth';
 import { ByteBudget, JsonBodyReader } from './body';
@@ -206,12 +207,14 @@ export function routes({
     try {
       ctx.set(rateLimitHeaders(quota));
       const releaseShare = await quotas.shareFor(principal, receivedAt + job.timeoutMs, stop, reqLog);
+      // A response not yet delivered is held against its own key's concurrency share when the key has one,
+      // so a key that withholds reads stalls only itself; without one, against a run slot (server capacity).
+      const ownShare = principal.keyId !== null && principal.limits.maxConcurrent !== null;
       try {
-        // The run's slot is freed once its response is delivered, so undelivered results are bounded by capacity.
         result = await runner.run(job, {
           cancel: stop,
           receivedAt,
-          holdSlotUntil: closed(ctx.res),
+          holdSlotUntil: ownShare ? undefined : closed(ctx.res),
           live,
           tenant: principal.keyId ?? '',
           wheels: dependencies.wheels,
@@ -222,9 +225,32 @@ export function routes({
           },
         });
       } finally {
-        releaseShare();
+        // Delivered, or abandoned (the connection gone, RUNBOX_RESPONSE_TIMEOUT_MS): refusals and faults too.
+        void closed(ctx.res).then(releaseShare);
       }
-    } catch (err) {
+    } catch (caught) {
+      let err = caught;
+      if (err instanceof InstallSpentError) {
+        // Its own dependency install failed: a container ran for it, so it counts as the key's run and is in
+        // the audit trail under the install's id, whatever the install's answer was.
+        err = err.original;
+        const spent = caught as InstallSpentError;
+        const code = err instanceof RunboxError ? err.code : 'internal';
+        reservation.started();
+        ctx.set('X-Runbox-Run-Id', spent.installId);
+        try {
+          await audit.begin(
+            { keyId: principal.keyId, requestId: ctx.state.requestId as string, receivedAt, job },
+            { id: spent.installId, queuedMs: 0 },
+            reqLog,
+          );
+          await audit.failed(spent.installId, code, spent.durationMs, reqLog);
+        } catch (auditErr) {
+          reqLog.error({ err: auditErr, runId: spent.installId }, 'the audit trail could not record a failed install');
+        }
+        metrics.runFailed(code);
+        reqLog.info({ runId: spent.installId, keyId: principal.keyId, failed: code }, 'run ended in its dependency install');
+      }
       // A run that started and then failed (the engine, shutdown, a fault) still gets its end recorded.
       if (started) {
         const code = err instanceof RunboxError ? err.code : 'internal';

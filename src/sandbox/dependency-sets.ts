@@ -6,8 +6,11 @@
  *   but cannot list the others, and nothing a run does can write any of them.
  * - An install is a sandbox container like a run's (same limits, no network) running the image's
  *   install.py: pip with no index on explicit wheel files, as the installer user.
- * - A set is named by its wheels' content hashes: a wheel replaced in the wheelhouse is a new set.
+ * - A set is named by its tenant (API key) and its wheels' content hashes: a wheel replaced in the wheelhouse
+ *   is a new set, and no key can tell from a run's install_ms or latency what another key installed.
  * - Concurrent first uses of one set share one install.
+ * - An install is part of the run that made it: if it fails, that run's error carries what it spent
+ *   (InstallSpentError), so the run is counted and recorded all the same.
  * - At most `maxSets` sets, and `maxBytes` of them on disk, are kept; the least recently used set not in use
  *   goes. Its folder, like that of a failed install, is deleted by the next install.
  * - The volume is this server's (named by instance and start): removed when it stops, and those a
@@ -51,6 +54,20 @@ interface Installing {
 
 /** An install ended on its run's account (that run's deadline, its client leaving): another run may try again. */
 class InstallAbandoned extends InvalidRequestError {}
+
+/**
+ * A run's own install failed (pip, its deadline, its client leaving, the engine): `original` is the answer,
+ * and the install container it spent (`installId`, `durationMs`) is accounted as the run.
+ */
+export class InstallSpentError extends Error {
+  constructor(
+    readonly original: Error,
+    readonly installId: string,
+    readonly durationMs: number,
+  ) {
+    super(original.message);
+  }
+}
 
 /** `work`, or this run's own deadline or cancellation, whichever comes first. */
 function withinOwn<T>(work: Promise<T>, deadline: number, cancel: AbortSignal): Promise<T> {
@@ -110,9 +127,10 @@ export class DependencySets {
     readonly volume: string | undefined,
   ) {}
 
-  /** A set's identity: its wheels' names and content hashes. */
-  static key(wheels: readonly WheelhouseEntry[]): string {
+  /** A set's identity: its tenant, and its wheels' names and content hashes. */
+  static key(wheels: readonly WheelhouseEntry[], tenant = ''): string {
     const hash = createHash('sha256');
+    hash.update(`${tenant}\0`);
     for (const w of [...wheels].sort((a, b) => a.file.localeCompare(b.file))) hash.update(`${w.file}\0${w.sha256}\0`);
     return hash.digest('hex').slice(0, 24);
   }
@@ -136,9 +154,9 @@ export class DependencySets {
     await this.docker.createVolume(this.volume, { [LABEL_SET_VOLUME]: this.config.instanceId });
   }
 
-  /** The set, counted as used, if it is installed: no slot or container needed. */
-  take(wheels: readonly WheelhouseEntry[]): PreparedSet | undefined {
-    const entry = this.ready.get(DependencySets.key(wheels));
+  /** The tenant's set, counted as used, if it is installed: no slot or container needed. */
+  take(wheels: readonly WheelhouseEntry[], tenant = ''): PreparedSet | undefined {
+    const entry = this.ready.get(DependencySets.key(wheels, tenant));
     if (!entry) return undefined;
     entry.users += 1;
     return this.handOut(entry, 0);
@@ -150,16 +168,22 @@ export class DependencySets {
    * another's install under way waits for it within its own deadline; if that install gave up on its own
    * run's account (its deadline, its client leaving), this run installs the set itself.
    */
-  async prepare(wheels: readonly WheelhouseEntry[], deadline: number, cancel: AbortSignal): Promise<PreparedSet> {
-    const key = DependencySets.key(wheels);
+  async prepare(wheels: readonly WheelhouseEntry[], deadline: number, cancel: AbortSignal, tenant = ''): Promise<PreparedSet> {
+    const { wheelhouse } = this.config;
+    if (wheelhouse === undefined || this.volume === undefined) {
+      throw new InvalidRequestError('dependencies: this server has no wheelhouse (RUNBOX_WHEELHOUSE)');
+    }
+    const key = DependencySets.key(wheels, tenant);
     const began = performance.now();
     let entry = this.ready.get(key);
     if (entry) entry.users += 1;
     while (!entry) {
       let install = this.installing.get(key);
       const own = !install;
+      const installId = randomUUID();
+      const installBegan = performance.now();
       if (!install) {
-        const started = this.install(key, wheels, deadline, cancel);
+        const started = this.install(installId, key, wheels, wheelhouse, deadline, cancel);
         const record: Installing = { done: started.finally(() => this.installing.delete(key)), waiters: 0 };
         record.done.then(
           (result) => (record.result = result),
@@ -176,7 +200,8 @@ export class DependencySets {
         install.waiters -= 1;
         // Counted as a user of a set that did get installed, just after this run stopped waiting.
         if (install.result) install.result.users -= 1;
-        if (own || !(err instanceof InstallAbandoned)) throw err;
+        if (own) throw new InstallSpentError(err as Error, installId, Math.round(performance.now() - installBegan));
+        if (!(err instanceof InstallAbandoned)) throw err;
       }
     }
     const installMs = this.ready.get(key) === entry && entry.installedAt > began ? Math.round(performance.now() - began) : 0;
@@ -201,17 +226,19 @@ export class DependencySets {
     };
   }
 
-  private async install(key: string, wheels: readonly WheelhouseEntry[], deadline: number, cancel: AbortSignal): Promise<SetEntry> {
-    const { wheelhouse } = this.config;
-    if (wheelhouse === undefined || this.volume === undefined) {
-      throw new InvalidRequestError('dependencies: this server has no wheelhouse (RUNBOX_WHEELHOUSE)');
-    }
+  private async install(
+    runId: string,
+    key: string,
+    wheels: readonly WheelhouseEntry[],
+    wheelhouse: string,
+    deadline: number,
+    cancel: AbortSignal,
+  ): Promise<SetEntry> {
     // Each attempt its own folder, named beyond guessing: one that failed halfway is never reused, and a run
     // finds no set but its own.
     const folder = `${key.slice(0, 16)}-${randomBytes(12).toString('hex')}`;
     const remove = this.garbage;
     this.garbage = [];
-    const runId = randomUUID();
     let bytes: number;
     try {
       bytes = await this.asLive(runId, () => this.installIn(runId, folder, remove, wheels, wheelhouse, deadline, cancel));

@@ -8,9 +8,12 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { randomBytes } from 'node:crypto';
 import Docker from 'dockerode';
+import { makeKey } from '../../src/keys/api-keys';
+import { utcDay } from '../../src/store/sql-store';
+import { NO_LIMITS, type KeyLimits } from '../../src/store/store';
 import { testDataDir } from '../support/config';
 import { eventually, runContainers, startServer } from '../support/engine';
-import { postRun } from '../support/http';
+import { getRecord, postRun } from '../support/http';
 import { makeWheel, type WheelSpec } from '../support/wheels';
 
 const CLI = join(__dirname, '../../dist/cli/main.js');
@@ -239,6 +242,41 @@ describe('dependencies from the wheelhouse', () => {
     const missing = await post({ script: 'print(1)', dependencies: ['tiny-dep>=2'] });
     expect(missing.status).toBe(400);
     expect(await missing.json()).toEqual({ error: 'dependencies: tiny-dep>=2 cannot be satisfied: the wheelhouse has 1.0, 1.2' });
+  });
+
+  describe('with stored keys', () => {
+    const addKey = async (name: string, limits: Partial<KeyLimits> = {}) => {
+      const made = makeKey({ name, env: 'test', limits: { ...NO_LIMITS, ...limits } });
+      await server.store.addKey(made.record);
+      return { key: made.key, id: made.record.id };
+    };
+    const runAs = (key: string, body: object) =>
+      postRun(server.url, body, { headers: { 'content-type': 'application/json', 'x-api-key': key } });
+
+    it("an install is part of its run: one cut short by the run's timeout counts against the key's day and is in its audit trail", async () => {
+      const { key, id } = await addKey('installs', { dailyRuns: 5 });
+      const res = await runAs(key, { code: 'import big_data', dependencies: ['big-data'], timeout_ms: 300 });
+      expect(res.status).toBe(400);
+      expect(res.body.error.message).toMatch(/installing them took longer than timeout_ms/);
+      // On the previous main the day's run was given back and nothing was recorded: installs were free.
+      expect(await server.store.runsOn(id, utcDay(Date.now()))).toBe(1);
+      const runId = res.headers.get('x-runbox-run-id')!;
+      const record = await getRecord(server.url, runId, key);
+      expect(record.status).toBe(200);
+      expect(record.body).toMatchObject({ id: runId, status: 'invalid_request', exit_code: null });
+    });
+
+    it("a key's sets are its own: install_ms never says what another key installed", async () => {
+      const first = await addKey('first');
+      const second = await addKey('second');
+      const body = { code: 'import tiny_dep; print(tiny_dep.__version__)', dependencies: ['tiny-dep==1.2'] };
+      expect((await runAs(first.key, body)).body).toMatchObject({ stdout: '1.2\n', install_ms: expect.any(Number) });
+      expect((await runAs(first.key, body)).body.install_ms).toBe(0);
+      // On the previous main this was 0: the first key's set, telling the second that someone had used it.
+      const theirs = await runAs(second.key, body);
+      expect(theirs.body.stdout).toBe('1.2\n');
+      expect(theirs.body.install_ms).toBeGreaterThan(0);
+    });
   });
 
   it('GET /v1/packages lists the image and the wheelhouse', async () => {

@@ -4,6 +4,8 @@
  * delivered in time is dropped with its connection.
  */
 import { rssOf } from '../../bench/stats';
+import { makeKey } from '../../src/keys/api-keys';
+import { NO_LIMITS, type KeyLimits } from '../../src/store/store';
 import { eventually, runContainers, startServer } from '../support/engine';
 import { postHead, RawClient } from '../support/raw-http';
 import { spawnServer } from '../support/server-process';
@@ -19,11 +21,11 @@ const CONTROL_FLOOD = [
 ].join('\n');
 const body = JSON.stringify({ code: CONTROL_FLOOD, timeout_ms: 30_000 });
 
-/** Sends the flood request and never reads a byte of the answer. */
-async function nonReader(port: number): Promise<RawClient> {
+/** Sends the flood request (as `key`, if given) and never reads a byte of the answer. */
+async function nonReader(port: number, key?: string): Promise<RawClient> {
   const client = await RawClient.connect(port);
   client.socket.pause();
-  await client.write(postHead({ 'content-length': Buffer.byteLength(body) }) + body);
+  await client.write(postHead({ 'content-length': Buffer.byteLength(body), ...(key ? { 'x-api-key': key } : {}) }) + body);
   return client;
 }
 
@@ -53,6 +55,42 @@ it("holds a run's slot until its response is delivered, and drops an undelivered
     await server.close(30_000);
   }
 });
+
+it("holds a key's undelivered responses against its own concurrency share, not the server's slots", async () => {
+  const server = await startServer({ RUNBOX_MAX_CONCURRENT: '4', RUNBOX_POOL_SIZE: '0', RUNBOX_RESPONSE_TIMEOUT_MS: '60000' });
+  const addKey = async (name: string, limits: Partial<KeyLimits>) => {
+    const made = makeKey({ name, env: 'test', limits: { ...NO_LIMITS, ...limits } });
+    await server.store.addKey(made.record);
+    return made.key;
+  };
+  const gauge = async (name: string) =>
+    Number(new RegExp(`^${name} (\\d+)$`, 'm').exec(await (await fetch(`${server.url}/metrics`)).text())?.[1]);
+  const clients: RawClient[] = [];
+  try {
+    const attacker = await addKey('withholds reads', { maxConcurrent: 1 });
+    const victim = await addKey('reads', {});
+    const port = Number(new URL(server.url).port);
+    for (let i = 0; i < 4; i++) clients.push(await nonReader(port, attacker));
+    // The first run is over and its response stuck; the other three wait for the key's one share.
+    expect(await eventually(async () => server.runner.liveCount === 0 && (await gauge('runbox_key_share_waiting')) === 3, 30_000, 50)).toBe(
+      true,
+    );
+    // On the previous main the stuck response kept its slot, and each of the four took one in turn.
+    expect(await gauge('runbox_slots_in_use')).toBe(0);
+    const res = await fetch(`${server.url}/v1/runs`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'x-api-key': victim },
+      body: '{"code":"print(2)"}',
+    });
+    expect(res.status).toBe(200);
+    expect(((await res.json()) as { stdout: string }).stdout).toBe('2\n');
+    // The attacker still waits on itself: its other runs have not started.
+    expect(await gauge('runbox_key_share_waiting')).toBe(3);
+  } finally {
+    for (const client of clients) client.socket.destroy();
+    await server.close(30_000);
+  }
+}, 120_000);
 
 it('keeps its memory bounded while clients pile up responses they never read; a reader gets a bounded response', async () => {
   const server = await spawnServer({

@@ -4,12 +4,17 @@ import { PassThrough } from 'node:stream';
 import type { DockerClient } from '../../src/docker/client';
 import { InvalidRequestError } from '../../src/errors';
 import type { WheelhouseEntry } from '../../src/packages/wheelhouse';
-import { DependencySets, demultiplexed } from '../../src/sandbox/dependency-sets';
+import { DependencySets, demultiplexed, InstallSpentError } from '../../src/sandbox/dependency-sets';
 import { INSTALLER_UID } from '../../src/sandbox/protocol';
 import { silentLog } from '../support/app';
 import { testConfig, testDataDir } from '../support/config';
 
-type Spec = { Entrypoint?: string[]; User?: string; HostConfig?: { Mounts?: { Source?: string; Target?: string; ReadOnly?: boolean }[] } };
+type Spec = {
+  Entrypoint?: string[];
+  User?: string;
+  Labels?: Record<string, string>;
+  HostConfig?: { Mounts?: { Source?: string; Target?: string; ReadOnly?: boolean }[] };
+};
 
 /** An engine frame: [stream, 0, 0, 0, length] then the bytes. */
 function frame(stream: 1 | 2, text: string): Buffer {
@@ -129,8 +134,12 @@ describe('dependency sets', () => {
   it('a failed install is a 400 with pip’s words and no set; the next install deletes its folder', async () => {
     const { deps, engine } = sets({}, [{ exitCode: 1, stderr: 'ERROR: no such file\n' }, installed()]);
     const failed = await deps.prepare([wheel('y-1.0-py3-none-any.whl')], far(), never).catch((e: unknown) => e);
-    expect(failed).toBeInstanceOf(InvalidRequestError);
-    expect((failed as Error).message).toMatch(/pip could not install y-1\.0-py3-none-any\.whl \(exit 1\): ERROR: no such file/);
+    // The run spent a container on it: the error says which, for the run's accounting, around the 400.
+    expect(failed).toBeInstanceOf(InstallSpentError);
+    const { original, installId } = failed as InstallSpentError;
+    expect(original).toBeInstanceOf(InvalidRequestError);
+    expect(original.message).toMatch(/pip could not install y-1\.0-py3-none-any\.whl \(exit 1\): ERROR: no such file/);
+    expect(engine.specs[0].Labels?.['runbox.run-id']).toBe(installId);
     expect(engine.calls.filter((c) => c === 'remove')).toHaveLength(1);
     expect(deps.size).toBe(0);
     expect(deps.take([wheel('y-1.0-py3-none-any.whl')])).toBeUndefined();
@@ -177,6 +186,17 @@ describe('dependency sets', () => {
     (await deps.prepare([wheel('b-1-py3-none-any.whl', 10)], far(), never)).release();
     expect(deps.size).toBe(1);
     expect(deps.take([wheel('b-1-py3-none-any.whl', 10)])).toBeDefined();
+  });
+
+  it("a set is its tenant's: another key installs its own, so install_ms tells nothing of other keys", async () => {
+    const { deps, engine } = sets();
+    const mine = await deps.prepare([wheel('z-1.0-py3-none-any.whl')], far(), never, 'key-a');
+    expect(deps.take([wheel('z-1.0-py3-none-any.whl')], 'key-b')).toBeUndefined();
+    const theirs = await deps.prepare([wheel('z-1.0-py3-none-any.whl')], far(), never, 'key-b');
+    expect(theirs.installMs).toBeGreaterThan(0);
+    expect(theirs.path).not.toBe(mine.path);
+    expect(engine.specs).toHaveLength(2);
+    expect(deps.take([wheel('z-1.0-py3-none-any.whl')], 'key-a')).toMatchObject({ path: mine.path, installMs: 0 });
   });
 
   it('a set is named by its wheels’ content: the same file name with other bytes is another set', () => {
