@@ -80,28 +80,49 @@
   }
 
   var IMAGE = /^image\/(png|jpeg|gif|webp|svg\+xml)$/;
-  var downloads = [];
+  /** The blob: URLs of the results on the page, revoked when a new run replaces them so their bytes are freed. */
+  var objectUrls = [];
+
+  function objectUrl(bytes, type) {
+    var url = URL.createObjectURL(new Blob([bytes], { type: type }));
+    objectUrls.push(url);
+    return url;
+  }
+
+  function clearArtifacts() {
+    artifacts.textContent = '';
+    objectUrls.forEach(function (url) {
+      URL.revokeObjectURL(url);
+    });
+    objectUrls = [];
+  }
+
+  /** Built in linear time from what came (no btoa of a spread of bytes, which throws for a file of a few MB). */
+  function imageSource(artifact, bytes) {
+    // A raster image's blob: URL, opened in a tab of its own, is only an image.
+    if (artifact.mime_type !== 'image/svg+xml') return objectUrl(bytes, artifact.mime_type);
+    // An SVG's would be a document of this origin (its scripts beside the key), so an SVG is a data: URL:
+    // browsers refuse to navigate to those.
+    return artifact.encoding === 'base64'
+      ? 'data:image/svg+xml;base64,' + artifact.content
+      : 'data:image/svg+xml;charset=utf-8,' + encodeURIComponent(artifact.content);
+  }
 
   function showArtifacts(list) {
-    artifacts.textContent = '';
+    clearArtifacts();
     list.forEach(function (artifact) {
+      var bytes = bytesOf(artifact.content, artifact.encoding);
       var figure = document.createElement('figure');
       if (IMAGE.test(artifact.mime_type)) {
-        // A data: URL, not a blob: one: opened in a tab of its own, a blob: URL would be a document of this
-        // origin (an SVG's scripts beside the key); browsers refuse to navigate to data: URLs.
         var img = document.createElement('img');
-        var base64 =
-          artifact.encoding === 'base64' ? artifact.content : btoa(String.fromCharCode.apply(null, bytesOf(artifact.content, 'utf8')));
-        img.src = 'data:' + artifact.mime_type + ';base64,' + base64;
+        img.src = imageSource(artifact, bytes);
         img.alt = artifact.path;
         figure.appendChild(img);
       }
-      // Downloads are opaque bytes whatever the file is, so the browser saves them and never renders them here.
-      var url = URL.createObjectURL(new Blob([bytesOf(artifact.content, artifact.encoding)], { type: 'application/octet-stream' }));
-      downloads.push(url);
       var caption = document.createElement('figcaption');
       var link = document.createElement('a');
-      link.href = url;
+      // Downloads are opaque bytes whatever the file is, so the browser saves them and never renders them here.
+      link.href = objectUrl(bytes, 'application/octet-stream');
       link.download = artifact.path.split('/').pop();
       link.textContent = artifact.path + ' (' + artifact.mime_type + ', ' + artifact.size + ' bytes)';
       caption.appendChild(link);
@@ -146,6 +167,9 @@
     var reader = body.getReader();
     var decoder = new TextDecoder();
     var buffer = '';
+    // Where the search for an event's end resumes: a result with large artifacts comes in hundreds of chunks,
+    // and searching it from its start after each one would take quadratic time.
+    var scanned = 0;
     function dispatch(block) {
       var name = 'message';
       var data = [];
@@ -170,10 +194,12 @@
         }
         buffer += decoder.decode(step.value, { stream: true }).replace(/\r\n?/g, '\n');
         var at;
-        while ((at = buffer.indexOf('\n\n')) >= 0) {
+        while ((at = buffer.indexOf('\n\n', scanned)) >= 0) {
           dispatch(buffer.slice(0, at));
           buffer = buffer.slice(at + 2);
+          scanned = 0;
         }
+        scanned = Math.max(0, buffer.length - 1);
         return pump();
       });
     }
@@ -183,11 +209,7 @@
   function run() {
     if (controller) return;
     output.textContent = '';
-    artifacts.textContent = '';
-    downloads.forEach(function (url) {
-      URL.revokeObjectURL(url);
-    });
-    downloads = [];
+    clearArtifacts();
     ended = false;
     setStatus('Waiting for a run slot…', 'queued');
     var body = { code: editor.getValue() };
