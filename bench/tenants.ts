@@ -13,7 +13,8 @@
  *
  * Per phase it reports the victim's p50 and worst latency and its non-2xx answers, the attacker's answers,
  * GET /health's p50 and worst (every 200 ms), the server's RSS (sampled every 100 ms, and VmHWM), the
- * gauges of GET /metrics (every 500 ms: slots in use, pool idle, queue depth) and errors the server logged.
+ * gauges of GET /metrics (every 500 ms: slots in use, of them held by runs rather than warm pool members,
+ * pool idle, queue depth) and errors the server logged.
  * Prints a table and writes JSON to bench/results/tenants-<timestamp>.json.
  *
  * Every loop is bounded in count and time; the attack phases last TENANTS_PHASE_MS each (default 18000), the
@@ -289,7 +290,7 @@ const base64Attack: Attack = async (ctx, startedAt, deadline) => {
 
 /** Runs with ~12 MiB answers on bare sockets that are written to and never read, held until the deadline. */
 const undeliveredAttack: Attack = async (ctx, startedAt, deadline) => {
-  const sockets: { socket: net.Socket; at_s: number; closed_at_s?: number; error?: string; bytes_seen: number }[] = [];
+  const sockets: { socket: net.Socket; at_s: number; closed_at_s?: number; error?: string }[] = [];
   const head = (length: number) =>
     [
       'POST /v1/runs HTTP/1.1',
@@ -304,7 +305,7 @@ const undeliveredAttack: Attack = async (ctx, startedAt, deadline) => {
     const socket = net.connect({ host: '127.0.0.1', port: ctx.port });
     // Paused: the kernel's buffers fill and then nothing more is taken from the server.
     socket.pause();
-    const rec: (typeof sockets)[number] = { socket, at_s: Number(((Date.now() - startedAt) / 1000).toFixed(1)), bytes_seen: 0 };
+    const rec: (typeof sockets)[number] = { socket, at_s: Number(((Date.now() - startedAt) / 1000).toFixed(1)) };
     sockets.push(rec);
     socket.on('error', (e) => (rec.error ??= errCode(e)));
     socket.on('close', () => (rec.closed_at_s ??= Number(((Date.now() - startedAt) / 1000).toFixed(1))));
@@ -419,6 +420,8 @@ async function runPhase(ctx: Ctx, phase: Phase) {
       slots_in_use_max: metrics.length ? Math.max(...metrics.map((m) => m.slots_in_use)) : null,
       pool_idle_min: metrics.length ? Math.min(...metrics.map((m) => m.pool_idle)) : null,
       queue_depth_max: metrics.length ? Math.max(...metrics.map((m) => m.queue_depth)) : null,
+      // Slots taken by runs and their undelivered responses: warm pool members hold slots too.
+      held_by_runs_max: metrics.length ? Math.max(...metrics.map((m) => m.slots_in_use - m.pool_idle)) : null,
       timeline: metrics,
     },
     settled_after_s: settledAfterS,
@@ -433,7 +436,7 @@ async function runPhase(ctx: Ctx, phase: Phase) {
     `  victim p50 ${result.victim.p50_ms} ms, worst ${result.victim.worst_ms} ms, n ${result.victim.n}, ` +
       `non-2xx ${JSON.stringify(result.victim.non_2xx)}; attacker: ${result.attacker_statuses}; ` +
       `/health worst ${result.health.worst_ms} ms; RSS peak ${result.server_rss_mb.peak_sampled} MB; ` +
-      `slots max ${result.metrics.slots_in_use_max}`,
+      `slots max ${result.metrics.slots_in_use_max} (held by runs ${result.metrics.held_by_runs_max})`,
   );
   return result;
 }
@@ -542,6 +545,7 @@ async function main() {
         'health worst ms': r.health.worst_ms,
         'RSS peak MB': r.server_rss_mb.peak_sampled,
         'slots max': r.metrics.slots_in_use_max,
+        'held by runs': r.metrics.held_by_runs_max,
       })),
     );
     console.log(`server peak RSS (VmHWM) ${peakRssMb} MB; containers left ${left}; ${report.elapsed_s} s`);
