@@ -251,7 +251,9 @@ export function loadConfig(env: Env): Config {
 
   const port = readNumber(env, 'PORT', 8080, 0);
   check(port <= 65535, `PORT=${port}: expected a TCP port`);
-  const instanceId = env.RUNBOX_INSTANCE_ID || `${hostname()}-${port}`;
+  // Unique by default: no two live servers on one host share a port (an ephemeral one, PORT=0, has its pid),
+  // and each container has a hostname of its own. The instance lease refuses a live server's id in any case.
+  const instanceId = env.RUNBOX_INSTANCE_ID || `${hostname()}-${port === 0 ? `pid${process.pid}` : port}`.slice(0, 64);
   check(/^[A-Za-z0-9_.-]{1,64}$/.test(instanceId), 'RUNBOX_INSTANCE_ID: 1-64 letters, digits, _ . -');
 
   return Object.freeze({

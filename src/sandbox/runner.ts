@@ -55,7 +55,8 @@ export interface RunOptions {
   receivedAt?: number;
   /**
    * The run's slot stays taken until this settles as well as until its container is gone. The HTTP layer
-   * passes its response's delivery, so results not yet delivered to slow clients count against capacity.
+   * passes its response's delivery when the run's key has no concurrency share of its own to hold it, so
+   * results not yet delivered to slow clients count against capacity rather than being unbounded.
    */
   holdSlotUntil?: Promise<unknown>;
   /** Follows the run as it happens (streaming responses); the result is the same without it. */

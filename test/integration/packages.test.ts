@@ -244,6 +244,20 @@ describe('dependencies from the wheelhouse', () => {
     expect(await missing.json()).toEqual({ error: 'dependencies: tiny-dep>=2 cannot be satisfied: the wheelhouse has 1.0, 1.2' });
   });
 
+  it('GET /v1/packages lists the image and the wheelhouse', async () => {
+    const listed = (await (await fetch(`${server.url}/v1/packages`)).json()) as {
+      install: boolean;
+      image: { name: string }[];
+      wheelhouse: { name: string; version: string; requires: string[] }[];
+    };
+    expect(listed.install).toBe(true);
+    expect(listed.image.map((d) => d.name)).toEqual(expect.arrayContaining(['numpy', 'pandas', 'pip']));
+    expect(listed.wheelhouse).toEqual(
+      expect.arrayContaining([expect.objectContaining({ name: 'tiny-app', version: '1.0', requires: ['tiny-dep>=1.1'] })]),
+    );
+  });
+
+  // Last: once the store has a key, the keyless requests above would be refused.
   describe('with stored keys', () => {
     const addKey = async (name: string, limits: Partial<KeyLimits> = {}) => {
       const made = makeKey({ name, env: 'test', limits: { ...NO_LIMITS, ...limits } });
@@ -277,18 +291,5 @@ describe('dependencies from the wheelhouse', () => {
       expect(theirs.body.stdout).toBe('1.2\n');
       expect(theirs.body.install_ms).toBeGreaterThan(0);
     });
-  });
-
-  it('GET /v1/packages lists the image and the wheelhouse', async () => {
-    const listed = (await (await fetch(`${server.url}/v1/packages`)).json()) as {
-      install: boolean;
-      image: { name: string }[];
-      wheelhouse: { name: string; version: string; requires: string[] }[];
-    };
-    expect(listed.install).toBe(true);
-    expect(listed.image.map((d) => d.name)).toEqual(expect.arrayContaining(['numpy', 'pandas', 'pip']));
-    expect(listed.wheelhouse).toEqual(
-      expect.arrayContaining([expect.objectContaining({ name: 'tiny-app', version: '1.0', requires: ['tiny-dep>=1.1'] })]),
-    );
   });
 });
