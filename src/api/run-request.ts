@@ -1,6 +1,7 @@
 /** The POST /v1/runs request: its JSON schema (compiled once) and its conversion into a Job. */
 import Ajv, { type ErrorObject, type ValidateFunction } from 'ajv';
 import type { Limits } from '../config';
+import { base64DecodedLength, isBase64 } from './base64';
 import { InvalidRequestError, PayloadTooLargeError } from '../errors';
 import type { Job, JobFile } from '../sandbox/job';
 import { OUTPUT_DIR } from '../sandbox/protocol';
@@ -88,8 +89,6 @@ function describe(error: ErrorObject): string {
   }
 }
 
-export const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
-
 export class RunRequestParser {
   private readonly validate: ValidateFunction<RunRequestBody>;
 
@@ -119,13 +118,15 @@ export class RunRequestParser {
       throw new InvalidRequestError('give code, or files with an entrypoint');
     }
 
+    // Every size is measured (Buffer.byteLength, or from a base64 text's length) and checked before anything
+    // is copied or decoded, so an oversized field costs no allocation of its size.
     const files: JobFile[] = [];
     if (request.code !== undefined) {
-      const data = Buffer.from(request.code, 'utf8');
-      if (data.length > limits.maxCodeBytes) {
-        throw new PayloadTooLargeError(`code is ${data.length} bytes; the limit is ${limits.maxCodeBytes} (RUNBOX_MAX_CODE_BYTES)`);
+      const size = Buffer.byteLength(request.code);
+      if (size > limits.maxCodeBytes) {
+        throw new PayloadTooLargeError(`code is ${size} bytes; the limit is ${limits.maxCodeBytes} (RUNBOX_MAX_CODE_BYTES)`);
       }
-      files.push({ path: DEFAULT_ENTRYPOINT, data });
+      files.push({ path: DEFAULT_ENTRYPOINT, data: Buffer.from(request.code, 'utf8') });
     }
 
     const given = request.files ?? [];
@@ -138,21 +139,22 @@ export class RunRequestParser {
         relativePathProblem(file.path) ??
         (file.path.split('/')[0] === OUTPUT_DIR ? `is inside ${OUTPUT_DIR}/, which is reserved for artifacts` : undefined);
       if (problem) throw new InvalidRequestError(`files[${index}].path ${problem}`);
-      if (file.encoding === 'base64' && !BASE64.test(file.content)) {
-        throw new InvalidRequestError(`files[${index}].content is not valid base64`);
-      }
-      const data = Buffer.from(file.content, file.encoding === 'base64' ? 'base64' : 'utf8');
-      if (data.length > limits.maxFileBytes) {
+      const base64 = file.encoding === 'base64';
+      const size = base64 ? base64DecodedLength(file.content) : Buffer.byteLength(file.content);
+      if (size === undefined) throw new InvalidRequestError(`files[${index}].content is not valid base64`);
+      if (size > limits.maxFileBytes) {
         throw new PayloadTooLargeError(
-          `files[${index}] (${file.path}) is ${data.length} bytes; the limit is ${limits.maxFileBytes} (RUNBOX_MAX_FILE_BYTES)`,
+          `files[${index}] (${file.path}) is ${size} bytes; the limit is ${limits.maxFileBytes} (RUNBOX_MAX_FILE_BYTES)`,
         );
       }
-      total += data.length;
-      files.push({ path: file.path, data });
+      if (base64 && !isBase64(file.content)) throw new InvalidRequestError(`files[${index}].content is not valid base64`);
+      total += size;
     });
     if (total > limits.maxFilesBytes) {
       throw new PayloadTooLargeError(`files total ${total} bytes; the limit is ${limits.maxFilesBytes} (RUNBOX_MAX_FILES_BYTES)`);
     }
+    for (const file of given)
+      files.push({ path: file.path, data: Buffer.from(file.content, file.encoding === 'base64' ? 'base64' : 'utf8') });
     const conflict = pathConflict(files.map((f) => f.path));
     if (conflict) {
       throw new InvalidRequestError(
@@ -175,10 +177,11 @@ export class RunRequestParser {
     const nulArg = args.findIndex((arg) => arg.includes('\0'));
     if (nulArg >= 0) throw new InvalidRequestError(`args[${nulArg}] contains a NUL character`);
 
-    const stdin = Buffer.from(request.stdin ?? '', 'utf8');
-    if (stdin.length > limits.maxStdinBytes) {
-      throw new PayloadTooLargeError(`stdin is ${stdin.length} bytes; the limit is ${limits.maxStdinBytes} (RUNBOX_MAX_STDIN_BYTES)`);
+    const stdinSize = Buffer.byteLength(request.stdin ?? '');
+    if (stdinSize > limits.maxStdinBytes) {
+      throw new PayloadTooLargeError(`stdin is ${stdinSize} bytes; the limit is ${limits.maxStdinBytes} (RUNBOX_MAX_STDIN_BYTES)`);
     }
+    const stdin = Buffer.from(request.stdin ?? '', 'utf8');
 
     const dependencies = (request.dependencies ?? []).map((text, i) => {
       const parsed = parseRunDependency(text);

@@ -13,9 +13,11 @@
 import { TextDecoder } from 'node:util';
 import type { Limits } from '../config';
 import { InvalidRequestError, PayloadTooLargeError, type RunboxError } from '../errors';
-import { BASE64, type RunRequestBody } from '../api/run-request';
+import { base64DecodedLength, isBase64 } from '../api/base64';
+import type { RunRequestBody } from '../api/run-request';
 import type { RunResponse } from '../api/run-response';
 import { MAX_DEPENDENCIES } from '../packages/requirements';
+import { MAX_PATH_BYTES } from '../sandbox/paths';
 import { MalformedBodyError, outputText, secondsToMs, type CompatContract, errorResponses, jsonOperation } from './contract';
 
 /** Seed 001's limits (src/config.py there). */
@@ -105,6 +107,9 @@ export function codeRunner(limits: Limits): CompatContract<CodeRunnerContext> {
     const what = field === 'context' ? 'Context file' : 'File';
     let total = 0;
     return entries.map(([given, value]) => {
+      // Bounded before it is rewritten, split or quoted back in a message (a 20 MB name of slashes took 0.2 s to split).
+      const nameBytes = Buffer.byteLength(given);
+      if (nameBytes > MAX_PATH_BYTES) throw new InvalidRequestError(`${what} name is ${nameBytes} bytes, longer than ${MAX_PATH_BYTES}.`);
       const name = field === 'files' ? given.replaceAll('\\', '/') : given;
       const refused = problem(name);
       if (refused) throw new InvalidRequestError(refused);
@@ -119,11 +124,13 @@ export function codeRunner(limits: Limits): CompatContract<CodeRunnerContext> {
           throw new InvalidRequestError(`Invalid encoding ${JSON.stringify(asked)} for '${given}'. Use 'utf-8' or 'base64'.`);
         }
       } else throw new InvalidRequestError(`${what} '${given}' must be a string or object with 'content' field.`);
-      if (encoding === 'base64' && !BASE64.test(content)) throw new InvalidRequestError(`${what} '${given}' is not valid base64.`);
-      const size = encoding === 'base64' ? Buffer.from(content, 'base64').length : Buffer.byteLength(content);
+      // The size first, from the base64 text's length: nothing over the limit is scanned or decoded here.
+      const size = encoding === 'base64' ? base64DecodedLength(content) : Buffer.byteLength(content);
+      if (size === undefined) throw new InvalidRequestError(`${what} '${given}' is not valid base64.`);
       if (size > L.singleFileBytes) {
         throw new PayloadTooLargeError(`File too large: '${given}' is ${size} bytes, exceeds ${L.singleFileBytes} bytes.`);
       }
+      if (encoding === 'base64' && !isBase64(content)) throw new InvalidRequestError(`${what} '${given}' is not valid base64.`);
       total += size;
       if (total > L.contextBytes) throw new PayloadTooLargeError(`Total size too large: ${total} bytes exceeds ${L.contextBytes} bytes.`);
       return { path: `${prefix}${name}`, content, encoding };

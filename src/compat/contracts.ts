@@ -7,5 +7,5 @@ import { restrictedExecutor } from './restricted-executor';
 import { subprocessRunner } from './subprocess-runner';
 
 export function compatContracts(limits: Limits): CompatContract[] {
-  return [subprocessRunner(limits), codeRunner(limits), executionAgent(), restrictedExecutor(limits)];
+  return [subprocessRunner(limits), codeRunner(limits), executionAgent(limits), restrictedExecutor(limits)];
 }

@@ -6,10 +6,11 @@
  * - `execution_time` is in seconds; `return_code` is -1 when the run has no exit status of its own.
  * - A body that breaks the model is a 422 with FastAPI's `detail` list, as the original's pydantic model gave.
  */
+import type { Limits } from '../config';
 import { EngineUnavailableError, type RunboxError } from '../errors';
 import type { RunResponse } from '../api/run-response';
 import { outputText, secondsToMs, type CompatContract, jsonOperation } from './contract';
-import { FASTAPI_ERRORS, FASTAPI_SCHEMAS, fastApiRefusal, ModelReader } from './fastapi';
+import { codeLimit, FASTAPI_ERRORS, FASTAPI_SCHEMAS, fastApiRefusal, ModelReader } from './fastapi';
 
 const MIN_TIMEOUT_S = 1;
 const MAX_TIMEOUT_S = 30;
@@ -21,7 +22,7 @@ function failed(message: string) {
   return { status: 'failed' as const, stdout: '', stderr: message, execution_time: 0, return_code: -1 };
 }
 
-export function executionAgent(): CompatContract<null> {
+export function executionAgent(limits: Limits): CompatContract<null> {
   return {
     path: '/api/v1/execute',
     tag: {
@@ -31,7 +32,7 @@ export function executionAgent(): CompatContract<null> {
 
     translate(body, maxTimeoutMs) {
       const model = new ModelReader(body);
-      const code = model.string('code', { required: true, minLength: 1 });
+      const code = model.string('code', { required: true, minLength: 1, maxBytes: codeLimit(limits) });
       const timeout = model.integer('timeout', { ge: MIN_TIMEOUT_S, le: MAX_TIMEOUT_S });
       model.done();
       return { request: { code: code!, timeout_ms: secondsToMs(timeout ?? DEFAULT_TIMEOUT_S, maxTimeoutMs) }, context: null };
@@ -68,6 +69,7 @@ export function executionAgent(): CompatContract<null> {
       summary: 'Execute Python (seed 002 contract)',
       description:
         `\`timeout\` is in seconds, ${MIN_TIMEOUT_S}–${MAX_TIMEOUT_S} (default ${DEFAULT_TIMEOUT_S}); outside that the answer is a 422. ` +
+        `\`code\` is at most ${limits.maxCodeBytes} bytes of UTF-8 (RUNBOX_MAX_CODE_BYTES; over it, 413). ` +
         '`status`: success (exit 0), error (non-zero exit), timeout, or failed (out of memory, too much output, the engine failing). ' +
         '`execution_time` is in seconds; `return_code` is -1 when the run was stopped.',
       request: {

@@ -3,7 +3,8 @@
  * FastAPI services (seeds 000, 002, 003, 004): a 422 whose `detail` lists each problem with its type, its
  * location and pydantic's message, and `{ "detail": "..." }` for the other refusals.
  */
-import { InvalidRequestError, RunboxError, type ErrorCode } from '../errors';
+import type { Limits } from '../config';
+import { InvalidRequestError, PayloadTooLargeError, RunboxError, type ErrorCode } from '../errors';
 import { errorResponses, MalformedBodyError } from './contract';
 
 export interface FastApiIssue {
@@ -26,6 +27,27 @@ export class ValidationFailed extends RunboxError {
 /** The body was not JSON at all: what FastAPI says before any model is looked at. */
 export function jsonInvalid(reason: string): ValidationFailed {
   return new ValidationFailed([{ type: 'json_invalid', loc: ['body', 0], msg: 'JSON decode error', input: {}, ctx: { error: reason } }]);
+}
+
+/** A size limit of the service's, in UTF-8 bytes, and the setting that sets it (named in the refusal). */
+export interface ByteLimit {
+  limit: number;
+  setting: string;
+}
+
+/** Whether `text` has at least `min` code points (pydantic's length), counting no further than `min`. */
+function hasCodePoints(text: string, min: number): boolean {
+  // Each code point is one or two UTF-16 units: the length alone settles most cases.
+  if (text.length >= 2 * min) return true;
+  if (text.length < min) return false;
+  let points = 0;
+  for (let i = 0; i < text.length && points < min; points++) i += text.codePointAt(i)! > 0xffff ? 2 : 1;
+  return points >= min;
+}
+
+/** The `code` limit of the routes that take code as a string. */
+export function codeLimit(limits: Limits): ByteLimit {
+  return { limit: limits.maxCodeBytes, setting: 'RUNBOX_MAX_CODE_BYTES' };
 }
 
 /** Reads fields of a JSON body the way a pydantic model does (lax mode): unknown fields are ignored. */
@@ -52,15 +74,27 @@ export class ModelReader {
     return undefined;
   }
 
-  /** A `str` field; `required` without a default, as `code: str`. */
-  string(name: string, { required = false, minLength = 0 } = {}): string | undefined {
+  /**
+   * A `str` field; `required` without a default, as `code: str`. A string over `maxBytes` (UTF-8) is refused
+   * with a 413 at once, before its characters are counted or any other field is read: the size is the
+   * service's limit, not the model's, and nothing above it is worth the work.
+   */
+  string(
+    name: string,
+    { required = false, minLength = 0, maxBytes }: { required?: boolean; minLength?: number; maxBytes?: ByteLimit } = {},
+  ): string | undefined {
     const value = this.fields[name];
     if (value === undefined) {
       if (required) this.issues.push({ type: 'missing', loc: ['body', name], msg: 'Field required', input: this.fields });
       return undefined;
     }
     if (typeof value !== 'string') return this.problem(name, 'string_type', 'Input should be a valid string');
-    if ([...value].length < minLength) {
+    if (maxBytes !== undefined) {
+      const size = Buffer.byteLength(value);
+      if (size > maxBytes.limit)
+        throw new PayloadTooLargeError(`${name} is ${size} bytes; the limit is ${maxBytes.limit} (${maxBytes.setting})`);
+    }
+    if (!hasCodePoints(value, minLength)) {
       return this.problem(name, 'string_too_short', `String should have at least ${minLength} character${minLength === 1 ? '' : 's'}`, {
         min_length: minLength,
       });
@@ -133,6 +167,7 @@ export function fastApiRefusal(err: RunboxError): { status: number; body: unknow
 export const FASTAPI_ERRORS = errorResponses('FastApiDetail', {
   '400': 'Refused: `{"detail": "..."}` says why.',
   '401': 'A valid API key is required.',
+  '413': 'Over a size limit (`code` over RUNBOX_MAX_CODE_BYTES, or the body over RUNBOX_MAX_BODY_BYTES): `detail` names it.',
   '422': ['The body breaks the model: `detail` lists each problem (type, loc, msg, input), as FastAPI does.', 'FastApiValidationError'],
   '429': "The key's rate or daily runs are used up (Retry-After).",
   '503': 'Busy, shutting down, or the engine or store is unavailable (Retry-After).',

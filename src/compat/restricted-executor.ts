@@ -7,10 +7,10 @@
  * runbox adds `stdout`.
  */
 import type { Limits } from '../config';
-import { EngineUnavailableError, PayloadTooLargeError, type RunboxError } from '../errors';
+import { EngineUnavailableError, type RunboxError } from '../errors';
 import type { RunResponse } from '../api/run-response';
 import { JsonText, outputText, type CompatContract, jsonOperation } from './contract';
-import { FASTAPI_ERRORS, FASTAPI_SCHEMAS, fastApiRefusal, ModelReader } from './fastapi';
+import { codeLimit, FASTAPI_ERRORS, FASTAPI_SCHEMAS, fastApiRefusal, ModelReader } from './fastapi';
 
 /**
  * Where the harness finds the code and the data, and where it leaves its outcome and the result's JSON text
@@ -83,13 +83,9 @@ export function restrictedExecutor(limits: Limits): CompatContract<ExecuteContex
 
     translate(body, maxTimeoutMs) {
       const model = new ModelReader(body);
-      const code = model.string('code', { required: true });
+      const code = model.string('code', { required: true, maxBytes: codeLimit(limits) });
       const data = model.object('data') ?? {};
       model.done();
-      const size = Buffer.byteLength(code!);
-      if (size > limits.maxCodeBytes) {
-        throw new PayloadTooLargeError(`code is ${size} bytes; the limit is ${limits.maxCodeBytes} (RUNBOX_MAX_CODE_BYTES)`);
-      }
       // The original had no time limit: the server's default, within the key's.
       const timeoutMs = Math.min(limits.defaultTimeoutMs, maxTimeoutMs);
       return {
@@ -145,7 +141,8 @@ export function restrictedExecutor(limits: Limits): CompatContract<ExecuteContex
       summary: 'Execute Python with data (seed 004 contract)',
       description:
         'The code sees `data` as a dict; what it leaves in `result` comes back as JSON. An exception is `success: false` ' +
-        'with its type and message; a `result` that is not JSON (a set, NaN) is `success: false` too. `stdout` is what the code printed.',
+        'with its type and message; a `result` that is not JSON (a set, NaN) is `success: false` too. `stdout` is what the code printed. ' +
+        `\`code\` is at most ${limits.maxCodeBytes} bytes of UTF-8 (RUNBOX_MAX_CODE_BYTES; over it, 413).`,
       request: {
         schema: {
           type: 'object',

@@ -13,7 +13,7 @@ import type { Limits } from '../config';
 import { InvalidRequestError } from '../errors';
 import type { RunResponse } from '../api/run-response';
 import { firstCodePoints, outputText, secondsToMs, type CompatContract, jsonOperation } from './contract';
-import { FASTAPI_ERRORS, FASTAPI_SCHEMAS, fastApiRefusal, ModelReader } from './fastapi';
+import { codeLimit, FASTAPI_ERRORS, FASTAPI_SCHEMAS, fastApiRefusal, ModelReader } from './fastapi';
 
 /** Seed 003's cut, in characters per stream, and what marks it. */
 export const MAX_OUTPUT_CHARS = 10_000;
@@ -60,7 +60,8 @@ export function subprocessRunner(limits: Limits): CompatContract<RunContext> {
 
     translate(body, maxTimeoutMs) {
       const model = new ModelReader(body);
-      const code = model.string('code', { required: true });
+      // The limit applies to the code as sent: above it, nothing (dedent, trim) reads it.
+      const code = model.string('code', { required: true, maxBytes: codeLimit(limits) });
       const timeout = model.integer('timeout', { nullable: true });
       const language = model.raw('language');
       model.done();
@@ -99,7 +100,8 @@ export function subprocessRunner(limits: Limits): CompatContract<RunContext> {
       summary: 'Run Python (seed 000 and 003 contract)',
       description:
         `\`timeout\` is in seconds (default ${DEFAULT_TIMEOUT_S}, at least 1, at most the server's ${serverMaxSeconds}, or the key's). ` +
-        'The code is dedented (seed 000). Each stream is cut at 10,000 characters, ending with "\\n... (output truncated)". ' +
+        `\`code\` is at most ${limits.maxCodeBytes} bytes of UTF-8 as sent (RUNBOX_MAX_CODE_BYTES; over it, 413); it is then dedented (seed 000). ` +
+        'Each stream is cut at 10,000 characters, ending with "\\n... (output truncated)". ' +
         'On timeout: `timed_out: true`, `exit_code` and `returncode` -1, the output so far, and "Execution timed out after N seconds" ending stderr.',
       request: {
         schema: {

@@ -6,7 +6,7 @@ import { executionAgent } from '../../src/compat/execution-agent';
 import { fastApiRefusal, ModelReader, ValidationFailed } from '../../src/compat/fastapi';
 import { restrictedExecutor } from '../../src/compat/restricted-executor';
 import { dedent, subprocessRunner } from '../../src/compat/subprocess-runner';
-import { BusyError, EngineUnavailableError, InvalidRequestError } from '../../src/errors';
+import { BusyError, EngineUnavailableError, InvalidRequestError, PayloadTooLargeError } from '../../src/errors';
 import type { RunResult } from '../../src/sandbox/runner';
 import { testConfig } from '../support/config';
 
@@ -79,6 +79,32 @@ describe('the pydantic-like model reader', () => {
     expect(model.issues[0]).toMatchObject({ type: 'model_attributes_type', loc: ['body'] });
   });
 
+  it('counts a minimum length in code points, as pydantic does', () => {
+    const model = new ModelReader({ one: '😀', two: '😀😀', none: '' });
+    expect([model.string('one', { minLength: 2 }), model.string('two', { minLength: 2 }), model.string('none', { minLength: 1 })]).toEqual([
+      undefined,
+      '😀😀',
+      undefined,
+    ]);
+    expect(model.issues.map((i) => [i.type, i.loc.join('.')])).toEqual([
+      ['string_too_short', 'body.one'],
+      ['string_too_short', 'body.none'],
+    ]);
+  });
+
+  it('refuses a string over its byte limit with a 413 at once, counting UTF-8 bytes, whatever else is wrong', () => {
+    const limit = { limit: 100, setting: 'RUNBOX_MAX_CODE_BYTES' };
+    // 60 characters, 120 bytes: a character count would let it through.
+    const model = new ModelReader({ code: 'é'.repeat(60), timeout: 'soon' });
+    model.integer('timeout');
+    expect(model.issues).toHaveLength(1);
+    expect(() => model.string('code', { required: true, minLength: 1, maxBytes: limit })).toThrow(
+      new PayloadTooLargeError('code is 120 bytes; the limit is 100 (RUNBOX_MAX_CODE_BYTES)'),
+    );
+    expect(new ModelReader({ code: 'é'.repeat(50) }).string('code', { maxBytes: limit })).toBe('é'.repeat(50));
+    expect(fastApiRefusal(new PayloadTooLargeError('code is 120 bytes'))).toEqual({ status: 413, body: { detail: 'code is 120 bytes' } });
+  });
+
   it('refusals: 422 lists, {detail} otherwise, with the original status', () => {
     expect(fastApiRefusal(new MalformedBodyError(new InvalidRequestError('bad')))).toMatchObject({
       status: 422,
@@ -89,6 +115,33 @@ describe('the pydantic-like model reader', () => {
 });
 
 describe('the contracts', () => {
+  describe('check the code limit on the code as sent, before the model, dedent or trim read it', () => {
+    const small = { ...limits, maxCodeBytes: 100 };
+    const tooLarge = (translate: () => unknown) => {
+      expect(translate).toThrow(PayloadTooLargeError);
+      expect(translate).toThrow(/^code is \d+ bytes; the limit is 100 \(RUNBOX_MAX_CODE_BYTES\)$/);
+    };
+
+    it('/run: indented code over the limit is refused, though dedented it would fit', () => {
+      const code = '        x = 1\n'.repeat(8); // 112 bytes as sent, 48 dedented
+      expect(dedent(code).length).toBeLessThan(100);
+      tooLarge(() => subprocessRunner(small).translate({ code }, 5000));
+    });
+
+    it('/run: blank code over the limit is a 413, not "Code cannot be empty"', () => {
+      tooLarge(() => subprocessRunner(small).translate({ code: '\n'.repeat(101), timeout: 'soon' }, 5000));
+      expect(() => subprocessRunner(small).translate({ code: '\n'.repeat(100) }, 5000)).toThrow('Code cannot be empty');
+    });
+
+    it('/api/v1/execute: over the limit is a 413, not the 422 its timeout would earn', () => {
+      tooLarge(() => executionAgent(small).translate({ code: 'x'.repeat(101), timeout: 0 }, 5000));
+    });
+
+    it('/execute: over the limit is a 413, not the 422 its data would earn', () => {
+      tooLarge(() => restrictedExecutor(small).translate({ code: 'x'.repeat(101), data: [] }, 5000));
+    });
+  });
+
   it('/run: a timeout defaults to 5 s, is at least 1 and at most the server’s (or the key’s) maximum', () => {
     const contract = subprocessRunner({ ...limits, maxTimeoutMs: 20_000 });
     expect(contract.translate({ code: 'x' }, 20_000).request.timeout_ms).toBe(5000);
@@ -163,8 +216,24 @@ describe('the contracts', () => {
     });
   });
 
+  it('/api/run: a base64 file of 4.5 M characters is taken (the old pattern threw RangeError on it)', () => {
+    const content = Buffer.alloc(3_375_000, 1).toString('base64');
+    const { request } = codeRunner(limits).translate({ script: 'x', context: { 'data.bin': { content, encoding: 'base64' } } }, 5000);
+    expect(request.files).toEqual([{ path: 'input/data.bin', content, encoding: 'base64' }]);
+  });
+
+  it('/api/run: a file name over the path limit is refused by its size, not split or quoted back', () => {
+    const name = '/'.repeat(600);
+    expect(() => codeRunner(limits).translate({ files: { [name]: 'x' }, entry_point: 'a.py' }, 5000)).toThrow(
+      new InvalidRequestError('File name is 600 bytes, longer than 512.'),
+    );
+    expect(() => codeRunner(limits).translate({ script: 'x', context: { [name]: 'x' } }, 5000)).toThrow(
+      new InvalidRequestError('Context file name is 600 bytes, longer than 512.'),
+    );
+  });
+
   it('/api/v1/execute: statuses from the run, and a run the engine lost is `failed`, not an HTTP error', () => {
-    const contract = executionAgent();
+    const contract = executionAgent(limits);
     const answer = (overrides: Partial<RunResult>) => contract.answer(response(overrides), null) as { status: string; return_code: number };
     expect(answer({}).status).toBe('success');
     expect(answer({ status: 'error', exitCode: 3 })).toMatchObject({ status: 'error', return_code: 3 });

@@ -104,4 +104,29 @@ describe('RunRequestParser', () => {
   it('counts code size in UTF-8 bytes, not characters', () => {
     expect(rejection({ code: 'é'.repeat(51) })).toBeInstanceOf(PayloadTooLargeError);
   });
+
+  describe('a base64 file of 4.5 M characters (3.375 MB; the old pattern threw RangeError, a 500, on it)', () => {
+    const bytes = Buffer.alloc(3_375_000);
+    for (let i = 0; i < bytes.length; i++) bytes[i] = (i * 7919) % 256;
+    const content = bytes.toString('base64');
+    const body = { code: 'x', files: [{ path: 'data.bin', content, encoding: 'base64' }] };
+
+    it('is accepted and decoded under a file limit that allows it', () => {
+      const roomy = new RunRequestParser(testConfig({ RUNBOX_MAX_FILE_BYTES: String(4 * 1024 * 1024) }).limits);
+      const job = roomy.parse(body);
+      expect(job.files[1].data.equals(bytes)).toBe(true);
+    });
+
+    it('is a 413 naming the file limit under one that does not', () => {
+      const err = rejection(body);
+      expect(err).toBeInstanceOf(PayloadTooLargeError);
+      expect(err.message).toBe('files[0] (data.bin) is 3375000 bytes; the limit is 10 (RUNBOX_MAX_FILE_BYTES)');
+    });
+  });
+
+  it('sizes base64 by its length: text over the file limit is a 413 without its characters being read', () => {
+    const err = rejection({ code: 'x', files: [{ path: 'a', content: '!'.repeat(16), encoding: 'base64' }] });
+    expect(err).toBeInstanceOf(PayloadTooLargeError);
+    expect(err.message).toMatch(/files\[0\] \(a\) is 12 bytes; .*RUNBOX_MAX_FILE_BYTES/);
+  });
 });
