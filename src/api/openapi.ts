@@ -5,6 +5,7 @@
  */
 import { createHash } from 'node:crypto';
 import { isLoopback, type Config } from '../config';
+import { metricsGuard, metricsGuardText } from '../metrics/access';
 import { runRecordSchema } from './run-record';
 import { ERROR_CODES, type ErrorCode } from '../errors';
 import { runRequestSchema } from './run-request';
@@ -187,6 +188,7 @@ export function openApiDocument(config: Config, version: string, tool: ToolDefin
   // which stored keys, added at any time, end.
   const keylessPossible = config.apiKey === undefined && isLoopback(config.host);
   const security = keylessPossible ? [{ bearer: [] }, { apiKey: [] }, {}] : [{ bearer: [] }, { apiKey: [] }];
+  const metricsAccess = metricsGuard(config);
   const refused: ErrorCode[] = [
     'invalid_request',
     'payload_too_large',
@@ -390,8 +392,8 @@ export function openApiDocument(config: Config, version: string, tool: ToolDefin
           description:
             'Runs by status, run duration and queue wait, rejections by reason, live containers, pool and queue, engine ' +
             'calls, process metrics. ' +
-            (config.metricsKey !== undefined ? 'Needs RUNBOX_METRICS_KEY as a bearer token.' : 'Open: RUNBOX_METRICS_KEY is not set.'),
-          ...(config.metricsKey !== undefined ? { security: [{ bearer: [] }] } : {}),
+            metricsGuardText(metricsAccess),
+          ...(metricsAccess !== undefined ? { security: [{ bearer: [] }, { apiKey: [] }] } : {}),
           responses: {
             '200': {
               description: 'The Prometheus text format.',
@@ -403,7 +405,7 @@ export function openApiDocument(config: Config, version: string, tool: ToolDefin
                 },
               },
             },
-            ...(config.metricsKey !== undefined ? errorResponses(['unauthorized']) : {}),
+            ...(metricsAccess !== undefined ? errorResponses(['unauthorized']) : {}),
           },
         },
       },

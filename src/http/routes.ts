@@ -19,6 +19,7 @@ import { jsonRpcRefusal, mcpHandler } from '../mcp/http';
 import type { AuditTrail } from '../audit/audit-trail';
 import { runRecordResponse } from '../api/run-record';
 import type { Metrics } from '../metrics/metrics';
+import { metricsGuard } from '../metrics/access';
 import { rateLimitHeaders, type QuotaState, type Quotas } from '../quotas/quotas';
 import { PRELOAD_MIN_MEMORY_MB } from '../sandbox/preload';
 import type { InFlight } from '../sandbox/in-flight';
@@ -363,9 +364,14 @@ export function routes({
   );
 
   router.get('/metrics', async (ctx) => {
-    if (config.metricsKey !== undefined && !keyMatches(config.metricsKey, presentedKey(ctx))) {
+    const guard = metricsGuard(config);
+    if (guard !== undefined && (guard.key === undefined || !keyMatches(guard.key, presentedKey(ctx)))) {
       ctx.set('WWW-Authenticate', 'Bearer');
-      throw new UnauthorizedError('GET /metrics needs RUNBOX_METRICS_KEY (Authorization: Bearer <key>)');
+      throw new UnauthorizedError(
+        guard.key === undefined
+          ? 'GET /metrics beyond loopback needs a key: set RUNBOX_METRICS_KEY (or RUNBOX_API_KEY) and send it as Authorization: Bearer <key>'
+          : `GET /metrics needs ${guard.setting} (Authorization: Bearer <key>)`,
+      );
     }
     const { contentType, body } = await metrics.exposition();
     ctx.type = contentType;

@@ -130,6 +130,54 @@ describe('GET /metrics', () => {
     expect((await http.get('/metrics').set('authorization', 'Bearer wrong-key-wrong-key')).status).toBe(401);
     expect((await http.get('/metrics').set('authorization', `Bearer ${metricsKey}`)).status).toBe(200);
   });
+
+  describe('without RUNBOX_METRICS_KEY', () => {
+    const apiKey = 'a'.repeat(24);
+    // A server with a stored (tenant) key, as any server beyond loopback has one key or another.
+    const served = async (env: Record<string, string>) => {
+      const { app, store } = appWith(testConfig(env), fakeDocker());
+      const tenant = makeKey({ name: 'tenant', env: 'test', limits: NO_LIMITS });
+      await store.addKey(tenant.record);
+      return { http: request(app.callback()), tenantKey: tenant.key };
+    };
+    const described = async (http: ReturnType<typeof request>) =>
+      ((await http.get('/openapi.json')).body as { paths: Record<string, { get: { description: string; security?: unknown } }> }).paths[
+        '/metrics'
+      ].get;
+
+    it('beyond loopback, needs the bootstrap RUNBOX_API_KEY; a stored key does not open it', async () => {
+      const { http, tenantKey } = await served({ HOST: '0.0.0.0', RUNBOX_API_KEY: apiKey });
+      const refused = await http.get('/metrics');
+      expect(refused.status).toBe(401);
+      expect(refused.body.error.message).toMatch(/RUNBOX_API_KEY/);
+      // The metrics count every tenant's runs: a tenant's own key is not the operator's.
+      expect((await http.get('/metrics').set('authorization', `Bearer ${tenantKey}`)).status).toBe(401);
+      expect((await http.get('/metrics').set('authorization', `Bearer ${apiKey}`)).status).toBe(200);
+      expect((await http.get('/metrics').set('x-api-key', apiKey)).status).toBe(200);
+      const doc = await described(http);
+      expect(doc.description).toMatch(/Needs RUNBOX_API_KEY/);
+      expect(doc.security).toBeDefined();
+    });
+
+    it('beyond loopback with only stored keys, no key opens it until RUNBOX_METRICS_KEY is set', async () => {
+      const { http, tenantKey } = await served({ HOST: '0.0.0.0' });
+      const refused = await http.get('/metrics').set('authorization', `Bearer ${tenantKey}`);
+      expect(refused.status).toBe(401);
+      expect(refused.body.error.message).toMatch(/set RUNBOX_METRICS_KEY/);
+      expect((await described(http)).description).toMatch(/Refused to every request/);
+    });
+
+    it('on loopback, stays open, with RUNBOX_API_KEY set or not', async () => {
+      const loopbacks: Record<string, string>[] = [{ HOST: '127.0.0.1' }, { HOST: 'localhost', RUNBOX_API_KEY: apiKey }, { HOST: '::1' }];
+      for (const env of loopbacks) {
+        const { http } = await served(env);
+        expect({ env, status: (await http.get('/metrics')).status }).toEqual({ env, status: 200 });
+        const doc = await described(http);
+        expect(doc.description).toMatch(/Open: the server listens on loopback/);
+        expect(doc.security).toBeUndefined();
+      }
+    });
+  });
 });
 
 describe('request ids', () => {
