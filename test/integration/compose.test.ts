@@ -81,9 +81,13 @@ describe('docker-compose.yml', () => {
       401,
     );
 
-    // It runs as its own user, with the engine socket's group and nothing else of root.
+    // /metrics too: without RUNBOX_METRICS_KEY, the bootstrap key opens it, and nothing less.
+    expect((await fetch(`${url}/metrics`)).status).toBe(401);
+    expect((await fetch(`${url}/metrics`, { headers: { authorization: `Bearer ${KEY}` } })).status).toBe(200);
+
+    // It runs as its own user (no sandbox's uid or group), with the engine socket's group and nothing else of root.
     const { stdout: id } = await compose('exec', '-T', 'runbox', 'id', '-u');
-    expect(id.trim()).toBe('10001');
+    expect(id.trim()).toBe('20001');
     const { stdout: health } = await exec('docker', ['inspect', '--format', '{{.State.Health.Status}}', `${PROJECT}_runbox_1`]);
     expect(['starting', 'healthy']).toContain(health.trim());
 

@@ -6,9 +6,13 @@
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import { parseAllDocuments } from 'yaml';
+import { MAX_RUN_SLOTS } from '../../src/config';
+import { INSTALLER_UID, SANDBOX_UID } from '../../src/sandbox/protocol';
 
 const ROOT = join(__dirname, '../../deploy/kubernetes');
-const RENDERED = ['base', 'overlays/production', 'overlays/gvisor', 'prometheus-adapter'];
+const RENDERED = ['base', 'overlays/production', 'overlays/gvisor', 'prometheus-adapter', 'prometheus'];
+/** Every id a sandbox can run as: the installer, and one uid per run slot (their group is the first of them). */
+const SANDBOX_IDS = { first: INSTALLER_UID, last: SANDBOX_UID + MAX_RUN_SLOTS - 1 };
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 type Obj = any;
@@ -20,6 +24,8 @@ function render(dir: string): Obj[] {
 
 const matches = (selector: Record<string, string>, labels: Record<string, string>) =>
   Object.keys(selector).length > 0 && Object.entries(selector).every(([k, v]) => labels[k] === v);
+
+const envOf = (container: Obj, name: string) => (container.env ?? []).find((e: Obj) => e.name === name);
 
 describe.each(RENDERED)('kubectl kustomize %s', (dir) => {
   const objects = render(dir);
@@ -81,6 +87,46 @@ describe.each(RENDERED)('kubectl kustomize %s', (dir) => {
         });
         expect(c.securityContext.privileged).toBeFalsy();
       }
+    }
+  });
+
+  it('no container runs as, and the engine socket does not belong to, an id a sandbox can have', () => {
+    const inSandboxRange = (id: unknown) => typeof id === 'number' && id >= SANDBOX_IDS.first && id <= SANDBOX_IDS.last;
+    for (const d of deployments) {
+      const pod = d.spec.template.spec;
+      const podIds = [pod.securityContext?.runAsUser, pod.securityContext?.runAsGroup, pod.securityContext?.fsGroup];
+      const engine = pod.initContainers.find((c: Obj) => c.name === 'engine');
+      const socketGroups = engine.args
+        .filter((a: string) => a.startsWith('--group='))
+        .map((a: string) => Number(a.slice('--group='.length)));
+      expect(socketGroups).toHaveLength(1);
+      const ids: { where: string; id: unknown }[] = [{ where: 'engine --group', id: socketGroups[0] }];
+      for (const id of [...podIds, ...(pod.securityContext?.supplementalGroups ?? [])]) ids.push({ where: 'pod', id });
+      for (const c of [...pod.containers, ...pod.initContainers]) {
+        ids.push(
+          { where: `${c.name} runAsUser`, id: c.securityContext?.runAsUser },
+          { where: `${c.name} runAsGroup`, id: c.securityContext?.runAsGroup },
+        );
+        // Whatever talks to the engine reaches its socket by the socket's group, not by being root.
+        if (c.name !== 'engine' && (c.volumeMounts ?? []).some((m: Obj) => m.name === 'engine-socket'))
+          expect({ name: c.name, group: c.securityContext.runAsGroup }).toEqual({ name: c.name, group: socketGroups[0] });
+      }
+      expect(ids.filter(({ id }) => inSandboxRange(id))).toEqual([]);
+    }
+  });
+
+  it('the server takes RUNBOX_METRICS_KEY and RUNBOX_API_KEY from the Secret, and a unique RUNBOX_INSTANCE_ID from its pod', () => {
+    for (const d of deployments) {
+      const server = d.spec.template.spec.containers.find((c: Obj) => c.name === 'runbox');
+      expect(envOf(server, 'RUNBOX_METRICS_KEY')).toEqual({
+        name: 'RUNBOX_METRICS_KEY',
+        valueFrom: { secretKeyRef: { name: 'runbox-secrets', key: 'metrics-key' } },
+      });
+      expect(envOf(server, 'RUNBOX_API_KEY').valueFrom.secretKeyRef).toEqual({ name: 'runbox-secrets', key: 'api-key' });
+      // A pod's name is unique among live pods: no two servers reap each other's sandboxes.
+      expect(envOf(server, 'RUNBOX_INSTANCE_ID').valueFrom.fieldRef.fieldPath).toBe('metadata.name');
+      // An annotation-driven scrape job would have no key for /metrics: the PodMonitor scrapes instead.
+      expect(d.spec.template.metadata.annotations?.['prometheus.io/scrape']).toBeUndefined();
     }
   });
 
@@ -157,4 +203,19 @@ it('the gVisor overlay runs every pod under a RuntimeClass it defines, with runs
   const production = render('overlays/production').find((o) => o.kind === 'Deployment');
   expect(deployment.spec.replicas).toBe(production.spec.replicas);
   expect(pod.containers).toEqual(production.spec.template.spec.containers);
+});
+
+it('the PodMonitor scrapes the server pods with the metrics key they require, from the same Secret, in their namespace', () => {
+  const monitors = render('prometheus').filter((o) => o.kind === 'PodMonitor');
+  expect(monitors).toHaveLength(1);
+  const deployment = render('overlays/production').find((o) => o.kind === 'Deployment');
+  const server = deployment.spec.template.spec.containers.find((c: Obj) => c.name === 'runbox');
+  const monitor = monitors[0];
+  expect(monitor.metadata.namespace).toBe(deployment.metadata.namespace);
+  expect(matches(monitor.spec.selector.matchLabels, deployment.spec.template.metadata.labels)).toBe(true);
+  expect(monitor.spec.podMetricsEndpoints).toHaveLength(1);
+  const endpoint = monitor.spec.podMetricsEndpoints[0];
+  expect(server.ports.map((p: Obj) => p.name)).toContain(endpoint.port);
+  expect(endpoint.path).toBe('/metrics');
+  expect(endpoint.authorization).toEqual({ type: 'Bearer', credentials: envOf(server, 'RUNBOX_METRICS_KEY').valueFrom.secretKeyRef });
 });
