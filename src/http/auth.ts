@@ -29,6 +29,18 @@ export function keyMatches(expected: string, presented: string | undefined): boo
 
 const LOOPBACK_HOST = /^(localhost|127(?:\.\d{1,3}){3}|\[::1\])(?::\d+)?$/i;
 
+/**
+ * What is open on loopback without a key is open only to requests addressed to a loopback name, so that a
+ * web page cannot reach it through a hostname that resolves to 127.0.0.1 (DNS rebinding).
+ */
+export function requireLoopbackHost(ctx: Context, what: string): void {
+  if (!LOOPBACK_HOST.test(ctx.get('host'))) {
+    throw new ForbiddenError(
+      `without a key runbox serves ${what} only to requests addressed to localhost, 127.0.0.1 or [::1], not ${JSON.stringify(ctx.get('host'))}; set a key to serve other names`,
+    );
+  }
+}
+
 /** Who a request runs as: a stored key's id and limits, the bootstrap key, or nobody (keyless loopback mode). */
 export interface Principal {
   keyId: string | null;
@@ -65,11 +77,7 @@ export function requireApiKey(apiKey: string | undefined, store: Store, log: Log
     try {
       if (presented !== undefined) principal = await principalFor(presented);
       else if (apiKey === undefined && keylessAllowed && !(await store.hasActiveKeys())) {
-        if (!LOOPBACK_HOST.test(ctx.get('host'))) {
-          throw new ForbiddenError(
-            `without RUNBOX_API_KEY or stored keys runbox runs code only for requests addressed to localhost, 127.0.0.1 or [::1], not ${JSON.stringify(ctx.get('host'))}; set a key to serve other names`,
-          );
-        }
+        requireLoopbackHost(ctx, 'runs');
         principal = { keyId: null, limits: NO_LIMITS };
       }
     } catch (err) {

@@ -27,7 +27,7 @@ import type { PackageCatalog } from '../packages/catalog';
 import { formatRequirement } from '../packages/requirements';
 import { InstallSpentError } from '../sandbox/dependency-sets';
 import { poolPolicy, type LiveRun, type Runner } from '../sandbox/runner';
-import { keyMatches, presentedKey, requireApiKey, type Principal } from './auth';
+import { keyMatches, presentedKey, requireApiKey, requireLoopbackHost, type Principal } from './auth';
 import { ByteBudget, JsonBodyReader } from './body';
 import { closed } from './delivery';
 import { docsRoutes } from './docs';
@@ -365,6 +365,7 @@ export function routes({
 
   router.get('/metrics', async (ctx) => {
     const guard = metricsGuard(config);
+    if (guard === undefined) requireLoopbackHost(ctx, 'GET /metrics');
     if (guard !== undefined && (guard.key === undefined || !keyMatches(guard.key, presentedKey(ctx)))) {
       ctx.set('WWW-Authenticate', 'Bearer');
       throw new UnauthorizedError(

@@ -167,11 +167,14 @@ describe('GET /metrics', () => {
       expect((await described(http)).description).toMatch(/Refused to every request/);
     });
 
-    it('on loopback, stays open, with RUNBOX_API_KEY set or not', async () => {
+    it('on loopback, stays open to requests addressed to loopback, with RUNBOX_API_KEY set or not', async () => {
       const loopbacks: Record<string, string>[] = [{ HOST: '127.0.0.1' }, { HOST: 'localhost', RUNBOX_API_KEY: apiKey }, { HOST: '::1' }];
       for (const env of loopbacks) {
         const { http } = await served(env);
         expect({ env, status: (await http.get('/metrics')).status }).toEqual({ env, status: 200 });
+        // Open to local clients, not to a web page reaching 127.0.0.1 through a name of its own (DNS rebinding).
+        const rebound = await http.get('/metrics').set('host', 'rebind.example:8080');
+        expect({ env, status: rebound.status, code: rebound.body.error?.code }).toEqual({ env, status: 403, code: 'forbidden' });
         const doc = await described(http);
         expect(doc.description).toMatch(/Open: the server listens on loopback/);
         expect(doc.security).toBeUndefined();
