@@ -3,15 +3,24 @@ import { statSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { resolve as resolvePath } from 'node:path';
 import { hostname } from 'node:os';
-import { sandboxImageTag } from './sandbox/image';
-import type { AuditOptions } from './audit/audit-trail';
-import type { StoreConfig } from './store/open';
 
 /** The per-run limits, one per row of SETTINGS. */
 export type Limits = { readonly [K in keyof typeof SETTINGS]: number };
 
 /** How the HTTP server treats its clients: what one client can hold, and for how long (rows of HTTP_SETTINGS). */
 export type HttpLimits = { readonly [K in keyof typeof HTTP_SETTINGS]: number };
+
+/** Where the store is: SQLite in dataDir, or PostgreSQL at databaseUrl when set (src/store/open.ts). */
+export interface StoreConfig {
+  dataDir: string;
+  databaseUrl: string | undefined;
+}
+
+/** What the audit trail keeps, and for how long (src/audit/audit-trail.ts). */
+export interface AuditOptions {
+  storeContent: boolean;
+  retentionDays: number;
+}
 
 export interface Config {
   host: string;
@@ -197,7 +206,11 @@ function readTable<K extends string>(env: Env, table: Record<K, Setting>, fracti
   return values;
 }
 
-export function loadConfig(env: Env): Config {
+/**
+ * `defaultImage`: the sandbox image to run when RUNBOX_IMAGE is not set, asked only then. The entry points
+ * pass src/provision/image.ts's sandboxImageTag, which hashes images/python/: loading reads no image files.
+ */
+export function loadConfig(env: Env, defaultImage: () => string): Config {
   const limits: Limits = readTable(env, SETTINGS, ['cpus']);
   const http: HttpLimits = readTable(env, HTTP_SETTINGS);
 
@@ -260,7 +273,7 @@ export function loadConfig(env: Env): Config {
     host,
     port,
     apiKey,
-    image: env.RUNBOX_IMAGE || sandboxImageTag(),
+    image: env.RUNBOX_IMAGE || defaultImage(),
     runtime: runtimeConfig(env),
     dockerCallTimeoutMs: readNumber(env, 'RUNBOX_DOCKER_CALL_TIMEOUT_MS', 15_000, 100),
     killGraceMs: readNumber(env, 'RUNBOX_KILL_GRACE_MS', 2_000, 0),

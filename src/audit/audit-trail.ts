@@ -9,17 +9,13 @@
  */
 import { createHash } from 'node:crypto';
 import type { Logger } from 'pino';
+import type { AuditOptions } from '../config';
 import { StoreUnavailableError } from '../errors';
 import type { Encoded } from '../sandbox/encoding';
 import type { Metrics } from '../metrics/metrics';
 import type { Job } from '../sandbox/job';
 import type { RunResult } from '../sandbox/runner';
 import { StoreError, type RunRecord, type Store } from '../store/store';
-
-export interface AuditOptions {
-  storeContent: boolean;
-  retentionDays: number;
-}
 
 /** What the request told us about a run, before it started. */
 export interface RunOrigin {

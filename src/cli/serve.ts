@@ -3,6 +3,7 @@ import { ConfigError, EXPOSED_WITHOUT_KEYS, isLoopback, loadConfig, type Config 
 import { createDockerClient } from '../docker/client';
 import { createLogger } from '../log';
 import { Metrics } from '../metrics/metrics';
+import { sandboxImageTag } from '../provision/image';
 import { createService } from '../service';
 import { openStore } from '../store/open';
 import { StoreError, type Store } from '../store/store';
@@ -10,7 +11,7 @@ import { StoreError, type Store } from '../store/store';
 export async function serve(): Promise<void> {
   let config: Config;
   try {
-    config = loadConfig(process.env);
+    config = loadConfig(process.env, sandboxImageTag);
   } catch (err) {
     if (err instanceof ConfigError) {
       console.error(`runbox: configuration error: ${err.message}`);

@@ -3,6 +3,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadConfig, type Config } from '../../src/config';
+import { sandboxImageTag } from '../../src/provision/image';
 import { openSqlite } from '../../src/store/sqlite';
 import type { Store } from '../../src/store/store';
 
@@ -32,12 +33,15 @@ export const testStore = (dataDir = testDataDir()): Store => openSqlite(dataDir)
 /** A configuration as the server would load it, with overrides given as environment variables. */
 export function testConfig(env: Record<string, string> = {}): Config {
   // A distinct instance per test server, so one server's reaper never touches another's containers.
-  return loadConfig({
-    RUNBOX_IMAGE: 'runbox-python:test',
-    RUNBOX_INSTANCE_ID: `test-${randomBytes(4).toString('hex')}`,
-    RUNBOX_DATA_DIR: testDataDir(),
-    // `npm run test:runsc` runs suites again with sandboxes under gVisor.
-    ...(process.env.RUNBOX_RUNTIME ? { RUNBOX_RUNTIME: process.env.RUNBOX_RUNTIME } : {}),
-    ...env,
-  });
+  return loadConfig(
+    {
+      RUNBOX_IMAGE: 'runbox-python:test',
+      RUNBOX_INSTANCE_ID: `test-${randomBytes(4).toString('hex')}`,
+      RUNBOX_DATA_DIR: testDataDir(),
+      // `npm run test:runsc` runs suites again with sandboxes under gVisor.
+      ...(process.env.RUNBOX_RUNTIME ? { RUNBOX_RUNTIME: process.env.RUNBOX_RUNTIME } : {}),
+      ...env,
+    },
+    sandboxImageTag,
+  );
 }

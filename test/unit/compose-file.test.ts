@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { parse } from 'yaml';
 import { loadConfig, MAX_RUN_SLOTS } from '../../src/config';
 import { metricsGuard } from '../../src/metrics/access';
+import { sandboxImageTag } from '../../src/provision/image';
 import { INSTALLER_UID, SANDBOX_UID } from '../../src/sandbox/protocol';
 
 const ROOT = join(__dirname, '../..');
@@ -37,7 +38,7 @@ function containerEnv(vars: Record<string, string>): Record<string, string> {
 const REQUIRED = { RUNBOX_API_KEY: 'k'.repeat(24), RUNBOX_DOCKER_GID: '999' };
 
 describe('docker-compose.yml, with only the variables it requires', () => {
-  const config = loadConfig(containerEnv(REQUIRED));
+  const config = loadConfig(containerEnv(REQUIRED), sandboxImageTag);
 
   it('listens beyond loopback, and GET /metrics needs RUNBOX_API_KEY', () => {
     expect(config.host).toBe('0.0.0.0');
@@ -46,13 +47,13 @@ describe('docker-compose.yml, with only the variables it requires', () => {
 
   it('passes RUNBOX_METRICS_KEY through when it is set', () => {
     const metricsKey = 'm'.repeat(24);
-    const withKey = loadConfig(containerEnv({ ...REQUIRED, RUNBOX_METRICS_KEY: metricsKey }));
+    const withKey = loadConfig(containerEnv({ ...REQUIRED, RUNBOX_METRICS_KEY: metricsKey }), sandboxImageTag);
     expect(metricsGuard(withKey)).toEqual({ key: metricsKey, setting: 'RUNBOX_METRICS_KEY' });
   });
 
   it('sets no shared RUNBOX_INSTANCE_ID: the server derives one from its container hostname, unique on the engine', () => {
     expect(config.instanceId).toBe(`${hostname()}-${config.port}`);
-    expect(loadConfig(containerEnv({ ...REQUIRED, RUNBOX_INSTANCE_ID: 'mine' })).instanceId).toBe('mine');
+    expect(loadConfig(containerEnv({ ...REQUIRED, RUNBOX_INSTANCE_ID: 'mine' }), sandboxImageTag).instanceId).toBe('mine');
   });
 });
 

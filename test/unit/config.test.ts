@@ -1,6 +1,11 @@
-import { ConfigError, loadConfig } from '../../src/config';
+import { ConfigError, loadConfig as load } from '../../src/config';
 
 const base = { RUNBOX_IMAGE: 'img:1' };
+/** With RUNBOX_IMAGE set, the default image is never asked for (the server's hashes images/python/). */
+const notAsked = (): string => {
+  throw new Error('the default image was asked for although RUNBOX_IMAGE is set');
+};
+const loadConfig = (env: Record<string, string>) => load(env, notAsked);
 
 describe('loadConfig', () => {
   it('has documented defaults and binds to loopback', () => {
@@ -48,5 +53,14 @@ describe('loadConfig', () => {
     expect(loadConfig(base)).toMatchObject({ preload: ['numpy', 'pandas', 'matplotlib.pyplot'], preloadPolicy: 'auto' });
     expect(loadConfig({ ...base, RUNBOX_PRELOAD: '' }).preload).toEqual([]);
     expect(loadConfig({ ...base, RUNBOX_PRELOAD: ' scipy.stats , sklearn ' }).preload).toEqual(['scipy.stats', 'sklearn']);
+  });
+
+  it('runs the default image only when RUNBOX_IMAGE is not set, and reads no image files itself', () => {
+    const defaultImage = jest.fn(() => 'runbox-python:0123456789abcdef');
+    expect(load({ ...base, RUNBOX_IMAGE: 'mine:1' }, defaultImage).image).toBe('mine:1');
+    expect(defaultImage).not.toHaveBeenCalled();
+    expect(load({}, defaultImage).image).toBe('runbox-python:0123456789abcdef');
+    expect(load({ RUNBOX_IMAGE: '' }, defaultImage).image).toBe('runbox-python:0123456789abcdef');
+    expect(defaultImage).toHaveBeenCalledTimes(2);
   });
 });
