@@ -10,7 +10,7 @@ import type { RunResponse } from '../api/run-response';
 import { InternalError, RunboxError } from '../errors';
 import type { Metrics } from '../metrics/metrics';
 import type { JsonBodyReader } from '../http/body';
-import type { Principal } from '../http/auth';
+import type { Principal } from '../keys/principal';
 import { requestLog } from '../http/request-id';
 import { JsonText, MalformedBodyError, type CompatContract } from './contract';
 

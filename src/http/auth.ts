@@ -11,7 +11,8 @@ import type { Context, Next } from 'koa';
 import type { Logger } from 'pino';
 import { ForbiddenError, StoreUnavailableError, UnauthorizedError } from '../errors';
 import { hashKey, KEY_FORMAT } from '../keys/api-keys';
-import { NO_LIMITS, StoreError, type KeyLimits, type Store } from '../store/store';
+import type { Principal } from '../keys/principal';
+import { NO_LIMITS, StoreError, type Store } from '../store/store';
 
 const digest = (value: string) => createHash('sha256').update(value).digest();
 
@@ -39,12 +40,6 @@ export function requireLoopbackHost(ctx: Context, what: string): void {
       `without a key runbox serves ${what} only to requests addressed to localhost, 127.0.0.1 or [::1], not ${JSON.stringify(ctx.get('host'))}; set a key to serve other names`,
     );
   }
-}
-
-/** Who a request runs as: a stored key's id and limits, the bootstrap key, or nobody (keyless loopback mode). */
-export interface Principal {
-  keyId: string | null;
-  limits: KeyLimits;
 }
 
 /** last_used_at is a day-to-day figure: written at most this often per key, not on every request. */

@@ -18,9 +18,8 @@ import {
   ShuttingDownError,
   StoreUnavailableError,
 } from '../errors';
-import type { Principal } from '../http/auth';
-import { bucketCapacity, utcDay } from '../store/sql-store';
-import { StoreError, type Store } from '../store/store';
+import type { Principal } from '../keys/principal';
+import { bucketCapacity, StoreError, utcDay, type Store } from '../store/store';
 
 const DAY_MS = 86_400_000;
 /**

@@ -1,6 +1,7 @@
 /** The store's SQL, written once for both databases (`$1` parameters, no dialect-specific functions). */
 import type { SqlDriver } from './driver';
 import {
+  bucketCapacity,
   KEY_COLUMNS,
   keyFromRow,
   LIMIT_COLUMNS,
@@ -15,6 +16,7 @@ import {
   type RunStart,
   type Store,
   StoreError,
+  utcDay,
 } from './store';
 
 /** PostgreSQL returns BIGINT and COUNT(*) as strings. */
@@ -253,9 +255,3 @@ export function sqlStore(db: SqlDriver): Store {
     close: () => db.close(),
   };
 }
-
-/** A bucket holds one second's worth of tokens, and at least one (else a rate below 1/s could never be met). */
-export const bucketCapacity = (rate: number): number => Math.max(1, rate);
-
-/** The UTC day of an instant, as runs per day are counted: YYYY-MM-DD. */
-export const utcDay = (at: number): string => new Date(at).toISOString().slice(0, 10);

@@ -131,6 +131,12 @@ export interface Store {
 /** The store cannot be opened or used: the message names it (never a password). */
 export class StoreError extends Error {}
 
+/** A bucket holds one second's worth of tokens, and at least one (else a rate below 1/s could never be met). */
+export const bucketCapacity = (rate: number): number => Math.max(1, rate);
+
+/** The UTC day of an instant, as runs per day are counted (the `day` of countRun and runsOn): YYYY-MM-DD. */
+export const utcDay = (at: number): string => new Date(at).toISOString().slice(0, 10);
+
 /** A row as both databases return it (PostgreSQL gives BIGINT columns as strings). */
 export interface KeyRow {
   id: string;

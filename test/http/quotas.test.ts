@@ -2,8 +2,7 @@
 import pino from 'pino';
 import request from 'supertest';
 import { makeKey } from '../../src/keys/api-keys';
-import { utcDay } from '../../src/store/sql-store';
-import { NO_LIMITS, type KeyLimits } from '../../src/store/store';
+import { NO_LIMITS, utcDay, type KeyLimits } from '../../src/store/store';
 import { appWith } from '../support/app';
 import { testConfig, testStore } from '../support/config';
 import { fakeDocker } from '../support/fake-docker';

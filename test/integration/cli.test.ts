@@ -4,8 +4,7 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { makeKey } from '../../src/keys/api-keys';
-import { utcDay } from '../../src/store/sql-store';
-import { NO_LIMITS } from '../../src/store/store';
+import { NO_LIMITS, utcDay } from '../../src/store/store';
 import { startServer } from '../support/engine';
 
 const CLI = join(__dirname, '../../dist/cli/main.js');
