@@ -11,7 +11,6 @@ import { ERROR_CODES, type ErrorCode } from '../errors';
 import { runRequestSchema } from './run-request';
 import { errorResponseSchema, runResponseSchema } from './run-response';
 import { RUN_PYTHON, toolFormats, type ToolDefinition } from './run-python-tool';
-import type { CompatContract } from '../compat/contract';
 
 const CHART_PROGRAM = [
   'import pandas as pd',
@@ -170,8 +169,18 @@ const json = (schema: object, example?: unknown) => ({
   'application/json': { schema, ...(example !== undefined ? { example } : {}) },
 });
 
+/** What the document needs of another runner's contract (src/compat/contract.ts's CompatContract extends it). */
+export interface DocumentedContract {
+  path: string;
+  /** The OpenAPI tag: the runner this route replaces. */
+  tag: { name: string; description: string };
+  /** The OpenAPI path item (its operations carry the tag), and the component schemas it refers to. */
+  openapi: Record<string, unknown>;
+  schemas: Record<string, object>;
+}
+
 /** Each compat contract's path, tagged by the runner it replaces, with the security every run route has. */
-function compatPaths(contracts: readonly CompatContract[], security: object[]) {
+function compatPaths(contracts: readonly DocumentedContract[], security: object[]) {
   return Object.fromEntries(
     contracts.map((c) => [
       c.path,
@@ -182,7 +191,7 @@ function compatPaths(contracts: readonly CompatContract[], security: object[]) {
   );
 }
 
-export function openApiDocument(config: Config, version: string, tool: ToolDefinition, compat: readonly CompatContract[] = []) {
+export function openApiDocument(config: Config, version: string, tool: ToolDefinition, compat: readonly DocumentedContract[] = []) {
   const { limits } = config;
   // A key is always accepted; it is optional only where the server may run in keyless (loopback) mode,
   // which stored keys, added at any time, end.

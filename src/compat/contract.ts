@@ -4,6 +4,7 @@
  * metrics apply), and the run's response into its own shape; refusals and faults get its own error shape.
  */
 import { InvalidRequestError, type RunboxError } from '../errors';
+import type { DocumentedContract } from '../api/openapi';
 import type { RunRequestBody } from '../api/run-request';
 import type { RunResponse } from '../api/run-response';
 
@@ -13,18 +14,13 @@ export interface Translation<C> {
   context: C;
 }
 
-export interface CompatContract<C = unknown> {
-  path: string;
-  /** The OpenAPI tag: the runner this route replaces. */
-  tag: { name: string; description: string };
+/** Its path, OpenAPI tag, path item and schemas (DocumentedContract), and how it translates. */
+export interface CompatContract<C = unknown> extends DocumentedContract {
   /** `maxTimeoutMs`: the most this request may run, the server's maximum or its key's, whichever is lower. */
   translate(body: unknown, maxTimeoutMs: number): Translation<C>;
   answer(response: RunResponse, context: C): unknown;
   /** A refusal or fault, in the contract's own terms (a status and a body). */
   refuse(err: RunboxError): { status: number; body: unknown };
-  /** The OpenAPI path item (its operations carry the tag), and the component schemas it refers to. */
-  openapi: Record<string, unknown>;
-  schemas: Record<string, object>;
 }
 
 /** A JSON body given as text, passed on as it is (a number's form, 3.0 or 3, survives). */
