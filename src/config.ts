@@ -189,6 +189,24 @@ export function runtimeConfig(env: NodeJS.ProcessEnv): string {
   return runtime;
 }
 
+/** RUNBOX_WHEELHOUSE as given, for `runbox packages` (which may create the folder); undefined when unset or empty. */
+export function wheelhouseSetting(env: Env): string | undefined {
+  return env.RUNBOX_WHEELHOUSE || undefined;
+}
+
+/** The server the `runbox` client commands talk to when no flag says: RUNBOX_URL, and its key RUNBOX_API_KEY. */
+export function clientConfig(env: Env): { url: string | undefined; apiKey: string | undefined } {
+  return { url: env.RUNBOX_URL, apiKey: env.RUNBOX_API_KEY || undefined };
+}
+
+/**
+ * DOCKER_HOST, for provisioning: when set, the engine is elsewhere, so none is installed or started here. (The
+ * engine client, dockerode, reads it itself.)
+ */
+export function dockerHostSetting(env: Env): string | undefined {
+  return env.DOCKER_HOST || undefined;
+}
+
 /** The message for a server that would listen beyond loopback with nobody's key required. */
 export const EXPOSED_WITHOUT_KEYS = (host: string) =>
   `HOST=${host} is not loopback: set RUNBOX_API_KEY, or add a key with \`runbox keys add\`, before exposing runbox beyond this machine`;

@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 /** The `runbox` command: one program for every way of using runbox from a shell. */
 import { Command, CommanderError } from 'commander';
+import { clientConfig } from '../config';
 import { bridgeStdio } from '../mcp/stdio';
 import { version } from '../version';
 import { CliError, EXIT } from './exit-codes';
@@ -20,13 +21,14 @@ function serverOptions(command: Command): Command {
 }
 
 function server(options: { url?: string; apiKey?: string }): { url: string; apiKey?: string } {
-  const url = options.url ?? process.env.RUNBOX_URL ?? DEFAULT_URL;
+  const fromEnv = clientConfig(process.env);
+  const url = options.url ?? fromEnv.url ?? DEFAULT_URL;
   try {
     new URL(url);
   } catch {
     throw new CliError(`--url ${JSON.stringify(url)} is not a URL`, EXIT.usage);
   }
-  return { url, apiKey: options.apiKey || process.env.RUNBOX_API_KEY || undefined };
+  return { url, apiKey: options.apiKey || fromEnv.apiKey };
 }
 
 const program = new Command()

@@ -4,13 +4,14 @@
  */
 import { chmodSync, existsSync, mkdirSync } from 'node:fs';
 import { resolve } from 'node:path';
+import { wheelhouseSetting } from '../config';
 import { WheelError } from '../packages/wheel';
 import { Wheelhouse } from '../packages/wheelhouse';
 import { CliError, EXIT } from './exit-codes';
 import { table } from './keys';
 
 function wheelhouse({ create }: { create: boolean }): Wheelhouse {
-  const dir = process.env.RUNBOX_WHEELHOUSE;
+  const dir = wheelhouseSetting(process.env);
   if (!dir) throw new CliError('set RUNBOX_WHEELHOUSE to the wheelhouse folder (the same as the server’s)', EXIT.usage);
   if (create && !existsSync(resolve(dir))) {
     // Sandboxes read it as the sandbox user: a folder made here is open to others (it holds nothing secret).

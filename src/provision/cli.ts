@@ -1,5 +1,5 @@
 /** `npm run provision`: make sure the Docker engine answers, has the runtime (RUNBOX_RUNTIME), and the sandbox image exists. */
-import { runtimeConfig } from '../config';
+import { dockerHostSetting, runtimeConfig } from '../config';
 import { createDockerClient } from '../docker/client';
 import { ensureEngine } from './engine';
 import { ensureImage, sandboxImageTag } from './image';
@@ -7,8 +7,9 @@ import { ensureRuntime } from './runtime';
 
 export async function provision(log: (line: string) => void = (line) => console.log(`[provision] ${line}`)) {
   const docker = createDockerClient({ callTimeoutMs: 10_000 });
-  const startedDockerdPid = await ensureEngine(docker, log);
-  await ensureRuntime(docker, runtimeConfig(process.env), log);
+  const dockerHost = dockerHostSetting(process.env);
+  const startedDockerdPid = await ensureEngine(docker, dockerHost, log);
+  await ensureRuntime(docker, runtimeConfig(process.env), dockerHost, log);
   await ensureImage(docker, sandboxImageTag(), log);
   return { startedDockerdPid };
 }

@@ -18,12 +18,17 @@ async function answers(docker: DockerClient): Promise<boolean> {
 
 /**
  * Resolves once the engine answers /_ping. Returns the pid of a dockerd we started, or undefined
- * when one was already running (which is then not ours to stop).
+ * when one was already running (which is then not ours to stop). `dockerHost`: DOCKER_HOST, if set.
  */
-export async function ensureEngine(docker: DockerClient, log: (line: string) => void, waitMs = 60_000): Promise<number | undefined> {
+export async function ensureEngine(
+  docker: DockerClient,
+  dockerHost: string | undefined,
+  log: (line: string) => void,
+  waitMs = 60_000,
+): Promise<number | undefined> {
   if (await answers(docker)) return undefined;
-  if (process.env.DOCKER_HOST) {
-    throw new Error(`the Docker engine at DOCKER_HOST=${process.env.DOCKER_HOST} does not answer; start it and retry`);
+  if (dockerHost) {
+    throw new Error(`the Docker engine at DOCKER_HOST=${dockerHost} does not answer; start it and retry`);
   }
   if (!isDebianRoot()) {
     throw new Error(

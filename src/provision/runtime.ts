@@ -41,8 +41,17 @@ function dockerdPids(): number[] {
   }
 }
 
-/** Makes sure the engine runs sandboxes under `runtime`; installs and registers runsc when asked for it. */
-export async function ensureRuntime(docker: DockerClient, runtime: string, log: (line: string) => void, waitMs = 20_000): Promise<void> {
+/**
+ * Makes sure the engine runs sandboxes under `runtime`; installs and registers runsc when asked for it, unless
+ * `dockerHost` (DOCKER_HOST) says the engine is elsewhere.
+ */
+export async function ensureRuntime(
+  docker: DockerClient,
+  runtime: string,
+  dockerHost: string | undefined,
+  log: (line: string) => void,
+  waitMs = 20_000,
+): Promise<void> {
   if (runtime === 'runc') return;
   const known = await docker.runtimes();
   const registered = known[runtime];
@@ -59,7 +68,7 @@ export async function ensureRuntime(docker: DockerClient, runtime: string, log: 
     }
     return;
   }
-  if (!isDebianRoot() || process.env.DOCKER_HOST) {
+  if (!isDebianRoot() || dockerHost) {
     throw new Error(
       `RUNBOX_RUNTIME=runsc: the engine has no runsc runtime. Install gVisor and register it in ${DAEMON_JSON} as ${JSON.stringify({ runtimes: { runsc: RUNSC } })}, then reload the engine`,
     );

@@ -1,4 +1,4 @@
-import { ConfigError, loadConfig as load } from '../../src/config';
+import { clientConfig, ConfigError, dockerHostSetting, loadConfig as load, wheelhouseSetting } from '../../src/config';
 
 const base = { RUNBOX_IMAGE: 'img:1' };
 /** With RUNBOX_IMAGE set, the default image is never asked for (the server's hashes images/python/). */
@@ -62,5 +62,20 @@ describe('loadConfig', () => {
     expect(load({}, defaultImage).image).toBe('runbox-python:0123456789abcdef');
     expect(load({ RUNBOX_IMAGE: '' }, defaultImage).image).toBe('runbox-python:0123456789abcdef');
     expect(defaultImage).toHaveBeenCalledTimes(2);
+  });
+});
+
+describe("the commands' own settings, read in config.ts too", () => {
+  it('runbox run/mcp: RUNBOX_URL as given, RUNBOX_API_KEY unless empty', () => {
+    expect(clientConfig({})).toEqual({ url: undefined, apiKey: undefined });
+    expect(clientConfig({ RUNBOX_URL: 'http://h:1', RUNBOX_API_KEY: '' })).toEqual({ url: 'http://h:1', apiKey: undefined });
+    expect(clientConfig({ RUNBOX_API_KEY: 'rbx_test_x' }).apiKey).toBe('rbx_test_x');
+  });
+
+  it('runbox packages: RUNBOX_WHEELHOUSE as given; provisioning: DOCKER_HOST; empty is unset', () => {
+    expect(wheelhouseSetting({ RUNBOX_WHEELHOUSE: 'wheels' })).toBe('wheels');
+    expect(wheelhouseSetting({ RUNBOX_WHEELHOUSE: '' })).toBeUndefined();
+    expect(dockerHostSetting({ DOCKER_HOST: 'tcp://engine:2375' })).toBe('tcp://engine:2375');
+    expect(dockerHostSetting({ DOCKER_HOST: '' })).toBeUndefined();
   });
 });
