@@ -2,6 +2,8 @@ import { readFileSync, rmSync } from 'node:fs';
 import { STARTED_DOCKERD_FILE } from './global-setup';
 
 export default async function globalTeardown(): Promise<void> {
+  // Under `npm test` the engine serves the next tier too; scripts/test-tiers.sh stops it after the last.
+  if (process.env.RUNBOX_TEST_TIERS) return;
   let pid = NaN;
   try {
     pid = Number(readFileSync(STARTED_DOCKERD_FILE, 'utf8').trim() || NaN);

@@ -1,5 +1,5 @@
 /**
- * docker-compose.yml and the server image it builds, read as files (test/integration/compose.test.ts brings them
+ * docker-compose.yml and the server image it builds, read as files (test/deploy/compose.test.ts brings them
  * up for real): what a deployment gets when the operator sets only what compose requires.
  */
 import { readFileSync } from 'node:fs';

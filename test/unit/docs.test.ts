@@ -212,7 +212,7 @@ function citedTests(markdown: string): Citation[] {
   return citations;
 }
 
-// The roots of jest.unit.config.js: what `npm run test:unit` runs.
+// The roots of the unit tier (jest.config.js): what `npm run test:unit` runs.
 const UNIT_ROOTS = ['test/unit/', 'test/http/'];
 
 /** Whether a citation names some title (one in the unit suite, for a "(unit)" citation). */
