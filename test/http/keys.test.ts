@@ -4,6 +4,7 @@ import { NO_LIMITS } from '../../src/store/store';
 import { appWith } from '../support/app';
 import { testConfig } from '../support/config';
 import { fakeDocker } from '../support/fake-docker';
+import { until } from '../support/wait';
 
 const MCP = { 'content-type': 'application/json', accept: 'application/json, text/event-stream' };
 const LIST = { jsonrpc: '2.0', id: 1, method: 'tools/list' };
@@ -48,8 +49,11 @@ describe('stored API keys over HTTP', () => {
     const { http, store, key, record } = await serverWithKey({ RUNBOX_API_KEY: bootstrap });
     expect((await http.post('/mcp').set(MCP).set('x-api-key', bootstrap).send(LIST)).status).toBe(200);
     expect((await http.post('/mcp').set(MCP).set('x-api-key', key).send(LIST)).status).toBe(200);
-    await new Promise((r) => setTimeout(r, 50));
-    expect((await store.listKeys()).find((k) => k.id === record.id)?.lastUsedAt).toEqual(expect.any(Number));
+    // Recorded after the answer, off the request's path.
+    await until(
+      async () => typeof (await store.listKeys()).find((k) => k.id === record.id)?.lastUsedAt === 'number',
+      'lastUsedAt recorded',
+    );
   });
 
   it("holds a key's runs to its ceilings on timeout_ms and memory_mb, naming them", async () => {

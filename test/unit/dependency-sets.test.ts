@@ -8,6 +8,7 @@ import { DependencySets, demultiplexed, InstallSpentError } from '../../src/sand
 import { INSTALLER_UID } from '../../src/sandbox/protocol';
 import { silentLog } from '../support/app';
 import { testConfig, testDataDir } from '../support/config';
+import { until } from '../support/wait';
 
 type Spec = {
   Entrypoint?: string[];
@@ -28,6 +29,8 @@ interface Install {
   exitCode: number;
   stdout?: string;
   stderr?: string;
+  /** The installer runs until it is killed (then exits 137), instead of exiting with `exitCode` after `waitMs`. */
+  untilKilled?: boolean;
 }
 
 /** `installs`: what each install container says and exits with, in turn (the last one repeats). */
@@ -36,11 +39,17 @@ function scriptedEngine(installs: Install[], waitMs = 20) {
   const calls: string[] = [];
   const specs: Spec[] = [];
   let containers = 0;
+  const killed = new Map<string, { promise: Promise<void>; kill: () => void }>();
+  /** What container `id` (c1, c2, ...) does: the installs in turn, the last one repeating. */
+  const installOf = (id: string) => installs[Math.min(Number(id.slice(1)), installs.length) - 1];
   const docker = {
     create: async (spec: Spec) => {
       calls.push('create');
       specs.push(spec);
-      return `c${++containers}`;
+      const id = `c${++containers}`;
+      let kill!: () => void;
+      killed.set(id, { promise: new Promise<void>((resolve) => (kill = resolve)), kill });
+      return id;
     },
     attach: async () => {
       const { stdout = '', stderr = '' } = installs[Math.min(specs.length, installs.length) - 1];
@@ -50,8 +59,16 @@ function scriptedEngine(installs: Install[], waitMs = 20) {
       return stream;
     },
     start: async () => void calls.push('start'),
-    wait: async () => (await new Promise((r) => setTimeout(r, waitMs)), installs[Math.min(specs.length, installs.length) - 1].exitCode),
-    kill: async () => void calls.push('kill'),
+    wait: async (id: string) => {
+      const install = installOf(id);
+      if (install.untilKilled) return (await killed.get(id)!.promise, 137);
+      await new Promise((r) => setTimeout(r, waitMs));
+      return install.exitCode;
+    },
+    kill: async (id: string) => {
+      calls.push('kill');
+      killed.get(id)?.kill();
+    },
     remove: async () => void calls.push('remove'),
     createVolume: async (name: string, labels: Record<string, string>) => void volumes.set(name, labels),
     removeVolume: async (name: string) => void volumes.delete(name),
@@ -207,12 +224,13 @@ describe('dependency sets', () => {
   });
 
   it('a run waiting on another run’s install that gave up installs the set itself', async () => {
-    const { deps, engine } = sets({}, [installed()], 200);
+    const { deps, engine } = sets({}, [{ ...installed(), untilKilled: true }, installed()]);
     const leaving = new AbortController();
     const first = deps.prepare([wheel('z-1-py3-none-any.whl')], far(), leaving.signal);
-    await new Promise((r) => setTimeout(r, 20));
+    // Its install runs...
+    await until(() => engine.calls.includes('start'), "the first run's install started");
+    // ...when a second run of the set comes to wait on it, and the first run's client leaves.
     const second = deps.prepare([wheel('z-1-py3-none-any.whl')], far(), never);
-    await new Promise((r) => setTimeout(r, 50));
     leaving.abort();
     await expect(first).rejects.toThrow(/cancelled|went away/);
     const got = await second;

@@ -245,17 +245,23 @@ describe('Runner with a scripted engine', () => {
   });
 
   it('a run that exited before its deadline is not a timeout, even if its output is still arriving then', async () => {
-    const engine = scriptedEngine();
-    const { runner } = runnerOn(engine.docker, { RUNBOX_KILL_GRACE_MS: '2000' });
-    const result = runner.run({ ...job, timeoutMs: 100 });
-    const marker = await engine.marker();
-    engine.exit(0);
-    await new Promise((r) => setTimeout(r, 150));
-    engine.stream.push(frame(1, Buffer.concat([Buffer.from(marker), await tarOf([file('summary.json', '{"skipped":0}')])])));
-    engine.stream.push(null);
-    expect(await result).toMatchObject({ status: 'ok', timedOut: false, exitCode: 0 });
-    expect(engine.state.calls).not.toContain('kill');
-    await runner.settle();
+    // The run's clock is the test's: its deadline passes, and its kill grace does not, because the test says so.
+    jest.useFakeTimers({ doNotFake: ['nextTick', 'setImmediate', 'clearImmediate', 'queueMicrotask'] });
+    try {
+      const engine = scriptedEngine();
+      const { runner } = runnerOn(engine.docker, { RUNBOX_KILL_GRACE_MS: '2000' });
+      const result = runner.run({ ...job, timeoutMs: 100 });
+      const marker = await engine.marker();
+      engine.exit(0);
+      await jest.advanceTimersByTimeAsync(150);
+      engine.stream.push(frame(1, Buffer.concat([Buffer.from(marker), await tarOf([file('summary.json', '{"skipped":0}')])])));
+      engine.stream.push(null);
+      expect(await result).toMatchObject({ status: 'ok', timedOut: false, exitCode: 0 });
+      expect(engine.state.calls).not.toContain('kill');
+      await runner.settle();
+    } finally {
+      jest.useRealTimers();
+    }
   });
 
   it('kills a run that floods its output: output_limit, what was kept is capped', async () => {
