@@ -11,9 +11,8 @@ import { requestIds } from './http/request-id';
 import type { AuditTrail } from './audit/audit-trail';
 import type { Metrics } from './metrics/metrics';
 import type { Quotas } from './quotas/quotas';
-import type { InFlight } from './sandbox/in-flight';
+import type { RunService } from './runs/run-service';
 import type { PackageCatalog } from './packages/catalog';
-import type { Runner } from './sandbox/runner';
 import type { Store } from './store/store';
 
 export interface AppDeps {
@@ -21,7 +20,6 @@ export interface AppDeps {
   /** Keys, their limits' state and the audit trail; opened and closed by the caller. */
   store: Store;
   docker: DockerClient;
-  runner: Runner;
   quotas: Quotas;
   audit: AuditTrail;
   metrics: Metrics;
@@ -29,8 +27,8 @@ export interface AppDeps {
   version: string;
   /** Set once shutdown begins: readiness fails and new runs are refused. */
   state: { draining: boolean };
-  /** Run requests in progress, until their audit record is ended. */
-  requests: InFlight;
+  /** The one run path every door adapts to. */
+  runs: RunService;
   catalog: PackageCatalog;
 }
 

@@ -8,7 +8,6 @@ import type { DockerClient } from './docker/client';
 import { createHttpServer } from './http/connections';
 import { Admission } from './sandbox/admission';
 import { PackageCatalog } from './packages/catalog';
-import { InFlight } from './sandbox/in-flight';
 import { reportingGraceMs } from './sandbox/sandboxes';
 import { InstanceInUseError, InstanceLease } from './sandbox/instance-lease';
 import { Reaper } from './sandbox/reaper';
@@ -16,6 +15,8 @@ import { Runner } from './sandbox/runner';
 import { AuditTrail } from './audit/audit-trail';
 import { Metrics } from './metrics/metrics';
 import { Quotas } from './quotas/quotas';
+import { RunRequestParser } from './api/run-request';
+import { RunService } from './runs/run-service';
 import type { Store } from './store/store';
 import { version } from './version';
 
@@ -56,15 +57,15 @@ export function assemble(config: Config, docker: DockerClient, log: Logger, stor
     slotsInUse: () => admission.inUse,
   });
   const state = { draining: false };
-  const requests = new InFlight();
   const catalog = new PackageCatalog(docker, config.image, config.wheelhouse);
-  const app = createApp({ config, store, docker, runner, quotas, audit, metrics, log, version, state, requests, catalog });
-  return { admission, runner, reaper, lease, quotas, audit, metrics, state, requests, app };
+  const runs = new RunService({ parser: new RunRequestParser(config.limits), runner, catalog, quotas, audit, metrics, state });
+  const app = createApp({ config, store, docker, runs, quotas, audit, metrics, log, version, state, catalog });
+  return { admission, runner, reaper, lease, quotas, audit, metrics, state, runs, app };
 }
 
 /** `metrics`: pass the instance the Docker client reports its calls to, so they are served too. */
 export function createService(config: Config, docker: DockerClient, log: Logger, store: Store, metrics = new Metrics()): Service {
-  const { admission, runner, reaper, lease, audit, quotas, state, requests, app } = assemble(config, docker, log, store, metrics);
+  const { admission, runner, reaper, lease, audit, quotas, state, runs, app } = assemble(config, docker, log, store, metrics);
   const server = createHttpServer(config.http, app.callback(), log);
 
   return {
@@ -118,7 +119,7 @@ export function createService(config: Config, docker: DockerClient, log: Logger,
       // Every container of this server is gone: a successor with the same id may start.
       await lease.release();
       // Runs have ended; their requests still write their audit records before answering.
-      await requests.settle();
+      await runs.settle();
       const closed = new Promise((resolve) => server.close(resolve));
       server.closeAllConnections();
       await closed;

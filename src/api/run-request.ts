@@ -89,6 +89,23 @@ function describe(error: ErrorObject): string {
   }
 }
 
+/** A caller's own ceilings below the server's (a stored key's --max-timeout and --max-memory); null: none. */
+export interface Ceilings {
+  maxTimeoutMs?: number | null;
+  maxMemoryMb?: number | null;
+}
+
+/**
+ * A value within the caller's ceiling: asking for more is a 400 naming the ceiling; the server's default is
+ * lowered to it when nothing is asked.
+ */
+function withinCeiling(field: string, asked: number | undefined, serverDefault: number, ceiling: number | null | undefined): number {
+  if (ceiling === null || ceiling === undefined) return asked ?? serverDefault;
+  if (asked === undefined) return Math.min(serverDefault, ceiling);
+  if (asked > ceiling) throw new InvalidRequestError(`${field} ${asked} is over this key's limit of ${ceiling}`);
+  return asked;
+}
+
 export class RunRequestParser {
   private readonly validate: ValidateFunction<RunRequestBody>;
 
@@ -102,7 +119,7 @@ export class RunRequestParser {
   }
 
   /** Validates a parsed JSON body and returns the job it describes; throws 400/413 errors naming the problem. */
-  parse(body: unknown): Job {
+  parse(body: unknown, ceilings: Ceilings = {}): Job {
     if (typeof body !== 'object' || body === null || Array.isArray(body)) {
       throw new InvalidRequestError('the body must be a JSON object');
     }
@@ -195,8 +212,8 @@ export class RunRequestParser {
       args,
       stdin,
       dependencies,
-      timeoutMs: request.timeout_ms ?? limits.defaultTimeoutMs,
-      memoryMb: request.memory_mb ?? limits.defaultMemoryMb,
+      timeoutMs: withinCeiling('timeout_ms', request.timeout_ms, limits.defaultTimeoutMs, ceilings.maxTimeoutMs),
+      memoryMb: withinCeiling('memory_mb', request.memory_mb, limits.defaultMemoryMb, ceilings.maxMemoryMb),
     };
   }
 }

@@ -7,14 +7,13 @@ import Router from '@koa/router';
 import type { Context } from 'koa';
 import type { Logger } from 'pino';
 import { ABOUT_LINKS, openApiDocument } from '../api/openapi';
-import { runResponse, type RunResponse } from '../api/run-response';
+import type { RunResponse } from '../api/run-response';
 import { RunRequestParser, SUPPORTED_LANGUAGES } from '../api/run-request';
 import { runPythonTool, toolFormats } from '../api/run-python-tool';
 import { isLoopback, type Config } from '../config';
-import type { Job } from '../sandbox/job';
 import type { DockerClient } from '../docker/client';
 import type { Store } from '../store/store';
-import { InvalidRequestError, NotFoundError, RunboxError, ShuttingDownError, UnauthorizedError } from '../errors';
+import { NotFoundError, RunboxError, ShuttingDownError, UnauthorizedError } from '../errors';
 import { jsonRpcRefusal, mcpHandler } from '../mcp/http';
 import type { AuditTrail } from '../audit/audit-trail';
 import { runRecordResponse } from '../api/run-record';
@@ -22,11 +21,10 @@ import type { Metrics } from '../metrics/metrics';
 import { metricsGuard } from '../metrics/access';
 import { rateLimitHeaders, type QuotaState, type Quotas } from '../quotas/quotas';
 import { PRELOAD_MIN_MEMORY_MB } from '../sandbox/preload';
-import type { InFlight } from '../sandbox/in-flight';
 import type { PackageCatalog } from '../packages/catalog';
 import { formatRequirement } from '../packages/requirements';
-import { InstallSpentError } from '../sandbox/dependency-sets';
-import { poolPolicy, type LiveRun, type Runner } from '../sandbox/runner';
+import type { RunService } from '../runs/run-service';
+import { poolPolicy, type LiveRun } from '../sandbox/runner';
 import { keyMatches, presentedKey, requireApiKey, requireLoopbackHost } from './auth';
 import type { Principal } from '../keys/principal';
 import { ByteBudget, JsonBodyReader } from './body';
@@ -44,14 +42,13 @@ export interface RouteDeps {
   store: Store;
   log: Logger;
   docker: DockerClient;
-  runner: Runner;
   quotas: Quotas;
   audit: AuditTrail;
   metrics: Metrics;
   version: string;
   state: { draining: boolean };
-  /** Run requests in progress, from parsing to their audit record's end: a graceful stop waits for them. */
-  requests: InFlight;
+  /** The one run path every door adapts to. */
+  runs: RunService;
   catalog: PackageCatalog;
 }
 
@@ -105,27 +102,6 @@ function engineProbe(docker: DockerClient, image: string): () => Promise<EngineC
 }
 
 /**
- * A stored key's ceilings on timeout and memory: asking for more is a 400 naming the key's limit; the
- * server's defaults are lowered to them when the request asks for nothing.
- */
-function withinKeyLimits(job: Job, request: unknown, { limits }: Principal): Job {
-  const asked = request as { timeout_ms?: unknown; memory_mb?: unknown };
-  let { timeoutMs, memoryMb } = job;
-  if (limits.maxTimeoutMs !== null && timeoutMs > limits.maxTimeoutMs) {
-    if (asked.timeout_ms !== undefined) {
-      throw new InvalidRequestError(`timeout_ms ${timeoutMs} is over this key's limit of ${limits.maxTimeoutMs}`);
-    }
-    timeoutMs = limits.maxTimeoutMs;
-  }
-  if (limits.maxMemoryMb !== null && memoryMb > limits.maxMemoryMb) {
-    if (asked.memory_mb !== undefined)
-      throw new InvalidRequestError(`memory_mb ${memoryMb} is over this key's limit of ${limits.maxMemoryMb}`);
-    memoryMb = limits.maxMemoryMb;
-  }
-  return { ...job, timeoutMs, memoryMb };
-}
-
-/**
  * Per-key request limits, after authentication: a token per request (429 rate_limited), and the RateLimit
  * headers on every response to a key with limits. `refuse` answers a refusal in the route's own terms.
  */
@@ -144,22 +120,8 @@ function requestLimits(quotas: Quotas, baseLog: Logger, refuse?: (ctx: Context, 
   };
 }
 
-export function routes({
-  config,
-  store,
-  docker,
-  runner,
-  quotas,
-  audit,
-  metrics,
-  log,
-  version,
-  state,
-  requests,
-  catalog,
-}: RouteDeps): Router {
+export function routes({ config, store, docker, quotas, audit, metrics, log, version, state, runs, catalog }: RouteDeps): Router {
   const router = new Router();
-  const parser = new RunRequestParser(config.limits);
   const tool = runPythonTool(config);
   const toolParser = new RunRequestParser(config.limits, tool.inputSchema);
   const auth = requireApiKey(config.apiKey, store, log, isLoopback(config.host));
@@ -187,89 +149,26 @@ export function routes({
   const openApi = openApiDocument(config, version, tool, compat);
   const tools = toolFormats(tool);
 
-  /** The one run path, whichever door a request came in by: parse, run, map the result. */
-  const execute = (ctx: Context, request: unknown, options: ExecuteOptions = {}): Promise<RunResponse> =>
-    requests.add(runFor(ctx, request, options));
-
-  const runFor = async (ctx: Context, request: unknown, { requestParser = parser, cancel, live }: ExecuteOptions): Promise<RunResponse> => {
-    if (state.draining) throw new ShuttingDownError();
-    const receivedAt = Date.now();
-    const reqLog = requestLog(ctx, log);
-    const principal = ctx.state.principal as Principal;
-    const job = withinKeyLimits(requestParser.parse(request), request, principal);
-    // Before anything is counted or created: a dependency that cannot be met is the request's fault (400).
-    const dependencies = await catalog.resolve(job.dependencies);
+  /** The one run path, whichever door a request came in by: the run service, as this HTTP request. */
+  const execute = async (ctx: Context, request: unknown, { requestParser, cancel, live }: ExecuteOptions = {}): Promise<RunResponse> => {
     const quota: QuotaState = (ctx.state.quota as QuotaState | undefined) ?? {};
-    const reservation = await quotas.reserveRun(principal, quota, reqLog, receivedAt);
     const gone = clientGone(ctx);
-    const stop = cancel ? AbortSignal.any([gone, cancel]) : gone;
-    /** Set once the run's record exists: from then on, however the run ends, its record is ended too. */
-    let started: { id: string; at: number } | undefined;
-    let result;
     try {
-      ctx.set(rateLimitHeaders(quota));
-      const releaseShare = await quotas.shareFor(principal, receivedAt + job.timeoutMs, stop, reqLog);
-      // A response not yet delivered is held against its own key's concurrency share when the key has one,
-      // so a key that withholds reads stalls only itself; without one, against a run slot (server capacity).
-      const ownShare = principal.keyId !== null && principal.limits.maxConcurrent !== null;
-      try {
-        result = await runner.run(job, {
-          cancel: stop,
-          receivedAt,
-          holdSlotUntil: ownShare ? undefined : closed(ctx.res),
-          live,
-          tenant: principal.keyId ?? '',
-          wheels: dependencies.wheels,
-          beforeStart: async (run) => {
-            await audit.begin({ keyId: principal.keyId, requestId: ctx.state.requestId as string, receivedAt, job }, run, reqLog);
-            started = { id: run.id, at: Date.now() };
-            reservation.started();
-          },
-        });
-      } finally {
-        // Delivered, or abandoned (the connection gone, RUNBOX_RESPONSE_TIMEOUT_MS): refusals and faults too.
-        void closed(ctx.res).then(releaseShare);
-      }
-    } catch (caught) {
-      let err = caught;
-      if (err instanceof InstallSpentError) {
-        // Its own dependency install failed: a container ran for it, so it counts as the key's run and is in
-        // the audit trail under the install's id, whatever the install's answer was.
-        err = err.original;
-        const spent = caught as InstallSpentError;
-        const code = err instanceof RunboxError ? err.code : 'internal';
-        reservation.started();
-        ctx.set('X-Runbox-Run-Id', spent.installId);
-        try {
-          await audit.begin(
-            { keyId: principal.keyId, requestId: ctx.state.requestId as string, receivedAt, job },
-            { id: spent.installId, queuedMs: 0 },
-            reqLog,
-          );
-          await audit.failed(spent.installId, code, spent.durationMs, reqLog);
-        } catch (auditErr) {
-          reqLog.error({ err: auditErr, runId: spent.installId }, 'the audit trail could not record a failed install');
-        }
-        metrics.runFailed(code);
-        reqLog.info({ runId: spent.installId, keyId: principal.keyId, failed: code }, 'run ended in its dependency install');
-      }
-      // A run that started and then failed (the engine, shutdown, a fault) still gets its end recorded.
-      if (started) {
-        const code = err instanceof RunboxError ? err.code : 'internal';
-        metrics.runFailed(code);
-        await audit.failed(started.id, code, Date.now() - started.at, reqLog);
-        reqLog.info({ runId: started.id, keyId: principal.keyId, failed: code }, 'run ended');
-      }
-      throw err;
+      return await runs.run({
+        principal: ctx.state.principal as Principal,
+        quota,
+        request,
+        parser: requestParser,
+        requestId: ctx.state.requestId as string,
+        log: requestLog(ctx, log),
+        signal: cancel ? AbortSignal.any([gone, cancel]) : gone,
+        live,
+        // Delivered, or abandoned (the connection gone, RUNBOX_RESPONSE_TIMEOUT_MS).
+        delivered: closed(ctx.res),
+      });
     } finally {
-      // A run that never started (refused, cancelled, failed to start) does not count against the day.
-      reservation.settle();
       ctx.set(rateLimitHeaders(quota));
     }
-    metrics.runEnded(result.status, result.durationMs, result.queuedMs);
-    await audit.finish(result, reqLog);
-    reqLog.info({ runId: result.id, keyId: principal.keyId, status: result.status, exitCode: result.exitCode }, 'run ended');
-    return runResponse(result, dependencies.packages);
   };
 
   /** The same run, answered as Server-Sent Events once it starts; refusals before that stay JSON errors. */

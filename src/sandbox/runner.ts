@@ -16,8 +16,8 @@ import { WarmPool, type PoolPolicy } from './pool';
 import { importScanner, PRELOAD_MIN_MEMORY_MB, wantsPreload } from './preload';
 import { artifactCaps } from './protocol';
 import { RunOutput, type LiveOutput } from './run-output';
-import { reportingGraceMs, SandboxFactory, type Sandbox } from './sandboxes';
-import { DependencySets } from './dependency-sets';
+import { reportingGraceMs, SandboxFactory, type DiscardOptions, type Sandbox } from './sandboxes';
+import { DependencySets, type PreparedSet } from './dependency-sets';
 import type { WheelhouseEntry } from '../packages/wheelhouse';
 
 export type { RunStatus };
@@ -48,7 +48,8 @@ export interface RunResult {
   installMs: number;
 }
 
-export interface RunOptions {
+/** How a run is admitted: what it waits for and with, and until when its slot is held. */
+export interface AdmitOptions {
   /** Aborts when the client goes away: the run is killed (or leaves the queue). */
   cancel?: AbortSignal;
   /** When the request arrived; queueing counts toward its timeout. */
@@ -59,17 +60,31 @@ export interface RunOptions {
    * results not yet delivered to slow clients count against capacity rather than being unbounded.
    */
   holdSlotUntil?: Promise<unknown>;
-  /** Follows the run as it happens (streaming responses); the result is the same without it. */
-  live?: LiveRun;
   /** Whose run this is (an API key's id): the queue is fair between tenants. */
   tenant?: string;
-  /**
-   * Called once the sandbox is ready, before the program gets its job; if it fails, the run does not happen
-   * (its sandbox is discarded) and the failure is the answer. The audit trail records the run's start here.
-   */
-  beforeStart?: (run: { id: string; queuedMs: number }) => Promise<void>;
   /** Wheels from the wheelhouse the run needs: installed (or reused) as a set, mounted read-only. */
   wheels?: readonly WheelhouseEntry[];
+}
+
+export interface RunOptions extends AdmitOptions {
+  /** Follows the run as it happens (streaming responses); the result is the same without it. */
+  live?: LiveRun;
+}
+
+/**
+ * A run that has its sandbox and has not started: the caller records it (the audit trail), then starts it,
+ * or gives it up if it cannot.
+ */
+export interface AdmittedRun {
+  readonly id: string;
+  /** Time it waited for a slot and a sandbox, its dependency install excluded. */
+  readonly queuedMs: number;
+  /** Time spent installing its dependencies for it (0 when none, or their set was ready). */
+  readonly installMs: number;
+  /** Hands the job to the sandbox and runs it to its end; once. */
+  start(live?: LiveRun): Promise<RunResult>;
+  /** Gives the sandbox up unused: its container removed, its slot freed. */
+  abandon(): void;
 }
 
 /** What a live run reports before its result: that it started (it left the queue), and its output as it comes. */
@@ -206,9 +221,51 @@ export class Runner {
     await this.dependencySets.clear();
   }
 
-  /** Runs a job to completion in a fresh container. */
-  run(job: Job, options: RunOptions = {}): Promise<RunResult> {
-    return this.runs.add(this.admitAndRun(job, options));
+  /** Runs a job to completion in a fresh container: admit, then start. */
+  async run(job: Job, { live, ...options }: RunOptions = {}): Promise<RunResult> {
+    return (await this.admit(job, options)).start(live);
+  }
+
+  /**
+   * Waits for the job's sandbox (a warm member, or a slot and a fresh container, with its dependencies
+   * installed first): the run is admitted, not started. A graceful stop waits for it until it is started
+   * and ended, or abandoned.
+   */
+  admit(job: Job, options: AdmitOptions = {}): Promise<AdmittedRun> {
+    let settle!: () => void;
+    void this.runs.add(new Promise<void>((resolve) => (settle = resolve)));
+    return this.admitSandbox(job, options).then(
+      ({ sandbox, set, queuedMs, deadline, stop }) => {
+        const installMs = set?.installMs ?? 0;
+        const discard = { holdSlotUntil: options.holdSlotUntil, afterRemoval: set?.release };
+        let used = false;
+        return {
+          id: sandbox.runId,
+          queuedMs,
+          installMs,
+          start: async (live) => {
+            if (used) throw new Error('an admitted run starts once');
+            used = true;
+            try {
+              const result = await this.execute(sandbox, job, { deadline, queuedMs, stop, live, discard, pythonPath: set?.path });
+              return { ...result, installMs };
+            } finally {
+              settle();
+            }
+          },
+          abandon: () => {
+            if (used) return;
+            used = true;
+            this.sandboxes.discard(sandbox, discard);
+            settle();
+          },
+        };
+      },
+      (err: unknown) => {
+        settle();
+        throw err;
+      },
+    );
   }
 
   /** Resolves once every run in progress has ended and its container is removed. */
@@ -217,10 +274,10 @@ export class Runner {
     await this.sandboxes.settle();
   }
 
-  private async admitAndRun(
+  private async admitSandbox(
     job: Job,
-    { cancel, receivedAt = Date.now(), holdSlotUntil, live, tenant, beforeStart, wheels = [] }: RunOptions,
-  ): Promise<RunResult> {
+    { cancel, receivedAt = Date.now(), holdSlotUntil, tenant, wheels = [] }: AdmitOptions,
+  ): Promise<{ sandbox: Sandbox; set: PreparedSet | undefined; queuedMs: number; deadline: number; stop: AbortSignal }> {
     if (this.stopping.signal.aborted) throw new ShuttingDownError();
     const deadline = receivedAt + job.timeoutMs;
     // Ends the run early: the client went away, or the server is stopping.
@@ -256,12 +313,8 @@ export class Runner {
       set?.release();
       throw err;
     }
-    // The set stays installed until the run's container is gone.
-    if (set) sandbox.afterRemoval = set.release;
-    const installMs = set?.installMs ?? 0;
-    const queuedMs = Date.now() - receivedAt - installMs;
-    const result = await this.execute(sandbox, job, { deadline, queuedMs, stop, holdSlotUntil, live, beforeStart, pythonPath: set?.path });
-    return { ...result, installMs };
+    // The set stays installed until the run's container is gone (the caller passes set.release on).
+    return { sandbox, set, queuedMs: Date.now() - receivedAt - (set?.installMs ?? 0), deadline, stop };
   }
 
   private async execute(
@@ -271,14 +324,15 @@ export class Runner {
       deadline,
       queuedMs,
       stop,
-      holdSlotUntil,
       live,
-      beforeStart,
+      discard,
       pythonPath,
-    }: Pick<RunOptions, 'holdSlotUntil' | 'live' | 'beforeStart'> & {
+    }: {
       deadline: number;
       queuedMs: number;
       stop: AbortSignal;
+      live?: LiveRun;
+      discard: DiscardOptions;
       pythonPath?: string;
     },
   ): Promise<RunResult> {
@@ -286,12 +340,6 @@ export class Runner {
     const { limits } = config;
     const { runId, containerId, stream, abandonWait } = sandbox;
     const marker = `\u0000runbox-end-${randomBytes(16).toString('hex')}\u0000`;
-    try {
-      await beforeStart?.({ id: runId, queuedMs });
-    } catch (err) {
-      this.sandboxes.discard(sandbox, holdSlotUntil);
-      throw err;
-    }
     const timeoutMs = Math.max(1, deadline - Date.now());
 
     let timer: NodeJS.Timeout | undefined;
@@ -419,7 +467,7 @@ export class Runner {
       clearTimeout(hardTimer);
       clearTimeout(afterStreamTimer);
       stop.removeEventListener('abort', kill);
-      this.sandboxes.discard(sandbox, holdSlotUntil);
+      this.sandboxes.discard(sandbox, discard);
     }
   }
 

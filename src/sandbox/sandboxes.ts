@@ -27,7 +27,13 @@ export interface Sandbox {
   exit: Promise<number>;
   /** Abandons `exit` (the engine stopped answering). */
   abandonWait: AbortController;
-  /** Called once its container is removed: set by the run that took it (the dependency set it used may then go). */
+}
+
+/** What happens around a sandbox's end besides its removal. */
+export interface DiscardOptions {
+  /** The slot stays taken until this settles too (a result not yet delivered, for a key with no share to hold it). */
+  holdSlotUntil?: Promise<unknown>;
+  /** Called once the container is removed (the dependency set the run used may then go). */
   afterRemoval?: () => void;
 }
 
@@ -90,10 +96,10 @@ export class SandboxFactory {
   }
 
   /** Ends a sandbox, used or not: its stream closed, its container removed, its slot freed. */
-  discard(sandbox: Sandbox, holdSlotUntil?: Promise<unknown>): void {
+  discard(sandbox: Sandbox, { holdSlotUntil, afterRemoval }: DiscardOptions = {}): void {
     sandbox.stream.destroy();
     sandbox.abandonWait.abort();
-    this.dispose(sandbox.runId, sandbox.containerId, sandbox.slot, holdSlotUntil, sandbox.afterRemoval);
+    this.dispose(sandbox.runId, sandbox.containerId, sandbox.slot, holdSlotUntil, afterRemoval);
   }
 
   /** Resolves once no creation or removal is in flight. */
