@@ -7,7 +7,7 @@ const PROCESS_ENV = "MemberExpression[object.name='process']:matches([property.n
 const READ_IN_CONFIG = 'read settings in src/config.ts (an entry point may pass it process.env whole)';
 
 export default tseslint.config(
-  { ignores: ['dist/', 'dist-bench/', 'coverage/', 'bench/results/', '*.js', '*.mjs'] },
+  { ignores: ['dist/', 'dist-bench/', 'coverage/', 'bench/results/', '*.js', '*.mjs', '*.cjs'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {
