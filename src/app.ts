@@ -40,7 +40,7 @@ export function createApp(deps: AppDeps): Koa {
   const router = routes(deps);
   app.use(delivery(deps.config.http.responseTimeoutMs));
   app.use(requestIds(deps.log));
-  app.use(errorMiddleware(deps.log, deps.metrics));
+  app.use(errorMiddleware({ log: deps.log, metrics: deps.metrics }));
   app.use(async (ctx, next) => {
     await next();
     if (ctx.status === 404 && ctx.body === undefined) throw new NotFoundError('no such route; see GET / and POST /v1/runs');

@@ -1,6 +1,7 @@
 /**
  * The service's error model. A failure of the user's program is a result (200), never one of these;
- * these are the service's own refusals and faults, mapped to HTTP in one place (src/http/errors.ts).
+ * these are the service's own refusals and faults. src/http/failure.ts turns anything thrown into one of them,
+ * once, and each door renders it in its own shape.
  */
 
 /** Every error code a client can receive, with its status and meaning: the classes below and the OpenAPI document read it. */
@@ -136,6 +137,12 @@ export class ShuttingDownError extends RunboxError {
     super(message);
     this.headers['Retry-After'] = '5';
   }
+}
+
+/** @koa/router's answer for a known route and another method. */
+export class MethodNotAllowedError extends RunboxError {
+  readonly status = ERROR_CODES.method_not_allowed.status;
+  readonly code = 'method_not_allowed' satisfies ErrorCode;
 }
 
 /** The client went away (or stopped waiting) before its run could start; nobody reads this response. */

@@ -7,11 +7,11 @@ import type Router from '@koa/router';
 import type { Context, Middleware, Next } from 'koa';
 import type { Logger } from 'pino';
 import type { RunResponse } from '../api/run-response';
-import { InternalError, RunboxError } from '../errors';
+import { RunboxError } from '../errors';
 import type { Metrics } from '../metrics/metrics';
 import type { JsonBodyReader } from '../http/body';
 import type { Principal } from '../keys/principal';
-import { requestLog } from '../http/request-id';
+import { failure, type FailureDeps } from '../http/failure';
 import { JsonText, MalformedBodyError, type CompatContract } from './contract';
 
 export interface CompatDeps {
@@ -26,34 +26,24 @@ export interface CompatDeps {
   maxTimeoutMs: number;
 }
 
-/** Answers whatever goes wrong on a contract's route (auth, limits, the body, the run) in the contract's terms. */
-function inContractTerms(contract: CompatContract, baseLog: Logger, metrics: CompatDeps['metrics']): Middleware {
+/** Renders whatever goes wrong on a contract's route (auth, limits, the body, the run) in the contract's terms. */
+function inContractTerms(contract: CompatContract, deps: FailureDeps): Middleware {
   return async (ctx: Context, next: Next) => {
     try {
       await next();
     } catch (caught) {
-      const log = requestLog(ctx, baseLog);
-      let err: RunboxError;
-      if (caught instanceof RunboxError) err = caught;
-      else {
-        log.error({ err: caught }, 'unexpected error');
-        err = new InternalError('internal error');
-      }
-      // As the main error handler does: refused before the whole body was read, the connection is not reused.
-      if (!ctx.req.complete) ctx.set('Connection', 'close');
+      const err = failure(ctx, caught, deps);
       const { status, body } = contract.refuse(err);
-      metrics.rejected(err.code);
       ctx.status = status;
       ctx.set(err instanceof MalformedBodyError ? err.original.headers : err.headers);
       ctx.body = body;
-      if (err.status >= 500 && !(err instanceof InternalError)) log.warn({ code: err.code, reason: err.message }, 'request failed');
     }
   };
 }
 
 export function compatRoutes(router: Router, contracts: readonly CompatContract[], deps: CompatDeps): void {
   for (const contract of contracts) {
-    router.post(contract.path, inContractTerms(contract, deps.log, deps.metrics), deps.auth, deps.limited, async (ctx) => {
+    router.post(contract.path, inContractTerms(contract, deps), deps.auth, deps.limited, async (ctx) => {
       const body = await deps.bodies.read(ctx).catch((err: unknown) => {
         throw err instanceof RunboxError ? new MalformedBodyError(err) : err;
       });

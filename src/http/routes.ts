@@ -29,6 +29,7 @@ import { keyMatches, presentedKey, requireApiKey, requireLoopbackHost } from './
 import type { Principal } from '../keys/principal';
 import { ByteBudget, JsonBodyReader } from './body';
 import { closed } from './delivery';
+import { failure } from './failure';
 import { docsRoutes } from './docs';
 import { RunEventStream } from './event-stream';
 import { playgroundRoutes } from './playground';
@@ -181,9 +182,8 @@ export function routes({ config, store, docker, quotas, audit, metrics, log, ver
     } catch (err) {
       if (!events.open) throw err;
       ctx.respond = false;
-      if (!(err instanceof RunboxError)) requestLog(ctx, log).error({ err }, 'unexpected error');
-      metrics.rejected(err instanceof RunboxError ? err.code : 'internal');
-      events.fail(err instanceof RunboxError ? { code: err.code, message: err.message } : { code: 'internal', message: 'internal error' });
+      const failed = failure(ctx, err, { log, metrics });
+      events.fail({ code: failed.code, message: failed.message });
     }
   };
 
@@ -249,10 +249,7 @@ export function routes({ config, store, docker, quotas, audit, metrics, log, ver
   router.post(
     '/mcp',
     auth,
-    requestLimits(quotas, log, (ctx, err) => {
-      metrics.rejected(err.code);
-      jsonRpcRefusal(ctx, err);
-    }),
+    requestLimits(quotas, log, (ctx, err) => jsonRpcRefusal(ctx, failure(ctx, err, { log, metrics }))),
     mcpHandler({
       tool,
       version,

@@ -11,7 +11,7 @@ import type { RunResponse } from '../api/run-response';
 import type { ToolDefinition } from '../api/run-python-tool';
 import { InvalidRequestError, RunboxError } from '../errors';
 import type { JsonBodyReader } from '../http/body';
-import { requestLog } from '../http/request-id';
+import { failure } from '../http/failure';
 import type { Metrics } from '../metrics/metrics';
 import { createMcpServer, InvalidParamsError } from './server';
 import { runToolResult, serviceErrorResult } from './tool-result';
@@ -27,15 +27,11 @@ export interface McpHttpDeps {
 }
 
 /** A run's refusals and faults in MCP terms: bad arguments are the caller's error, the service failing is a tool error. */
-async function callTool(run: () => Promise<RunResponse>, log: Logger, metrics: McpHttpDeps['metrics']): Promise<CallToolResult> {
+async function callTool(run: () => Promise<RunResponse>, fail: (err: unknown) => RunboxError): Promise<CallToolResult> {
   try {
     return runToolResult(await run());
-  } catch (err) {
-    metrics.rejected(err instanceof RunboxError ? err.code : 'internal');
-    if (!(err instanceof RunboxError)) {
-      log.error({ err }, 'unexpected error');
-      return serviceErrorResult('internal', 'internal error');
-    }
+  } catch (caught) {
+    const err = fail(caught);
     if (err.status === 400 || err.status === 413) throw new InvalidParamsError(err.message);
     // Limits of the key (429) are like the service being busy: the agent should wait, not fix its call.
     if (err.status < 500 && err.status !== 429) throw err;
@@ -47,13 +43,15 @@ async function callTool(run: () => Promise<RunResponse>, log: Logger, metrics: M
 /** JSON-RPC's range for implementation-defined server errors: here, the server busy (503) or the key limited (429). */
 const SERVER_ERROR = -32000;
 
-/** A body refused before it reached MCP still gets a JSON-RPC answer, with the HTTP status and headers /v1/runs would give. */
+/**
+ * Renders a refusal before the message reached MCP (its body, the key's limits) as JSON-RPC, with the HTTP
+ * status and headers /v1/runs would give; `err` has been through failure().
+ */
 export function jsonRpcRefusal(
   ctx: Context,
   err: RunboxError,
   code = err.status >= 500 || err.status === 429 ? SERVER_ERROR : err.status === 400 ? ErrorCode.ParseError : ErrorCode.InvalidRequest,
 ): void {
-  if (!ctx.req.complete) ctx.set('Connection', 'close');
   ctx.status = err.status;
   ctx.set(err.headers);
   ctx.body = { jsonrpc: '2.0', id: null, error: { code, message: err.message } };
@@ -61,22 +59,21 @@ export function jsonRpcRefusal(
 
 export function mcpHandler({ tool, version, bodies, log, metrics, run }: McpHttpDeps) {
   return async (ctx: Context) => {
+    const fail = (err: unknown) => failure(ctx, err, { log, metrics });
     let message: unknown;
     try {
       message = await bodies.read(ctx);
     } catch (err) {
       if (!(err instanceof RunboxError)) throw err;
-      metrics.rejected(err.code);
-      return jsonRpcRefusal(ctx, err);
+      return jsonRpcRefusal(ctx, fail(err));
     }
     // Batches are refused (MCP dropped them in 2025-06-18): every call in one shares one HTTP response, so
     // each run's slot, held until its response is delivered, would wait for the slowest run of the batch.
     if (Array.isArray(message)) {
-      const refusal = new InvalidRequestError('JSON-RPC batches are not accepted: send one message per request');
-      metrics.rejected(refusal.code);
+      const refusal = fail(new InvalidRequestError('JSON-RPC batches are not accepted: send one message per request'));
       return jsonRpcRefusal(ctx, refusal, ErrorCode.InvalidRequest);
     }
-    const server = createMcpServer(tool, version, (args, cancel) => callTool(() => run(ctx, args, cancel), requestLog(ctx, log), metrics));
+    const server = createMcpServer(tool, version, (args, cancel) => callTool(() => run(ctx, args, cancel), fail));
     const transport = new StreamableHTTPServerTransport({ sessionIdGenerator: undefined, enableJsonResponse: true });
     ctx.res.once('close', () => void server.close());
     await server.connect(transport);
