@@ -1,4 +1,3 @@
-import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -6,6 +5,7 @@ import { loadConfig, type Config } from '../../src/config';
 import { sandboxImageTag } from '../../src/provision/image';
 import { openSqlite } from '../../src/store/sqlite';
 import type { Store } from '../../src/store/store';
+import { testInstanceId } from './instance';
 
 let parent: string | undefined;
 
@@ -36,7 +36,7 @@ export function testConfig(env: Record<string, string> = {}): Config {
   return loadConfig(
     {
       RUNBOX_IMAGE: 'runbox-python:test',
-      RUNBOX_INSTANCE_ID: `test-${randomBytes(4).toString('hex')}`,
+      RUNBOX_INSTANCE_ID: testInstanceId(),
       RUNBOX_DATA_DIR: testDataDir(),
       // `npm run test:runsc` runs suites again with sandboxes under gVisor.
       ...(process.env.RUNBOX_RUNTIME ? { RUNBOX_RUNTIME: process.env.RUNBOX_RUNTIME } : {}),

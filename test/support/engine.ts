@@ -9,6 +9,10 @@ import { openSqlite } from '../../src/store/sqlite';
 import type { Store } from '../../src/store/store';
 import { silentLog } from './app';
 import { testConfig } from './config';
+import { isOurs } from './instance';
+import { eventually } from './wait';
+
+export { eventually };
 
 /** The real engine, with the image global-setup made sure of. */
 export const docker = createDockerClient({ callTimeoutMs: 15_000 });
@@ -30,18 +34,12 @@ export async function startServer(env: Record<string, string> = {}, engine: Dock
   };
 }
 
+/**
+ * The run containers (any state) of this test run's servers: another run sharing the engine has its own,
+ * which are none of this run's business.
+ */
 export async function runContainers(): Promise<string[]> {
-  return (await docker.listByLabel(LABEL_RUN_ID)).map((c) => c.id);
-}
-
-/** Polls (bounded) until `check` holds; returns whether it did. */
-export async function eventually(check: () => Promise<boolean>, timeoutMs = 15_000, everyMs = 100): Promise<boolean> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (await check()) return true;
-    await new Promise((r) => setTimeout(r, everyMs));
-  }
-  return false;
+  return (await docker.listByLabel(LABEL_RUN_ID)).filter((c) => isOurs(c.labels[LABEL_INSTANCE])).map((c) => c.id);
 }
 
 /** The labelled containers of one server instance (any state). */
@@ -49,8 +47,81 @@ export async function instanceContainers(instanceId: string): Promise<string[]> 
   return (await docker.listByLabel(`${LABEL_INSTANCE}=${instanceId}`)).map((c) => c.id);
 }
 
-/** The engine's API itself, for what the service's narrow client has no call for (`top`). */
+/** The engine's API itself, for what the service's narrow client has no call for (`top`, events). */
 const engineApi = new Docker();
+
+/** One of the engine's container events. */
+export interface ContainerEvent {
+  /** create, start, die, destroy */
+  action: string;
+  id: string;
+  /** When the engine says it happened, in ms since the epoch (the engine's clock, which is this host's). */
+  at: number;
+  labels: Record<string, string>;
+}
+
+/**
+ * The engine's create, start, die and destroy events for the containers of one instance, in the engine's
+ * order, from the call on. What happened is counted and ordered from them rather than sampled: a sample of
+ * the container list misses a container that came and went between two samples.
+ */
+export async function watchInstance(instanceId: string) {
+  const from = Date.now();
+  const stream = await engineApi.getEvents({
+    // Replayed from a little earlier, so nothing falls between the call and the subscription; what happened
+    // before the call is dropped below.
+    since: Math.floor(from / 1000) - 1,
+    filters: { type: ['container'], event: ['create', 'start', 'die', 'destroy'], label: [`${LABEL_INSTANCE}=${instanceId}`] },
+  });
+  const events: ContainerEvent[] = [];
+  const listeners = new Set<() => void>();
+  let partial = '';
+  stream.on('data', (chunk: Buffer) => {
+    const lines = (partial + chunk.toString()).split('\n');
+    partial = lines.pop()!;
+    for (const line of lines.filter((l) => l.trim() !== '')) {
+      const event = JSON.parse(line) as { Action: string; Actor: { ID: string; Attributes?: Record<string, string> }; timeNano: number };
+      if (event.timeNano / 1e6 < from) continue;
+      events.push({ action: event.Action, id: event.Actor.ID, at: event.timeNano / 1e6, labels: event.Actor.Attributes ?? {} });
+    }
+    for (const listener of listeners) listener();
+  });
+  stream.on('error', () => undefined);
+  return {
+    events,
+    /** The most containers of the instance there were at once: created and not yet destroyed. */
+    peak(): number {
+      let live = 0;
+      let peak = 0;
+      for (const { action } of events) {
+        live += action === 'create' ? 1 : action === 'destroy' ? -1 : 0;
+        peak = Math.max(peak, live);
+      }
+      return peak;
+    },
+    /** The first event, seen or still to come, that `match` accepts; rejects after `timeoutMs`. */
+    next(match: (event: ContainerEvent) => boolean, timeoutMs = 30_000): Promise<ContainerEvent> {
+      return new Promise((resolve, reject) => {
+        const check = () => {
+          const found = events.find(match);
+          if (!found) return;
+          listeners.delete(check);
+          clearTimeout(timer);
+          resolve(found);
+        };
+        const timer = setTimeout(() => {
+          listeners.delete(check);
+          reject(new Error(`no such engine event within ${timeoutMs} ms; saw ${JSON.stringify(events.map((e) => e.action))}`));
+        }, timeoutMs);
+        listeners.add(check);
+        check();
+      });
+    },
+    close(): void {
+      (stream as unknown as { destroy(): void }).destroy();
+    },
+  };
+}
 
 /**
  * The command lines of the processes running in a container, as the engine's `top` reports them; [] when

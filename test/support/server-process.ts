@@ -2,6 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
+import { testInstanceId } from './instance';
 
 /** The repository root, found upwards from here (this file also runs compiled, from dist-bench/). */
 function repoRoot(dir = __dirname): string {
@@ -10,7 +11,10 @@ function repoRoot(dir = __dirname): string {
 
 const MAIN = join(repoRoot(), 'dist/main.js');
 
-/** The real server (`node dist/main.js`) as a child process, for tests of signals and crashes. */
+/**
+ * The real server (`node dist/main.js`) as a child process, for tests of signals and crashes; an instance id
+ * of this test run's unless `env` gives one.
+ */
 export async function spawnServer(env: Record<string, string>) {
   // Its own store, never ./data in the checkout, removed when it exits (unless the caller gave one).
   const dataDir = mkdtempSync(join(tmpdir(), 'runbox-test-data-'));
@@ -20,6 +24,7 @@ export async function spawnServer(env: Record<string, string>) {
       PORT: '0',
       RUNBOX_LOG_LEVEL: 'info',
       RUNBOX_DATA_DIR: dataDir,
+      RUNBOX_INSTANCE_ID: testInstanceId('spawned'),
       ...env,
     },
     stdio: ['ignore', 'pipe', 'pipe'],

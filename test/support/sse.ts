@@ -6,6 +6,8 @@ export interface ReceivedEvent {
   data: Json;
   /** ms since the request was sent */
   at: number;
+  /** How many comments (keep-alives) came before it on the stream: what went out between two events. */
+  commentsBefore: number;
 }
 
 /**
@@ -31,7 +33,12 @@ export async function postStream(
   const comments: string[] = [];
   const parser = createParser({
     onEvent: (message) => {
-      const event = { event: message.event ?? 'message', data: JSON.parse(message.data) as Json, at: performance.now() - sent };
+      const event = {
+        event: message.event ?? 'message',
+        data: JSON.parse(message.data) as Json,
+        at: performance.now() - sent,
+        commentsBefore: comments.length,
+      };
       events.push(event);
       onEvent?.(event);
     },
