@@ -7,6 +7,7 @@ import { SQLITE_FILE } from '../../src/store/sqlite';
 import { testDataDir } from '../support/config';
 import { startPostgres } from '../support/postgres';
 import { getRecord, postRun } from '../support/http';
+import { testInstanceId } from '../support/instance';
 import { spawnServer } from '../support/server-process';
 
 const CLI = join(__dirname, '../../dist/cli/main.js');
@@ -80,7 +81,7 @@ describe('two replicas sharing PostgreSQL', () => {
     const pg = startPostgres();
     const env = { RUNBOX_DATABASE_URL: pg.url };
     const replicas = await Promise.all(
-      ['a', 'b'].map((name) => spawnServer({ ...env, RUNBOX_POOL_SIZE: '0', RUNBOX_INSTANCE_ID: `replica-${name}` })),
+      ['a', 'b'].map((name) => spawnServer({ ...env, RUNBOX_POOL_SIZE: '0', RUNBOX_INSTANCE_ID: testInstanceId(`replica-${name}`) })),
     );
     try {
       const added = await keys(['add', '--name', 'shared', '--max-timeout-ms', '5000'], env);
@@ -100,31 +101,31 @@ describe('two replicas sharing PostgreSQL', () => {
     const pg = startPostgres();
     const env = { RUNBOX_DATABASE_URL: pg.url };
     const replicas = await Promise.all(
-      ['a', 'b'].map((name) => spawnServer({ ...env, RUNBOX_POOL_SIZE: '0', RUNBOX_INSTANCE_ID: `replica-${name}` })),
+      ['a', 'b'].map((name) => spawnServer({ ...env, RUNBOX_POOL_SIZE: '0', RUNBOX_INSTANCE_ID: testInstanceId(`replica-${name}`) })),
     );
-    const refill = () => new Promise((r) => setTimeout(r, 1100));
     try {
-      const added = await keys(['add', '--name', 'limited', '--rate', '2', '--concurrency', '1', '--daily-runs', '3'], env);
+      // One token per 100 s: what one replica takes, the other cannot have, however long the requests take.
+      const added = await keys(['add', '--name', 'limited', '--rate', '0.01', '--concurrency', '1', '--daily-runs', '3'], env);
       expect(added.code).toBe(0);
       const key = added.stdout.trim();
+      const id = /key_[0-9a-f]{12}/.exec((await keys(['list'], env)).stdout)![0];
       const [a, b] = replicas.map((replica) => replica.url);
       const get = (url: string) => fetch(`${url}/v1/runs/run_none`, { headers: { 'x-api-key': key } }).then((res) => res.status);
       const run = (url: string, code: string) =>
         postRun(url, { code }, { headers: { 'content-type': 'application/json', 'x-api-key': key } });
 
-      // Two tokens a second between them, not two each.
-      expect([await get(a), await get(b), await get(a)]).toEqual([404, 404, 429]);
-      await refill();
+      // One bucket between them, not one each.
+      expect([await get(a), await get(b)]).toEqual([404, 429]);
+      // The rate lifted (from the next request on, on both), for what follows.
+      expect((await keys(['set', id, '--rate', 'none'], env)).code).toBe(0);
 
       // One run at a time between them: the second starts when the first has ended.
       const slow = 'import time; time.sleep(1.5)';
       const both = await Promise.all([run(a, slow), run(b, slow)]);
       expect(both.map((r) => r.status)).toEqual([200, 200]);
-      await refill();
       const records = [(await getRecord(a, both[0].body.id, key)).body, (await getRecord(b, both[1].body.id, key)).body];
       const [first, second] = records.sort((x, y) => Date.parse(x.started_at) - Date.parse(y.started_at));
       expect(Date.parse(second.started_at)).toBeGreaterThanOrEqual(Date.parse(first.ended_at));
-      await refill();
 
       // Three runs a day between them: two are spent, one is left, on either.
       expect((await run(b, 'print(3)')).status).toBe(200);
@@ -132,7 +133,7 @@ describe('two replicas sharing PostgreSQL', () => {
       expect(refused.status).toBe(429);
       expect(refused.body.error.code).toBe('quota_exceeded');
       const listed = await keys(['list'], env);
-      expect(listed.stdout).toMatch(/limited .* rate=2\/s concurrency=1 daily=3 +active/);
+      expect(listed.stdout).toMatch(/limited .* concurrency=1 daily=3 +active/);
     } finally {
       for (const replica of replicas) replica.child.kill('SIGTERM');
       await Promise.all(replicas.map((replica) => replica.exited));

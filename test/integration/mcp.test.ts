@@ -112,9 +112,9 @@ describe.each(Object.entries(transports))('MCP over %s', (_name, transportFor) =
 
   it('makes a busy service a tool error with advice, while runs hold the only slot and the queue', async () => {
     const running = client.callTool({ name: 'run_python', arguments: { code: 'import time; time.sleep(4)' } });
-    await new Promise((r) => setTimeout(r, 1000));
+    expect(await eventually(() => server.admission.inUse === 1, 15_000, 20)).toBe(true);
     const queued = client.callTool({ name: 'run_python', arguments: { code: 'print(1)' } });
-    await new Promise((r) => setTimeout(r, 500));
+    expect(await eventually(() => server.admission.queued === 1, 15_000, 20)).toBe(true);
     const busy = (await client.callTool({ name: 'run_python', arguments: { code: 'print(1)' } })) as CallToolResult;
     expect(busy.isError).toBe(true);
     expect(texts(busy)[0]).toMatch(/busy.*call the tool again.*runbox said: busy: /s);
@@ -128,14 +128,13 @@ describe.each(Object.entries(transports))('MCP over %s', (_name, transportFor) =
       // client keeps its request open, so the run goes on to its own limit. Nothing to test here.
       return;
     }
-    const started = Date.now();
     await expect(
       client.callTool({ name: 'run_python', arguments: { code: 'import time; time.sleep(120)', timeout_ms: 200_000 } }, undefined, {
         timeout: 2000,
       }),
     ).rejects.toThrow(/timed out/i);
-    expect(await eventually(async () => (await instanceContainers(server.config.instanceId)).length === 0, 20_000)).toBe(true);
-    expect(Date.now() - started).toBeLessThan(60_000);
+    // Gone long before the program would have ended (it sleeps 120 s).
+    expect(await eventually(async () => (await instanceContainers(server.config.instanceId)).length === 0, 30_000)).toBe(true);
   });
 
   it('is refused without the right key', async () => {

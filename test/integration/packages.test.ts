@@ -6,12 +6,13 @@ import { execFile } from 'node:child_process';
 import { chmodSync, existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import Docker from 'dockerode';
 import { makeKey } from '../../src/keys/api-keys';
+import { LABEL_RUN_ID } from '../../src/sandbox/labels';
 import { NO_LIMITS, utcDay, type KeyLimits } from '../../src/store/store';
 import { testDataDir } from '../support/config';
-import { eventually, runContainers, startServer } from '../support/engine';
+import { eventually, runContainers, startServer, watchInstance } from '../support/engine';
 import { getRecord, postRun } from '../support/http';
 import { makeWheel, type WheelSpec } from '../support/wheels';
 
@@ -142,11 +143,7 @@ describe('dependencies from the wheelhouse', () => {
   it('refuses what cannot be met, and hostile strings, with a 400 naming them and no container created', async () => {
     // A server of its own without a warm pool, so that no container is made in the background meanwhile.
     const quiet = await startServer({ RUNBOX_WHEELHOUSE: wheelhouse, RUNBOX_POOL_SIZE: '0' });
-    const events = await engine.getEvents({
-      filters: { type: ['container'], event: ['create'], label: [`runbox.instance=${quiet.config.instanceId}`] },
-    });
-    const created: string[] = [];
-    events.on('data', (chunk: Buffer) => created.push(chunk.toString()));
+    const watch = await watchInstance(quiet.config.instanceId);
     try {
       const unknown = await postRun(quiet.url, { code: 'print(1)', dependencies: ['no-such-package'] });
       expect(unknown.status).toBe(400);
@@ -163,10 +160,14 @@ describe('dependencies from the wheelhouse', () => {
         expect(res.status).toBe(400);
         expect(res.body.error.message).toContain(`dependencies[0] ${JSON.stringify(hostile)}`);
       }
-      await new Promise((r) => setTimeout(r, 300));
-      expect(created).toEqual([]);
+      // A run the server does start, after all of those: the engine reports events in order, so once its
+      // container's creation is seen, any container made for the refused requests would have been seen first.
+      const after = await postRun(quiet.url, { code: 'print("after")' });
+      expect(after.body.stdout).toBe('after\n');
+      await watch.next((e) => e.action === 'create' && e.labels[LABEL_RUN_ID] === after.body.id);
+      expect(watch.events.filter((e) => e.action === 'create').map((e) => e.labels[LABEL_RUN_ID])).toEqual([after.body.id]);
     } finally {
-      (events as unknown as { destroy(): void }).destroy();
+      watch.close();
       await quiet.close();
     }
   });
@@ -222,8 +223,11 @@ describe('dependencies from the wheelhouse', () => {
     await run(process.execPath, [CLI, 'packages', 'add', join(source, file)], {
       env: { PATH: process.env.PATH, RUNBOX_WHEELHOUSE: wheelhouse },
     });
-    // The server looks at the folder again at most once a second.
-    await new Promise((r) => setTimeout(r, 1100));
+    // The server looks at the folder again at most once a second: until it has, it lists the old wheel.
+    const sha256 = createHash('sha256').update(bytes).digest('hex');
+    const listed = async () =>
+      ((await (await fetch(`${server.url}/v1/packages`)).json()) as { wheelhouse: { file: string; sha256: string }[] }).wheelhouse;
+    expect(await eventually(async () => (await listed()).some((w) => w.file === file && w.sha256 === sha256))).toBe(true);
     const replaced = await postRun(server.url, body);
     expect(replaced.body.stdout).toBe('1.0 True\n');
     expect(replaced.body.install_ms).toBeGreaterThan(0);

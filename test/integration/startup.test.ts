@@ -1,6 +1,7 @@
 /** Starting up against the real engine: a server that cannot listen leaves nothing behind; one id, one live server. */
 import net from 'node:net';
 import { eventually, runContainers } from '../support/engine';
+import { testInstanceId } from '../support/instance';
 import { spawnServer } from '../support/server-process';
 import { docker } from '../support/engine';
 import { leaseContainerName } from '../../src/sandbox/instance-lease';
@@ -10,7 +11,7 @@ it('a port already taken: exits 1 with a logged reason, and starts no warm conta
   const taken = net.createServer();
   await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve));
   const port = (taken.address() as net.AddressInfo).port;
-  const instance = `startup-${process.pid}`;
+  const instance = testInstanceId('startup');
   try {
     const failed = await spawnServer({ PORT: String(port), RUNBOX_INSTANCE_ID: instance, RUNBOX_POOL_SIZE: '2' }).catch(
       (err: Error) => err,
@@ -34,7 +35,7 @@ describe('the instance lease: one live server per RUNBOX_INSTANCE_ID on an engin
   const leaseState = async (instance: string) => (await docker.inspect(leaseContainerName(instance))).status;
 
   it("a second server with a live server's id refuses to start, naming it; the first one's run goes on untouched", async () => {
-    const instance = `lease-shared-${process.pid}`;
+    const instance = testInstanceId('lease-shared');
     const first = await spawnServer({ RUNBOX_INSTANCE_ID: instance, RUNBOX_POOL_SIZE: '1' });
     try {
       expect(await leaseState(instance)).toBe('running');
@@ -60,7 +61,7 @@ describe('the instance lease: one live server per RUNBOX_INSTANCE_ID on an engin
   }, 90_000);
 
   it('a server killed with -9 frees its id: a successor takes the lease over and serves', async () => {
-    const instance = `lease-successor-${process.pid}`;
+    const instance = testInstanceId('lease-successor');
     const first = await spawnServer({ RUNBOX_INSTANCE_ID: instance, RUNBOX_POOL_SIZE: '0' });
     first.child.kill('SIGKILL');
     await first.exited;

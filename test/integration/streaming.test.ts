@@ -72,8 +72,10 @@ describe('streaming runs (Server-Sent Events)', () => {
       code: py('import time', 'print("first", flush=True)', 'time.sleep(2)', 'print("last")'),
     });
     const result = events.find((e) => e.event === 'result')!;
-    // print() may write its text and its newline separately: both are out long before the run ends.
-    const early = events.filter((e) => e.event === 'stdout' && e.at < result.at - 1500);
+    // The server sends a keep-alive comment every RUNBOX_STREAM_KEEP_ALIVE_MS (500 ms here): one between the first
+    // line and the end says that line went out during the program's 2 s pause, not with the rest at the end.
+    // (print() may write its text and its newline separately: both are out before the pause.)
+    const early = events.filter((e) => e.event === 'stdout' && e.commentsBefore < result.commentsBefore);
     expect(streamed(early, 'stdout')).toBe('first\n');
   });
 
@@ -109,9 +111,12 @@ describe('streaming runs (Server-Sent Events)', () => {
   });
 
   it('sends keep-alive comments while a run is silent', async () => {
-    const { comments, events } = await postStream(server.url, { code: py('import time', 'time.sleep(1.6)') });
-    expect(comments.length).toBeGreaterThanOrEqual(2);
-    expect(events[events.length - 1].data.status).toBe('ok');
+    const { events } = await postStream(server.url, { code: py('import time', 'time.sleep(1.6)') });
+    // After the start event, before the result.
+    expect(events[0]).toMatchObject({ event: 'start', commentsBefore: 0 });
+    const result = events[events.length - 1];
+    expect(result.data.status).toBe('ok');
+    expect(result.commentsBefore).toBeGreaterThan(0);
   });
 
   it('kills the run and removes its container when the client goes away', async () => {
@@ -143,7 +148,7 @@ describe('streaming runs against a busy server', () => {
     const server = await startServer({ RUNBOX_POOL_SIZE: '0', RUNBOX_MAX_CONCURRENT: '1', RUNBOX_MAX_QUEUE: '0' });
     try {
       const holding = postStream(server.url, { code: 'import time; time.sleep(3)' });
-      await new Promise((r) => setTimeout(r, 1000));
+      expect(await eventually(() => server.admission.inUse === 1, 15_000, 20)).toBe(true);
       const busy = await postStream(server.url, { code: 'print(1)' });
       expect(busy.status).toBe(503);
       expect(busy.json.error.code).toBe('busy');

@@ -6,7 +6,7 @@ import { createHash } from 'node:crypto';
 import { makeKey } from '../../src/keys/api-keys';
 import { openPostgres } from '../../src/store/postgres';
 import { NO_LIMITS, type KeyLimits, type Store } from '../../src/store/store';
-import { eventually, runContainers, startServer } from '../support/engine';
+import { eventually, programRunning, runContainers, startServer } from '../support/engine';
 import { getRecord, postRun, type Json } from '../support/http';
 import { startPostgres } from '../support/postgres';
 
@@ -129,19 +129,33 @@ describe('per-key limits on runs', () => {
       const busy = await addKey(fair.store, 'busy');
       const light = await addKey(fair.store, 'light');
       const work = { code: 'import time; time.sleep(0.3)' };
-      const busyRuns = Array.from({ length: 5 }, () => runAs(fair, busy, work));
-      // Let all five reach the queue first.
-      await new Promise((r) => setTimeout(r, 300));
+      // The busy key's first run holds the one slot until the test lets it go (its client leaves)...
+      const leaving = new AbortController();
+      const holder = postRun(
+        fair.url,
+        { code: 'import time; time.sleep(120)', timeout_ms: 150_000 },
+        {
+          headers: { 'content-type': 'application/json', 'x-api-key': busy },
+          signal: leaving.signal,
+        },
+      ).catch((err: Error) => err.name);
+      expect(await eventually(() => fair.admission.inUse === 1)).toBe(true);
+      // ...while four more of its runs queue, and then the light key's one.
+      const busyRuns = Array.from({ length: 4 }, () => runAs(fair, busy, work));
+      expect(await eventually(() => fair.admission.queued === 4)).toBe(true);
       const lightRun = runAs(fair, light, work);
+      expect(await eventually(() => fair.admission.queued === 5)).toBe(true);
+      leaving.abort();
+      expect(await holder).toBe('AbortError');
       const done = await Promise.all([...busyRuns, lightRun]);
-      expect(done.map((r) => r.status)).toEqual([200, 200, 200, 200, 200, 200]);
+      expect(done.map((r) => r.status)).toEqual([200, 200, 200, 200, 200]);
       const starts = await Promise.all(
-        done.map(async (r, i) => Date.parse((await getRecord(fair.url, r.body.id, i < 5 ? busy : light)).body.started_at)),
+        done.map(async (r, i) => Date.parse((await getRecord(fair.url, r.body.id, i < 4 ? busy : light)).body.started_at)),
       );
-      const lightStart = starts[5];
-      const busyBefore = starts.slice(0, 5).filter((at) => at < lightStart).length;
-      // In arrival order it would be sixth; taking turns, it is third at the latest (one running, one turn of busy).
-      expect(busyBefore).toBeLessThanOrEqual(2);
+      const lightStart = starts[4];
+      const busyBefore = starts.slice(0, 4).filter((at) => at < lightStart).length;
+      // In arrival order it would run after all four; taking turns, after one of them at most.
+      expect(busyBefore).toBeLessThanOrEqual(1);
     } finally {
       await fair.close();
     }
@@ -165,9 +179,9 @@ describe('when the store fails (PostgreSQL stopped)', () => {
   });
 
   it('a run whose record cannot be completed is not reported as done: its result is withheld, and nothing is left', async () => {
-    const running = runAs(server, key, { code: 'import time; time.sleep(2); print("finished")' });
-    // The record exists once the run has started; then the store goes away.
-    await new Promise((r) => setTimeout(r, 1200));
+    const running = runAs(server, key, { code: 'import time; time.sleep(3); print("finished")' });
+    // The record is written before the program starts; once it runs, the store goes away.
+    expect(await eventually(() => programRunning(server.config.instanceId), 30_000, 50)).toBe(true);
     pg.halt();
     let res;
     try {

@@ -8,6 +8,7 @@ import { makeKey } from '../../src/keys/api-keys';
 import { NO_LIMITS, type KeyLimits } from '../../src/store/store';
 import { eventually, instanceContainers, runContainers, startServer } from '../support/engine';
 import { postHead, RawClient } from '../support/raw-http';
+import { testInstanceId } from '../support/instance';
 import { spawnServer } from '../support/server-process';
 
 const MiB = 1024 * 1024;
@@ -34,7 +35,9 @@ afterAll(async () => {
 });
 
 it("holds a run's slot until its response is delivered, and drops an undelivered one at RUNBOX_RESPONSE_TIMEOUT_MS", async () => {
-  const server = await startServer({ RUNBOX_MAX_CONCURRENT: '1', RUNBOX_POOL_SIZE: '0', RUNBOX_RESPONSE_TIMEOUT_MS: '2000' });
+  // The response's time starts when the run ends; its container is removed meanwhile. 6 s leaves that removal
+  // (a fraction of a second, more on a loaded engine) far inside the window the first check looks through.
+  const server = await startServer({ RUNBOX_MAX_CONCURRENT: '1', RUNBOX_POOL_SIZE: '0', RUNBOX_RESPONSE_TIMEOUT_MS: '6000' });
   try {
     const port = Number(new URL(server.url).port);
     const client = await nonReader(port);
@@ -43,7 +46,7 @@ it("holds a run's slot until its response is delivered, and drops an undelivered
     // This server's own: other servers on the engine (a suite run beside this one) may have theirs.
     expect(await instanceContainers(server.config.instanceId)).toEqual([]);
     // At the deadline the connection is destroyed, which frees the slot.
-    expect(await eventually(async () => server.admission.inUse === 0, 10_000)).toBe(true);
+    expect(await eventually(async () => server.admission.inUse === 0, 15_000)).toBe(true);
     expect(await new Promise<number>((resolve) => server.server.getConnections((_, n) => resolve(n)))).toBe(0);
     client.socket.destroy();
     const res = await fetch(`${server.url}/v1/runs`, {
@@ -95,7 +98,7 @@ it("holds a key's undelivered responses against its own concurrency share, not t
 
 it('keeps its memory bounded while clients pile up responses they never read; a reader gets a bounded response', async () => {
   const server = await spawnServer({
-    RUNBOX_INSTANCE_ID: `undelivered-${process.pid}`,
+    RUNBOX_INSTANCE_ID: testInstanceId('undelivered'),
     RUNBOX_MAX_CONCURRENT: '2',
     RUNBOX_POOL_SIZE: '0',
     RUNBOX_RESPONSE_TIMEOUT_MS: '3000',
