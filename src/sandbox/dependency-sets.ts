@@ -307,7 +307,8 @@ export class DependencySets {
       timer = setTimeout(kill, Math.max(1, deadline - Date.now()));
       cancel.addEventListener('abort', kill, { once: true });
       if (cancel.aborted) kill();
-      const exitCode = await this.docker.wait(id);
+      // Bounded as a run's wait is: an engine that stops answering cannot hold the slot, or a shutdown, forever.
+      const exitCode = await this.docker.wait(id, AbortSignal.timeout(Math.max(1, deadline - Date.now()) + reportingGraceMs(this.config)));
       // The installer's last words may still be on their way when the engine reports the exit.
       await Promise.race([closed, new Promise((resolve) => setTimeout(resolve, 500))]);
       if (cancel.aborted) throw new InstallAbandoned('dependencies: the install was cancelled');

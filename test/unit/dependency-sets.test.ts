@@ -2,7 +2,7 @@
 import { chmodSync } from 'node:fs';
 import { PassThrough } from 'node:stream';
 import type { DockerClient } from '../../src/docker/client';
-import { InvalidRequestError } from '../../src/errors';
+import { EngineUnavailableError, InvalidRequestError } from '../../src/errors';
 import type { WheelhouseEntry } from '../../src/packages/wheelhouse';
 import { DependencySets, demultiplexed, InstallSpentError } from '../../src/sandbox/dependency-sets';
 import { INSTALLER_UID } from '../../src/sandbox/protocol';
@@ -31,6 +31,8 @@ interface Install {
   stderr?: string;
   /** The installer runs until it is killed (then exits 137), instead of exiting with `exitCode` after `waitMs`. */
   untilKilled?: boolean;
+  /** The engine stops answering: `wait` settles only when its caller gives up on it. */
+  engineHangs?: boolean;
 }
 
 /** `installs`: what each install container says and exits with, in turn (the last one repeats). */
@@ -59,8 +61,15 @@ function scriptedEngine(installs: Install[], waitMs = 20) {
       return stream;
     },
     start: async () => void calls.push('start'),
-    wait: async (id: string) => {
+    wait: async (id: string, signal?: AbortSignal) => {
       const install = installOf(id);
+      if (install.engineHangs) {
+        return new Promise<number>((_, reject) =>
+          signal?.addEventListener('abort', () => reject(new EngineUnavailableError('Docker engine call did not answer in time (wait)')), {
+            once: true,
+          }),
+        );
+      }
       if (install.untilKilled) return (await killed.get(id)!.promise, 137);
       await new Promise((r) => setTimeout(r, waitMs));
       return install.exitCode;
@@ -163,6 +172,18 @@ describe('dependency sets', () => {
     const halfDone = engine.specs[0].Entrypoint![3];
     await deps.prepare([wheel('y-1.0-py3-none-any.whl')], far(), never);
     expect(removed(engine.specs[1])).toEqual([halfDone]);
+  });
+
+  it('an engine that stops answering during an install is given up on once the run could no longer be reported', async () => {
+    const { deps, engine } = sets({ RUNBOX_KILL_GRACE_MS: '0', RUNBOX_DOCKER_CALL_TIMEOUT_MS: '100' }, [
+      { exitCode: 0, engineHangs: true },
+    ]);
+    // On the previous main this wait had no bound: the install, its run's slot and a shutdown hung for good.
+    const failed = await deps.prepare([wheel('h-1.0-py3-none-any.whl')], Date.now() + 100, never).catch((e: unknown) => e);
+    expect(failed).toBeInstanceOf(InstallSpentError);
+    expect((failed as InstallSpentError).original).toBeInstanceOf(EngineUnavailableError);
+    expect(engine.calls).toEqual(expect.arrayContaining(['kill', 'remove']));
+    expect(deps.size).toBe(0);
   });
 
   it('an install that exits 0 without reporting its size is a failure, not a set', async () => {
