@@ -12,6 +12,7 @@ import { promisify } from 'node:util';
 import { Client } from 'pg';
 import { eventually, instanceContainers } from '../support/engine';
 import { startPostgres } from '../support/postgres';
+import { testInstanceId } from '../support/instance';
 import { spawnServer } from '../support/server-process';
 
 const CLI = join(__dirname, '../../dist/cli/main.js');
@@ -37,6 +38,23 @@ async function freePorts(count: number): Promise<number[]> {
   return ports;
 }
 
+/** Each request's line in nginx's access log (deploy/nginx/nginx.conf's `runbox` format), by its request id. */
+function accessLog(prefix: string): Map<string, { status: number; upstreams: string[] }> {
+  const lines = readFileSync(join(prefix, 'logs/access.log'), 'utf8').trim().split('\n');
+  return new Map(
+    lines.map((line) => {
+      // $time_iso8601 $http_x_request_id $status $upstream_addr $upstream_status $request_time, where the two
+      // upstream fields list every replica tried ("a:1, b:2"): the addresses are the fields with a colon.
+      const fields = line.split(' ');
+      const upstreams = fields
+        .slice(3, -1)
+        .filter((f) => f.includes(':'))
+        .map((f) => f.replace(/,$/, ''));
+      return [fields[1], { status: Number(fields[2]), upstreams }] as const;
+    }),
+  );
+}
+
 interface Sent {
   requestId: string;
   key: 'quota' | 'plain';
@@ -51,7 +69,12 @@ describe('replicas behind nginx', () => {
   let prefix: string;
   let ports: { lb: number; replicas: number[] };
   const replicas = new Map<string, Replica>();
-  const instance = (name: string) => `replica-${name}-${process.pid}`;
+  const instances: Record<string, string> = {
+    a: testInstanceId('replica-a'),
+    b: testInstanceId('replica-b'),
+    c: testInstanceId('replica-c'),
+  };
+  const instance = (name: string) => instances[name];
   const keys: Record<'quota' | 'plain', string> = { quota: '', plain: '' };
   const DAILY = 10;
 
@@ -163,17 +186,11 @@ describe('replicas behind nginx', () => {
     expect(sent).toHaveLength(TOTAL);
     expect((await long).status).toBe(0);
 
-    // Every request that failed was on b when it died (nginx's log says which replica answered each).
-    await new Promise((r) => setTimeout(r, 200));
-    const upstreamOf = new Map(
-      readFileSync(join(prefix, 'logs/access.log'), 'utf8')
-        .trim()
-        .split('\n')
-        .map((line) => line.split(' '))
-        .map(([, requestId, , upstream]) => [requestId, upstream] as const),
-    );
+    // Every request that failed was on b when it died (nginx's log says which replica answered each, once it has).
+    expect(await eventually(() => sent.every((s) => accessLog(prefix).has(s.requestId)))).toBe(true);
+    const log = accessLog(prefix);
     const failed = sent.filter((s) => s.status !== 200 && !(s.status === 429 && s.key === 'quota'));
-    for (const f of failed) expect({ ...f, upstream: upstreamOf.get(f.requestId) }).toEqual({ ...f, upstream: bAddress });
+    for (const f of failed) expect({ ...f, upstreams: log.get(f.requestId)?.upstreams }).toEqual({ ...f, upstreams: [bAddress] });
     expect(failed.length).toBeLessThanOrEqual(4);
 
     // The daily quota held across replicas: never more than it allows, and only what b's death took is lost.
@@ -209,13 +226,15 @@ describe('replicas behind nginx', () => {
     }
 
     // nginx passes b over for its fail_timeout (5 s) after the refused connects, then b takes runs again.
-    let servedByB = false;
-    for (let i = 0; i < 40 && !servedByB; i++) {
-      await post(`${lb}/v1/runs`, keys.plain, { code: 'print(1)' }, `after-${i}`);
-      await new Promise((r) => setTimeout(r, 250));
-      servedByB = readFileSync(join(prefix, 'logs/access.log'), 'utf8').includes(`after-${i} 200 ${bAddress} `);
-    }
-    expect(servedByB).toBe(true);
+    let after = 0;
+    const servedByB = async () => {
+      const requestId = `after-${after++}`;
+      await post(`${lb}/v1/runs`, keys.plain, { code: 'print(1)' }, requestId);
+      expect(await eventually(() => accessLog(prefix).has(requestId))).toBe(true);
+      const line = accessLog(prefix).get(requestId)!;
+      return line.status === 200 && line.upstreams.at(-1) === bAddress;
+    };
+    expect(await eventually(servedByB, 60_000, 250)).toBe(true);
 
     // The restarted b reaped what its predecessor left: the long run's container and its warm member.
     expect(left.length).toBeGreaterThanOrEqual(2);
@@ -225,8 +244,10 @@ describe('replicas behind nginx', () => {
     const byStatus = new Map<number, number>();
     for (const s of sent) byStatus.set(s.status, (byStatus.get(s.status) ?? 0) + 1);
     const byUpstream = new Map<string, number>();
-    for (const s of sent)
-      byUpstream.set(upstreamOf.get(s.requestId) ?? 'none', (byUpstream.get(upstreamOf.get(s.requestId) ?? 'none') ?? 0) + 1);
+    for (const s of sent) {
+      const upstream = log.get(s.requestId)?.upstreams.at(-1) ?? 'none';
+      byUpstream.set(upstream, (byUpstream.get(upstream) ?? 0) + 1);
+    }
     process.stderr.write(
       `[replicas] ${TOTAL} requests through nginx, replica b killed -9 at the 10th and restarted at the 26th: ` +
         `statuses ${JSON.stringify(Object.fromEntries(byStatus))}, upstreams ${JSON.stringify(Object.fromEntries(byUpstream))}, ` +
