@@ -12,6 +12,7 @@ import { Runner } from '../../src/sandbox/runner';
 import { silentLog } from '../support/app';
 import { testConfig } from '../support/config';
 import { file, tarOf } from '../support/tar';
+import { until as waitUntil } from '../support/wait';
 
 /** One frame of the engine's multiplexed stream format. */
 const frame = (stream: 1 | 2, payload: string | Buffer) => {
@@ -120,10 +121,7 @@ const job: Job = {
 };
 
 /** Waits (bounded) until `check` holds, yielding to timers and I/O in between. */
-async function until(check: () => boolean, what: string): Promise<void> {
-  for (let i = 0; i < 500 && !check(); i++) await new Promise((r) => setTimeout(r, 2));
-  if (!check()) throw new Error(`never happened: ${what}`);
-}
+const until = (check: () => boolean, what: string): Promise<void> => waitUntil(check, what, 15_000, 2);
 
 function runnerOn(docker: DockerClient, env: Record<string, string> = {}) {
   const config = testConfig({ RUNBOX_POOL_SIZE: '0', RUNBOX_MAX_CONCURRENT: '1', ...env });
