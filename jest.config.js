@@ -3,7 +3,9 @@
  * (scripts/test-tiers.sh), each to its end even when another fails.
  * - unit: needs nothing running (pure units, and HTTP against a fake engine); in parallel, with a coverage
  *   floor on src/sandbox/ (`--coverage`).
- * - engine: the real Docker engine and the sandbox image, sandboxes on runc: integration, faults, attacks.
+ * - engine: the real Docker engine and the sandbox image, sandboxes on runc: the integration and fault suites
+ *   (test/integration, two files at a time), then the attack suite alone (the `attacks` project: its CPU
+ *   and memory checks want the machine to themselves). `npm run test:engine` runs both.
  * - deploy: deployment as shipped: docker-compose.yml for real, replicas behind nginx, the Kubernetes
  *   manifests rendered.
  * - runsc: the attack suite and the main integration suite again with sandboxes under gVisor. It is the only
@@ -38,7 +40,8 @@ module.exports = {
       ? [runsc]
       : [
           tier('unit', ['test/unit', 'test/http']),
-          tier('engine', ['test/integration', 'test/attacks'], engineSetup),
+          tier('engine', ['test/integration'], engineSetup),
+          tier('attacks', ['test/attacks'], engineSetup),
           tier('deploy', ['test/deploy'], engineSetup),
         ],
   // A bound for a test that hangs, not a measure: real runs, engines and servers under load take their time.

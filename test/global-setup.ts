@@ -14,6 +14,7 @@ const HOST_PACKAGES: Record<string, [command: string, pkg: string][]> = {
     ['nginx', 'nginx'],
     ['docker-compose', 'docker-compose'],
   ],
+  attacks: [],
   runsc: [],
 };
 
