@@ -5,7 +5,7 @@
  */
 import { dirname } from 'node:path';
 import type Router from '@koa/router';
-import { htmlPage, packageVersion, staticAssets } from './static-assets';
+import { htmlPage, packageVersion, PAGE_ROUTE, staticAssets } from './static-assets';
 
 /** The asset URLs carry the package version, so a cached copy never outlives an upgrade. */
 const page = (v: string) => `<!DOCTYPE html>
@@ -46,7 +46,7 @@ export function docsRoutes(router: Router): void {
   htmlPage(router, '/docs', html);
   // Where FastAPI services (seed 002) keep their second docs page: the same document, the same viewer.
   htmlPage(router, '/redoc', html);
-  router.get('/docs/init.js', (ctx) => {
+  router.get(PAGE_ROUTE, '/docs/init.js', (ctx) => {
     ctx.type = 'text/javascript; charset=utf-8';
     ctx.body = INIT;
   });

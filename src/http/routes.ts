@@ -33,6 +33,7 @@ import { failure } from './failure';
 import { docsRoutes } from './docs';
 import { RunEventStream } from './event-stream';
 import { playgroundRoutes } from './playground';
+import { PAGE_ROUTE } from './static-assets';
 import { requestLog } from './request-id';
 import { compatContracts } from '../compat/contracts';
 import { MAX_OUTPUT_CHARS } from '../compat/subprocess-runner';
@@ -309,7 +310,8 @@ export function routes({ config, store, docker, quotas, audit, metrics, log, ver
     ctx.body = tools;
   });
 
-  router.get('/openapi.json', (ctx) => {
+  // The document itself, for tools and the docs page.
+  router.get(PAGE_ROUTE, '/openapi.json', (ctx) => {
     ctx.body = openApi;
   });
 

@@ -14,11 +14,17 @@ const TYPES: Record<string, string> = {
   '.html': 'text/html; charset=utf-8',
 };
 
+/**
+ * The name of every route that serves a page or a file to a browser rather than the API: the route table
+ * test holds every other route to the OpenAPI document, and the document to them.
+ */
+export const PAGE_ROUTE = 'page';
+
 /** Serves `dir/<name>` at `prefix/<name>` for each of `names`. */
 export function staticAssets(router: Router, prefix: string, dir: string, names: string[]): void {
   const allowed = new Set(names);
   const cache = new Map<string, Buffer>();
-  router.get(`${prefix}/:name`, (ctx) => {
+  router.get(PAGE_ROUTE, `${prefix}/:name`, (ctx) => {
     const { name } = ctx.params;
     if (!allowed.has(name)) return; // the app's 404
     let data = cache.get(name);
@@ -37,7 +43,7 @@ export function packageVersion(manifest: string): string {
 
 /** Serves one of runbox's own HTML pages at `path`, under PAGE_CSP. */
 export function htmlPage(router: Router, path: string, html: string): void {
-  router.get(path, (ctx) => {
+  router.get(PAGE_ROUTE, path, (ctx) => {
     ctx.set('Content-Security-Policy', PAGE_CSP);
     ctx.set('X-Content-Type-Options', 'nosniff');
     ctx.type = 'text/html; charset=utf-8';
