@@ -9,7 +9,9 @@ Protocol with the server (see src/sandbox/job-tar.ts and src/sandbox/run-output.
   argv   -> optionally --preload=MOD,MOD: start preloaded.py at once, so those modules are imported
             while the container waits for its job, and run the program in that interpreter;
             optionally --relay-output (under gVisor): the program writes into pipes of the launcher's,
-            which copies them to stdout and stderr (see OutputRelay)
+            which copies them to stdout and stderr (see OutputRelay); SIGTERM then means the run's deadline
+            has passed: every process of the run is killed and what the pipes hold is copied out before
+            the launcher exits (143), so the server's SIGKILL that follows loses none of it
   job.json may name python_path, a dependency set's folder: the program gets it as PYTHONPATH, and runs
             in a fresh interpreter (a preloaded one may already hold other versions of those modules)
 
@@ -100,15 +102,35 @@ class OutputRelay:
         """After kill_leftovers: waits until every writer is gone and all is copied, then restores stdout and stderr."""
         sys.stdout.flush()
         sys.stderr.flush()
+        self.drain()
+        for target, fd in zip(self.targets, (1, 2)):
+            os.dup2(target, fd)
+            os.close(target)
+
+    def drain(self):
+        """After kill_leftovers: returns once every writer is gone and what the pipes held is copied out."""
         devnull = os.open(os.devnull, os.O_WRONLY)
         for fd in (1, 2):
             os.dup2(devnull, fd)  # the launcher's own write ends close; the pipes end when the program's do
         os.close(devnull)
         for thread in self.threads:
             thread.join()
-        for target, fd in zip(self.targets, (1, 2)):
-            os.dup2(target, fd)
-            os.close(target)
+
+    def drain_on_sigterm(self):
+        """
+        The server's timeout: SIGTERM (through the engine's init), then SIGKILL once the bounded grace is over.
+        A SIGKILL alone would lose what the program wrote into the pipes and the launcher had not copied yet:
+        a program writing right up to its deadline can be ahead of the relay by a pipe's worth (64 KiB). So
+        the program is stopped here first and the pipes are drained: all it wrote before it was killed comes
+        out, as under runc, where its writes reach the engine directly. Only ever called from the main thread,
+        which touches no Python stream here (it may have been interrupted inside one).
+        """
+        def stop(signum, _frame):
+            kill_leftovers()
+            self.drain()
+            os._exit(128 + signum)
+
+        signal.signal(signal.SIGTERM, stop)
 
 
 PR_SET_DUMPABLE = 4
@@ -296,6 +318,8 @@ def main():
     make_undumpable()
     prepare_matplotlib()
     relay = OutputRelay() if "--relay-output" in sys.argv[1:] else None
+    if relay is not None:
+        relay.drain_on_sigterm()
     modules = preload_modules(sys.argv[1:])
     preloaded = Preloaded(modules) if modules else None
     job, stdin_path = read_job()
@@ -306,8 +330,9 @@ def main():
     except OSError as exc:
         sys.stderr.write("runbox: could not start the program: %s\n" % exc)
         code = 127
-    usage = program_usage(discount_ms)
+    # First of all: whatever the program left running gets no moment more to write in.
     kill_leftovers()
+    usage = program_usage(discount_ms)
     if relay is not None:
         relay.finish()
     sys.stdout.flush()

@@ -46,7 +46,8 @@ export interface DockerClient {
   wait(id: string, signal?: AbortSignal): Promise<number>;
   /** A container's state, by id or name. */
   inspect(idOrName: string): Promise<ContainerState>;
-  kill(id: string): Promise<void>;
+  /** SIGKILL unless told otherwise (the signal goes to the container's init, which passes it on). */
+  kill(id: string, signal?: 'SIGKILL' | 'SIGTERM'): Promise<void>;
   /** Force-removes; a container that is already gone counts as removed. */
   remove(id: string): Promise<void>;
   listByLabel(label: string): Promise<ContainerSummary[]>;
@@ -213,11 +214,11 @@ export function createDockerClient(options: DockerClientOptions): DockerClient {
       }),
 
     // 404: already removed; 409: not running any more. Both mean there is nothing left to kill.
-    kill: (id) =>
+    kill: (id, signal = 'SIGKILL') =>
       call('kill', (opts) =>
         docker
           .getContainer(id)
-          .kill(opts({ signal: 'SIGKILL' }))
+          .kill(opts({ signal }))
           .then(() => undefined, ignoring(404, 409)),
       ),
 

@@ -56,11 +56,17 @@ function tmpfs(sizeMb: number, uid: number, gid: number): string {
 }
 
 /**
- * The launcher's arguments: the modules to preload (names only, validated in config.ts), and under gVisor
- * the output relay (its stdout cuts writes over 64 KiB short; images/python/launcher.py says more).
+ * Whether the launcher relays the program's output through pipes of its own: under gVisor, whose stdout cuts
+ * writes over 64 KiB short (images/python/launcher.py, OutputRelay). Such a launcher takes SIGTERM at the
+ * deadline to stop the program and copy out what the pipes still hold (the runner's kill sequence).
  */
+export function relaysOutput(runtime: string): boolean {
+  return runtime === 'runsc';
+}
+
+/** The launcher's arguments: the modules to preload (names only, validated in config.ts), and the output relay. */
 function launcherArgs(s: SandboxSettings): string[] {
-  return [...(s.preload.length > 0 ? [`--preload=${s.preload.join(',')}`] : []), ...(s.runtime === 'runsc' ? ['--relay-output'] : [])];
+  return [...(s.preload.length > 0 ? [`--preload=${s.preload.join(',')}`] : []), ...(relaysOutput(s.runtime) ? ['--relay-output'] : [])];
 }
 
 export function containerSpec(s: SandboxSettings): ContainerCreateOptions {
@@ -99,6 +105,11 @@ export function containerSpec(s: SandboxSettings): ContainerCreateOptions {
       Ulimits: [
         { Name: 'nofile', Soft: NOFILE, Hard: NOFILE },
         { Name: 'core', Soft: 0, Hard: 0 },
+        // Under gVisor the pids limit counts the host threads of gVisor's kernel, not the run's processes and
+        // threads (its tasks), and does not bound those: a thread that sleeps costs it no host thread. gVisor's
+        // kernel enforces RLIMIT_NPROC on its tasks (per uid; every process in the sandbox is the run's), so
+        // the same number bounds them there: fork and thread creation fail with EAGAIN, as at runc's pids limit.
+        ...(s.runtime === 'runsc' ? [{ Name: 'nproc', Soft: s.pidsLimit, Hard: s.pidsLimit }] : []),
       ],
       CapDrop: ['ALL'],
       CapAdd: [],

@@ -15,6 +15,7 @@ import { classify, EXIT_SIGKILL, type RunStatus } from './outcome';
 import { WarmPool, type PoolPolicy } from './pool';
 import { importScanner, PRELOAD_MIN_MEMORY_MB, wantsPreload } from './preload';
 import { artifactCaps } from './protocol';
+import { relaysOutput } from './container-spec';
 import { RunOutput, type LiveOutput } from './run-output';
 import { reportingGraceMs, SandboxFactory, type DiscardOptions, type Sandbox } from './sandboxes';
 import { DependencySets, type PreparedSet } from './dependency-sets';
@@ -127,6 +128,11 @@ export function boundedUsage(reported: ReportedUsage | undefined, durationMs: nu
   const possible =
     cpuMs >= 0 && cpuMs <= durationMs * cpus + USAGE_SLACK_MS && maxRssKb >= 0 && maxRssKb <= memoryMb * 1024 + USAGE_SLACK_KB;
   return possible ? { cpuMs, maxRssKb } : null;
+}
+
+/** The part of the kill grace a launcher relaying output gets at the deadline to drain it (at most a second). */
+export function drainGraceMs(killGraceMs: number): number {
+  return Math.min(1000, Math.floor(killGraceMs / 2));
 }
 
 function delay(ms: number): { promise: Promise<void>; cancel: () => void } {
@@ -355,6 +361,26 @@ export class Runner {
       if (exited) return;
       killing ??= this.docker.kill(containerId).catch((err: Error) => this.log.warn({ runId, err }, 'kill failed'));
     };
+    // A launcher that relays the program's output (under gVisor) may not have copied out all the program wrote
+    // when the deadline comes, and SIGKILL would lose that. It gets SIGTERM first: it kills the program, copies
+    // out what its pipes hold and exits. SIGKILL follows if it has not exited within its share of the kill
+    // grace; the wait for the stream below gets the rest, so a timed-out run ends within the same bound.
+    const drainMs = relaysOutput(config.runtime) ? drainGraceMs(config.killGraceMs) : 0;
+    let drained = false;
+    const killAtDeadline = () => {
+      if (exited || killing) return;
+      if (drainMs === 0) return kill();
+      drained = true;
+      const grace = delay(drainMs);
+      const warn = (err: Error) => this.log.warn({ runId, err }, 'kill failed');
+      void this.docker.kill(containerId, 'SIGTERM').catch(warn);
+      killing = Promise.race([sandbox.exit.catch(() => undefined), grace.promise])
+        .then(() => {
+          grace.cancel();
+          return exited ? undefined : this.docker.kill(containerId);
+        })
+        .catch(warn);
+    };
     stop.addEventListener('abort', kill, { once: true });
     // Known the moment the engine reports it, so a program ending right at the deadline is not a timeout.
     void sandbox.exit.then(
@@ -389,7 +415,7 @@ export class Runner {
       timer = setTimeout(() => {
         if (exited) return;
         timedOut = true;
-        kill();
+        killAtDeadline();
       }, timeoutMs);
       if (stop.aborted) kill();
       // Half-closing our side closes the launcher's stdin once the job archive is through.
@@ -409,7 +435,7 @@ export class Runner {
       }
 
       // The engine closes the stream once the container is gone; a stream that lingers is cut off.
-      const grace = delay(config.killGraceMs);
+      const grace = delay(config.killGraceMs - (drained ? drainMs : 0));
       const streamEndedCleanly = await Promise.race([closed, grace.promise.then(() => false)]);
       grace.cancel();
       output.end();

@@ -41,6 +41,13 @@ describe('containerSpec', () => {
     expect(host.MemorySwap).toBe(host.Memory);
     expect(host.PidsLimit).toBe(128);
     expect(host.NanoCpus).toBe(1.5e9);
+    expect(host.Ulimits!.map((u) => u.Name)).toEqual(['nofile', 'core']);
+  });
+
+  it("under runsc, bounds the run's tasks by RLIMIT_NPROC too: the pids limit counts gVisor's host threads, not them", () => {
+    const gvisor = containerSpec({ ...settings, runtime: 'runsc' }).HostConfig!;
+    expect(gvisor.PidsLimit).toBe(128);
+    expect(gvisor.Ulimits).toContainEqual({ Name: 'nproc', Soft: 128, Hard: 128 });
   });
 
   it('drops every capability, forbids privilege gain and runs as the non-root sandbox user', () => {

@@ -76,7 +76,8 @@ function scriptedEngine() {
       await call('inspect'),
       { status: state.removed ? 'gone' : 'exited', exitCode: 137, oomKilled: state.oomKilled, labels: {}, startedAt: '' }
     ),
-    kill: () => call('kill'),
+    // SIGKILL is 'kill'; a SIGTERM first (a launcher relaying output, at the deadline) is 'term'.
+    kill: (_id, signal) => call(signal === 'SIGTERM' ? 'term' : 'kill'),
     remove: () => call('remove'),
     listByLabel: async () => [],
     imageLabels: async () => ({}),
@@ -239,6 +240,38 @@ describe('Runner with a scripted engine', () => {
     await until(() => engine.state.calls.includes('kill'), 'kill at the deadline');
     killed(engine);
     expect(await result).toMatchObject({ status: 'timeout', timedOut: true, exitCode: null, artifacts: [] });
+    await runner.settle();
+  });
+
+  it('under gVisor, a run at its deadline gets SIGTERM first: its launcher copies out what its relay holds and exits, no SIGKILL', async () => {
+    const engine = scriptedEngine();
+    const { runner } = runnerOn(engine.docker, { RUNBOX_RUNTIME: 'runsc' });
+    const result = runner.run({ ...job, timeoutMs: 50 });
+    await engine.marker();
+    await until(() => engine.state.calls.includes('term'), 'SIGTERM at the deadline');
+    // What the launcher drains out of its pipes after the SIGTERM, then its exit (128 + SIGTERM).
+    engine.stream.push(frame(1, 'written just before the deadline\n'));
+    engine.stream.push(null);
+    engine.exit(143);
+    expect(await result).toMatchObject({
+      status: 'timeout',
+      timedOut: true,
+      exitCode: null,
+      stdout: { encoding: 'utf8', content: 'written just before the deadline\n' },
+    });
+    expect(engine.state.calls).not.toContain('kill');
+    await runner.settle();
+  });
+
+  it('under gVisor, a launcher that has not exited within its share of the kill grace gets SIGKILL', async () => {
+    const engine = scriptedEngine();
+    const { runner } = runnerOn(engine.docker, { RUNBOX_RUNTIME: 'runsc', RUNBOX_KILL_GRACE_MS: '100' });
+    const result = runner.run({ ...job, timeoutMs: 50 });
+    await engine.marker();
+    await until(() => engine.state.calls.includes('kill'), 'SIGKILL once the drain grace is over');
+    expect(engine.state.calls.indexOf('term')).toBeLessThan(engine.state.calls.indexOf('kill'));
+    killed(engine);
+    expect(await result).toMatchObject({ status: 'timeout', timedOut: true, exitCode: null });
     await runner.settle();
   });
 
