@@ -29,7 +29,7 @@ import { gzipSync } from 'node:zlib';
 import { createDockerClient } from '../src/docker/client';
 import { LABEL_INSTANCE, LABEL_RUN_ID } from '../src/sandbox/labels';
 import { spawnServer } from '../test/support/server-process';
-import { percentile, writeResults } from './stats';
+import { countBy, errCode, outcomeOf, percentile, writeResults } from './stats';
 
 const API_KEY = 'bench-key-0123456789abcdef';
 const INSTANCE_ID = `hostile-${process.pid}`;
@@ -60,20 +60,6 @@ const sleep = (ms: number, signal?: AbortSignal) =>
   });
 
 const round = (n: number, digits = 0) => (Number.isFinite(n) ? Number(n.toFixed(digits)) : null);
-const errCode = (e: unknown) => (e as NodeJS.ErrnoException).code ?? (e as Error).name ?? 'error';
-
-function countBy<T>(items: T[], key: (t: T) => string): Record<string, number> {
-  const out: Record<string, number> = {};
-  for (const item of items) out[key(item)] = (out[key(item)] ?? 0) + 1;
-  return out;
-}
-
-/** `200 ok`, `503 busy`, `400 invalid_request` … from the first bytes of a response body. */
-function outcomeOf(status: number, head: string): string {
-  const code = /"code":"([a-z_]+)"/.exec(head)?.[1];
-  const runStatus = /"status":"([a-z_]+)"/.exec(head)?.[1];
-  return `${status}${status >= 400 && code ? ` ${code}` : runStatus ? ` ${runStatus}` : ''}`;
-}
 
 interface CallResult {
   status: number;

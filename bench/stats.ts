@@ -25,3 +25,20 @@ export function writeResults(kind: string, figures: unknown, at = new Date().toI
   console.log(`figures written to ${file}`);
   return file;
 }
+
+/** An error's code (ECONNRESET...) or name, for counting how requests failed. */
+export const errCode = (e: unknown) => (e as NodeJS.ErrnoException).code ?? (e as Error).name ?? 'error';
+
+export function countBy<T>(items: T[], key: (t: T) => string): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const item of items) out[key(item)] = (out[key(item)] ?? 0) + 1;
+  return out;
+}
+
+/** `200 ok`, `503 busy`, `413 payload_too_large` … from the first bytes of a response body. */
+export function outcomeOf(status: number, head: string): string {
+  const code = /"code":"([a-z_]+)"/.exec(head)?.[1];
+  const runStatus = /"status":"([a-z_]+)"/.exec(head)?.[1];
+  const detail = status >= 400 ? code : runStatus;
+  return detail ? `${status} ${detail}` : String(status);
+}

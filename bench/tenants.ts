@@ -33,7 +33,7 @@ import { promisify } from 'node:util';
 import { createDockerClient } from '../src/docker/client';
 import { LABEL_INSTANCE } from '../src/sandbox/labels';
 import { spawnServer } from '../test/support/server-process';
-import { percentile, rssOf, writeResults } from './stats';
+import { countBy, errCode, outcomeOf, percentile, rssOf, writeResults } from './stats';
 
 const PHASE_MS = Number(process.env.TENANTS_PHASE_MS ?? 18_000);
 const BASELINE_RUNS = Number(process.env.TENANTS_BASELINE_RUNS ?? 15);
@@ -92,21 +92,6 @@ const FLOOD_BODY = JSON.stringify({
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, Math.max(0, ms)));
 const round = (n: number) => (Number.isFinite(n) ? Math.round(n) : null);
-const errCode = (e: unknown) => (e as NodeJS.ErrnoException).code ?? (e as Error).name ?? 'error';
-
-function countBy<T>(items: T[], key: (t: T) => string): Record<string, number> {
-  const out: Record<string, number> = {};
-  for (const item of items) out[key(item)] = (out[key(item)] ?? 0) + 1;
-  return out;
-}
-
-/** `200 ok`, `503 busy`, `413 payload_too_large` … from the first bytes of a response body. */
-function outcomeOf(status: number, head: string): string {
-  const code = /"code":"([a-z_]+)"/.exec(head)?.[1];
-  const runStatus = /"status":"([a-z_]+)"/.exec(head)?.[1];
-  const detail = status >= 400 ? code : runStatus;
-  return detail ? `${status} ${detail}` : String(status);
-}
 
 interface Call {
   at_s: number;

@@ -69,6 +69,29 @@ function launcherArgs(s: SandboxSettings): string[] {
   return [...(s.preload.length > 0 ? [`--preload=${s.preload.join(',')}`] : []), ...(relaysOutput(s.runtime) ? ['--relay-output'] : [])];
 }
 
+/**
+ * What every container runbox makes shares, whatever runs in it: no network, a read-only root, no
+ * capabilities or privileges, the seccomp profile, a private IPC namespace, no logs, devices, binds or ports,
+ * never restarted.
+ */
+function isolation(runtime: string) {
+  return {
+    NetworkMode: 'none',
+    ReadonlyRootfs: true,
+    CapDrop: ['ALL'],
+    CapAdd: [],
+    SecurityOpt: ['no-new-privileges', `seccomp=${seccompProfile(runtime)}`],
+    Privileged: false,
+    IpcMode: 'none',
+    LogConfig: { Type: 'none' as const, Config: {} },
+    Binds: [],
+    Devices: [],
+    PublishAllPorts: false,
+    RestartPolicy: { Name: 'no' as const },
+    Runtime: runtime,
+  };
+}
+
 export function containerSpec(s: SandboxSettings): ContainerCreateOptions {
   const memory = s.memoryMb * MiB;
   const gid = s.install ? s.uid : SANDBOX_UID;
@@ -89,8 +112,7 @@ export function containerSpec(s: SandboxSettings): ContainerCreateOptions {
     AttachStderr: true,
     NetworkDisabled: true,
     HostConfig: {
-      NetworkMode: 'none',
-      ReadonlyRootfs: true,
+      ...isolation(s.runtime),
       Tmpfs: {
         [WORKSPACE_PATH]: tmpfs(tmpfsMb(s.workspaceMb, s.memoryMb), s.uid, gid),
         '/tmp': tmpfs(tmpfsMb(s.tmpMb, s.memoryMb), s.uid, gid),
@@ -111,24 +133,13 @@ export function containerSpec(s: SandboxSettings): ContainerCreateOptions {
         // the same number bounds them there: fork and thread creation fail with EAGAIN, as at runc's pids limit.
         ...(s.runtime === 'runsc' ? [{ Name: 'nproc', Soft: s.pidsLimit, Hard: s.pidsLimit }] : []),
       ],
-      CapDrop: ['ALL'],
-      CapAdd: [],
-      SecurityOpt: ['no-new-privileges', `seccomp=${seccompProfile(s.runtime)}`],
-      Privileged: false,
       Init: true,
-      // A private IPC namespace without the engine's fixed-size /dev/shm; ours is in Tmpfs above.
-      IpcMode: 'none',
-      LogConfig: { Type: 'none', Config: {} },
-      Binds: [],
+      // IpcMode none (isolation) mounts no /dev/shm of the engine's fixed size; ours is in Tmpfs above.
       Mounts: [
         ...(s.depsVolume ? [{ Type: 'volume' as const, Source: s.depsVolume, Target: DEPS_PATH, ReadOnly: !s.install }] : []),
         ...(s.install ? [{ Type: 'bind' as const, Source: s.install.wheelhouse, Target: WHEELHOUSE_PATH, ReadOnly: true }] : []),
       ],
-      Devices: [],
-      PublishAllPorts: false,
-      RestartPolicy: { Name: 'no' },
       AutoRemove: false,
-      Runtime: s.runtime,
     },
   };
 }
@@ -159,25 +170,13 @@ export function leaseContainerSpec(s: { image: string; runtime: string; labels: 
     AttachStderr: false,
     NetworkDisabled: true,
     HostConfig: {
-      NetworkMode: 'none',
-      ReadonlyRootfs: true,
+      ...isolation(s.runtime),
       Memory: memory,
       MemorySwap: memory,
       NanoCpus: Math.round(0.05 * 1e9),
       PidsLimit: 8,
-      CapDrop: ['ALL'],
-      CapAdd: [],
-      SecurityOpt: ['no-new-privileges', `seccomp=${seccompProfile(s.runtime)}`],
-      Privileged: false,
-      IpcMode: 'none',
-      LogConfig: { Type: 'none', Config: {} },
-      Binds: [],
       Mounts: [],
-      Devices: [],
-      PublishAllPorts: false,
-      RestartPolicy: { Name: 'no' },
       AutoRemove: true,
-      Runtime: s.runtime,
     },
   };
 }
