@@ -1,10 +1,13 @@
 # More spinning processes than the run's CPU quota (threads would share the GIL), each for the same fixed
 # wall time. Reports, as JSON, the wall time and the CPU time the run's processes got over it: from the
 # container's cgroup when it can be read (the kernel's own count), else from getrusage over the children.
+# With a third argument, "progress", it also prints the cgroup's count so far every half second while the
+# children spin, one JSON line each: a run that is cancelled before its end still shows what it got.
 import json, os, resource, sys, time
 
 processes = int(sys.argv[1]) if len(sys.argv) > 1 else 4
 seconds = float(sys.argv[2]) if len(sys.argv) > 2 else 4.0
+progress = len(sys.argv) > 3 and sys.argv[3] == "progress"
 
 
 def read(path):
@@ -51,6 +54,15 @@ for _ in range(processes):
             pass
         os._exit(0)
     children.append(pid)
+while progress and time.monotonic() < deadline:
+    time.sleep(min(0.5, max(0.0, deadline - time.monotonic())))
+    so_far, _ = cgroup_cpu_seconds()
+    print(json.dumps({
+        "progress": True,
+        "wall": time.monotonic() - start,
+        "cpu": so_far - cgroup_before if source else None,
+        "throttled": None if throttled_before is None else throttled() - throttled_before,
+    }), flush=True)
 for pid in children:
     os.waitpid(pid, 0)
 wall = time.monotonic() - start
