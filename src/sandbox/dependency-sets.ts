@@ -16,17 +16,16 @@
  * - The volume is this server's (named by instance and start): removed when it stops, and those a
  *   predecessor left (a crash) when it starts.
  */
-import { createHash, randomBytes, randomUUID } from 'node:crypto';
-import type { Duplex } from 'node:stream';
+import { createHash, randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { Config } from '../config';
 import type { DockerClient } from '../docker/client';
 import { ClientGoneError, InvalidRequestError } from '../errors';
 import type { WheelhouseEntry } from '../packages/wheelhouse';
-import { containerSpec, DEPS_PATH } from './container-spec';
-import { runLabels } from './labels';
-import { INSTALLER_UID } from './protocol';
-import { reportingGraceMs } from './sandboxes';
+import type { Slot } from './admission';
+import { DEPS_PATH } from './container-spec';
+import { CappedBuffer, FrameDemuxer } from './run-output';
+import type { SandboxFactory } from './sandboxes';
 
 const LABEL_SET_VOLUME = 'runbox.deps-volume';
 /** pip's messages kept for a failed install's answer. */
@@ -95,21 +94,6 @@ export interface PreparedSet {
   release: () => void;
 }
 
-/** Docker's multiplexed attach stream: 8-byte frames headed [stream, 0, 0, 0, length]; stream 1 is stdout. */
-export function demultiplexed(chunks: Buffer[]): { stdout: string; all: string } {
-  const all = Buffer.concat(chunks);
-  const out: Buffer[] = [];
-  const both: Buffer[] = [];
-  for (let at = 0; at + 8 <= all.length;) {
-    const length = all.readUInt32BE(at + 4);
-    const frame = all.subarray(at + 8, at + 8 + length);
-    if (all[at] === 1) out.push(frame);
-    both.push(frame);
-    at += 8 + length;
-  }
-  return { stdout: Buffer.concat(out).toString('utf8'), all: Buffer.concat(both).toString('utf8') };
-}
-
 export class DependencySets {
   private readonly ready = new Map<string, SetEntry>();
   private readonly installing = new Map<string, Installing>();
@@ -121,8 +105,8 @@ export class DependencySets {
     private readonly docker: DockerClient,
     private readonly config: Config,
     private readonly log: Logger,
-    /** Counts the install container live while it exists (SandboxFactory.withLive), so the reaper spares it. */
-    private readonly asLive: <T>(runId: string, work: () => Promise<T>) => Promise<T>,
+    /** Where install containers come from: the one container lifecycle, the runs' own. */
+    private readonly sandboxes: SandboxFactory,
     /** The set volume every sandbox mounts (volumeName()); none without a wheelhouse. */
     readonly volume: string | undefined,
   ) {}
@@ -163,12 +147,12 @@ export class DependencySets {
   }
 
   /**
-   * The set, installed first if it is not ready, within the run's deadline (the caller holds a run slot for
-   * the install's container). A run that finds
+   * The set, installed first if it is not ready, within the run's deadline, in a container made under the
+   * run's `slot` (which stays the run's: the install gives it back to no one). A run that finds
    * another's install under way waits for it within its own deadline; if that install gave up on its own
    * run's account (its deadline, its client leaving), this run installs the set itself.
    */
-  async prepare(wheels: readonly WheelhouseEntry[], deadline: number, cancel: AbortSignal, tenant = ''): Promise<PreparedSet> {
+  async prepare(wheels: readonly WheelhouseEntry[], slot: Slot, deadline: number, cancel: AbortSignal, tenant = ''): Promise<PreparedSet> {
     const { wheelhouse } = this.config;
     if (wheelhouse === undefined || this.volume === undefined) {
       throw new InvalidRequestError('dependencies: this server has no wheelhouse (RUNBOX_WHEELHOUSE)');
@@ -180,10 +164,10 @@ export class DependencySets {
     while (!entry) {
       let install = this.installing.get(key);
       const own = !install;
-      const installId = randomUUID();
       const installBegan = performance.now();
+      const spent: { installId?: string } = {};
       if (!install) {
-        const started = this.install(installId, key, wheels, wheelhouse, deadline, cancel);
+        const started = this.install(spent, key, wheels, wheelhouse, slot, deadline, cancel);
         const record: Installing = { done: started.finally(() => this.installing.delete(key)), waiters: 0 };
         record.done.then(
           (result) => (record.result = result),
@@ -200,7 +184,7 @@ export class DependencySets {
         install.waiters -= 1;
         // Counted as a user of a set that did get installed, just after this run stopped waiting.
         if (install.result) install.result.users -= 1;
-        if (own) throw new InstallSpentError(err as Error, installId, Math.round(performance.now() - installBegan));
+        if (own) throw new InstallSpentError(err as Error, spent.installId ?? '', Math.round(performance.now() - installBegan));
         if (!(err instanceof InstallAbandoned)) throw err;
       }
     }
@@ -227,10 +211,11 @@ export class DependencySets {
   }
 
   private async install(
-    runId: string,
+    spent: { installId?: string },
     key: string,
     wheels: readonly WheelhouseEntry[],
     wheelhouse: string,
+    slot: Slot,
     deadline: number,
     cancel: AbortSignal,
   ): Promise<SetEntry> {
@@ -241,7 +226,7 @@ export class DependencySets {
     this.garbage = [];
     let bytes: number;
     try {
-      bytes = await this.asLive(runId, () => this.installIn(runId, folder, remove, wheels, wheelhouse, deadline, cancel));
+      bytes = await this.installIn(spent, { wheelhouse, wheels: wheels.map((w) => w.file), folder, remove }, slot, deadline, cancel);
     } catch (err) {
       // Whether it got as far as deleting them is unknown: the next install tries again.
       this.garbage.push(...remove, folder);
@@ -260,77 +245,47 @@ export class DependencySets {
     return entry;
   }
 
-  /** Runs install.py in a container of its own, removed before this returns; resolves with the set's size. */
+  /**
+   * Runs install.py in a sandbox of its own under the run's slot, removed before this returns (so the run's
+   * own container never coexists with it); resolves with the set's size.
+   */
   private async installIn(
-    runId: string,
-    folder: string,
-    remove: readonly string[],
-    wheels: readonly WheelhouseEntry[],
-    wheelhouse: string,
+    spent: { installId?: string },
+    install: { wheelhouse: string; wheels: readonly string[]; folder: string; remove: readonly string[] },
+    slot: Slot,
     deadline: number,
     cancel: AbortSignal,
   ): Promise<number> {
-    const spec = containerSpec({
-      image: this.config.image,
-      runtime: this.config.runtime,
-      uid: INSTALLER_UID,
-      memoryMb: this.config.limits.defaultMemoryMb,
-      preload: [],
-      cpus: this.config.limits.cpus,
-      pidsLimit: this.config.limits.pidsLimit,
-      workspaceMb: this.config.limits.workspaceMb,
-      tmpMb: this.config.limits.tmpMb,
-      labels: runLabels(runId, this.config.instanceId, deadline + reportingGraceMs(this.config)),
-      depsVolume: this.volume,
-      install: { wheelhouse, wheels: wheels.map((w) => w.file), folder, remove },
-    });
-    let containerId: string | undefined;
-    let stream: Duplex | undefined;
-    let timer: NodeJS.Timeout | undefined;
-    let kill: (() => void) | undefined;
+    if (cancel.aborted) throw new InstallAbandoned('dependencies: the client went away before the install');
+    // The run's slot, lent: removing the install's container must not free it.
+    const lent: Slot = { index: slot.index, release: () => undefined };
+    const sandbox = await this.sandboxes.prepare(this.config.limits.defaultMemoryMb, lent, deadline, { install });
+    spent.installId = sandbox.runId;
     try {
-      if (cancel.aborted) throw new InstallAbandoned('dependencies: the client went away before the install');
-      containerId = await this.docker.create(spec);
-      const id = containerId;
-      stream = await this.docker.attach(id);
-      const output: Buffer[] = [];
-      let kept = 0;
-      stream.on('data', (chunk: Buffer) => {
-        if (kept < MAX_INSTALL_OUTPUT) output.push(chunk);
-        kept += chunk.length;
+      const stdout = new CappedBuffer(MAX_INSTALL_OUTPUT);
+      const both = new CappedBuffer(MAX_INSTALL_OUTPUT);
+      const frames = new FrameDemuxer((stream, chunk) => {
+        if (stream === 1) stdout.push(chunk);
+        both.push(chunk);
       });
-      stream.on('error', () => undefined);
-      const closed = new Promise((resolve) => stream!.once('close', resolve).once('end', resolve));
-      stream.end();
-      await this.docker.start(id);
-      kill = () => void this.docker.kill(id).catch(() => undefined);
-      timer = setTimeout(kill, Math.max(1, deadline - Date.now()));
-      cancel.addEventListener('abort', kill, { once: true });
-      if (cancel.aborted) kill();
-      // Bounded as a run's wait is: an engine that stops answering cannot hold the slot, or a shutdown, forever.
-      const exitCode = await this.docker.wait(id, AbortSignal.timeout(Math.max(1, deadline - Date.now()) + reportingGraceMs(this.config)));
-      // The installer's last words may still be on their way when the engine reports the exit.
-      await Promise.race([closed, new Promise((resolve) => setTimeout(resolve, 500))]);
+      const end = await this.sandboxes.drive(sandbox, {
+        input: Buffer.alloc(0),
+        deadline,
+        stop: cancel,
+        onOutput: (chunk) => frames.write(chunk),
+      });
       if (cancel.aborted) throw new InstallAbandoned('dependencies: the install was cancelled');
-      if (Date.now() >= deadline) {
+      if (end.timedOut || Date.now() >= deadline) {
         throw new InstallAbandoned('dependencies: installing them took longer than timeout_ms; give the run more time');
       }
-      const said = demultiplexed(output);
-      const bytes = SET_BYTES.exec(said.stdout);
-      if (exitCode !== 0 || !bytes) {
-        const words = said.all.trim().split('\n').slice(-5).join(' ').slice(0, 500);
-        throw new InvalidRequestError(
-          `dependencies: pip could not install ${wheels.map((w) => w.file).join(', ')} (exit ${exitCode}): ${words}`,
-        );
+      const bytes = SET_BYTES.exec(stdout.bytes().toString('utf8'));
+      if (end.exitCode !== 0 || !bytes) {
+        const words = both.bytes().toString('utf8').trim().split('\n').slice(-5).join(' ').slice(0, 500);
+        throw new InvalidRequestError(`dependencies: pip could not install ${install.wheels.join(', ')} (exit ${end.exitCode}): ${words}`);
       }
       return Number(bytes[1]);
     } finally {
-      clearTimeout(timer);
-      if (kill) cancel.removeEventListener('abort', kill);
-      stream?.destroy();
-      if (containerId !== undefined) {
-        await this.docker.remove(containerId).catch((err: Error) => this.log.warn({ err }, 'install container removal failed'));
-      }
+      await this.sandboxes.discard(sandbox);
     }
   }
 

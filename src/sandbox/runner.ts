@@ -1,6 +1,5 @@
 /** The run lifecycle: one fresh container per job, a deadline, bounded output, and removal whatever happens. */
 import { randomBytes } from 'node:crypto';
-import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
 import type { Config } from '../config';
 import type { DockerClient } from '../docker/client';
@@ -15,9 +14,8 @@ import { classify, EXIT_SIGKILL, type RunStatus } from './outcome';
 import { WarmPool, type PoolPolicy } from './pool';
 import { importScanner, PRELOAD_MIN_MEMORY_MB, wantsPreload } from './preload';
 import { artifactCaps } from './protocol';
-import { relaysOutput } from './container-spec';
 import { RunOutput, type LiveOutput } from './run-output';
-import { reportingGraceMs, SandboxFactory, type DiscardOptions, type Sandbox } from './sandboxes';
+import { SandboxFactory, type DiscardOptions, type Sandbox } from './sandboxes';
 import { DependencySets, type PreparedSet } from './dependency-sets';
 import type { WheelhouseEntry } from '../packages/wheelhouse';
 
@@ -93,17 +91,6 @@ export interface LiveRun extends LiveOutput {
   started(run: { id: string; queuedMs: number }): void;
 }
 
-/** Resolves when the stream is over: true when it ended cleanly (the engine closed it), false when it broke. */
-function streamClosed(stream: Duplex): Promise<boolean> {
-  return new Promise((resolve) => {
-    if (stream.readableEnded) return resolve(true);
-    if (stream.destroyed) return resolve(false);
-    stream.once('end', () => resolve(true));
-    stream.once('close', () => resolve(false));
-    stream.once('error', () => resolve(false));
-  });
-}
-
 /** Appended to stderr when the program broke the launcher's protocol (see SECURITY.md, result integrity). */
 const PROTOCOL_BROKEN_NOTE =
   '\nrunbox: the program interfered with the sandbox launcher (its output ended without the end marker); artifacts are not returned\n';
@@ -128,17 +115,6 @@ export function boundedUsage(reported: ReportedUsage | undefined, durationMs: nu
   const possible =
     cpuMs >= 0 && cpuMs <= durationMs * cpus + USAGE_SLACK_MS && maxRssKb >= 0 && maxRssKb <= memoryMb * 1024 + USAGE_SLACK_KB;
   return possible ? { cpuMs, maxRssKb } : null;
-}
-
-/** The part of the kill grace a launcher relaying output gets at the deadline to drain it (at most a second). */
-export function drainGraceMs(killGraceMs: number): number {
-  return Math.min(1000, Math.floor(killGraceMs / 2));
-}
-
-function delay(ms: number): { promise: Promise<void>; cancel: () => void } {
-  let timer: NodeJS.Timeout | undefined;
-  const promise = new Promise<void>((resolve) => (timer = setTimeout(resolve, ms)));
-  return { promise, cancel: () => clearTimeout(timer) };
 }
 
 /** Members are made at the default memory size: too small for the preloaded runtime turns it off. */
@@ -175,7 +151,7 @@ export class Runner {
     const depsVolume = config.wheelhouse !== undefined ? DependencySets.volumeName(config.instanceId) : undefined;
     const sandboxes = new SandboxFactory(docker, config, log, depsVolume);
     this.sandboxes = sandboxes;
-    this.dependencySets = new DependencySets(docker, config, log, (runId, work) => sandboxes.withLive(runId, work), depsVolume);
+    this.dependencySets = new DependencySets(docker, config, log, sandboxes, depsVolume);
     this.importsPreloaded = importScanner(config.preload);
     this.policy = poolPolicy(config);
     this.pool = new WarmPool(
@@ -189,7 +165,7 @@ export class Runner {
       admission,
       {
         prepare: (memoryMb, slot, deadline, kind) => sandboxes.prepare(memoryMb, slot, deadline, { kind }),
-        discard: (sandbox) => sandboxes.discard(sandbox),
+        discard: (sandbox) => void sandboxes.discard(sandbox),
         imageId: () => docker.imageId(config.image),
       },
       log,
@@ -262,7 +238,7 @@ export class Runner {
           abandon: () => {
             if (used) return;
             used = true;
-            this.sandboxes.discard(sandbox, discard);
+            void this.sandboxes.discard(sandbox, discard);
             settle();
           },
         };
@@ -303,7 +279,7 @@ export class Runner {
         }
         if (wheels.length > 0 && !set) {
           try {
-            set = await this.dependencySets.prepare(wheels, deadline, stop, tenant);
+            set = await this.dependencySets.prepare(wheels, slot, deadline, stop, tenant);
           } catch (err) {
             slot.release();
             throw err;
@@ -342,52 +318,11 @@ export class Runner {
       pythonPath?: string;
     },
   ): Promise<RunResult> {
-    const { config } = this;
-    const { limits } = config;
-    const { runId, containerId, stream, abandonWait } = sandbox;
+    const { limits } = this.config;
+    const { runId, containerId } = sandbox;
     const marker = `\u0000runbox-end-${randomBytes(16).toString('hex')}\u0000`;
-    const timeoutMs = Math.max(1, deadline - Date.now());
-
-    let timer: NodeJS.Timeout | undefined;
-    let afterStreamTimer: NodeJS.Timeout | undefined;
-    // However the engine misbehaves, the run is given up on once it could no longer be reported in time.
-    const hardTimer = setTimeout(() => abandonWait.abort(), timeoutMs + reportingGraceMs(config));
-    let exited = false;
-    let finished = false;
-    let timedOut = false;
-    let limitHit = false;
-    let killing: Promise<void> | undefined;
-    const kill = () => {
-      if (exited) return;
-      killing ??= this.docker.kill(containerId).catch((err: Error) => this.log.warn({ runId, err }, 'kill failed'));
-    };
-    // A launcher that relays the program's output (under gVisor) may not have copied out all the program wrote
-    // when the deadline comes, and SIGKILL would lose that. It gets SIGTERM first: it kills the program, copies
-    // out what its pipes hold and exits. SIGKILL follows if it has not exited within its share of the kill
-    // grace; the wait for the stream below gets the rest, so a timed-out run ends within the same bound.
-    const drainMs = relaysOutput(config.runtime) ? drainGraceMs(config.killGraceMs) : 0;
-    let drained = false;
-    const killAtDeadline = () => {
-      if (exited || killing) return;
-      if (drainMs === 0) return kill();
-      drained = true;
-      const grace = delay(drainMs);
-      const warn = (err: Error) => this.log.warn({ runId, err }, 'kill failed');
-      void this.docker.kill(containerId, 'SIGTERM').catch(warn);
-      killing = Promise.race([sandbox.exit.catch(() => undefined), grace.promise])
-        .then(() => {
-          grace.cancel();
-          return exited ? undefined : this.docker.kill(containerId);
-        })
-        .catch(warn);
-    };
-    stop.addEventListener('abort', kill, { once: true });
-    // Known the moment the engine reports it, so a program ending right at the deadline is not a timeout.
-    void sandbox.exit.then(
-      () => (exited = true),
-      () => undefined,
-    );
-
+    /** Aborted by the output's counters: the run wrote past a limit, and is killed. */
+    const overLimit = new AbortController();
     try {
       const caps = artifactCaps(limits);
       const input = await packJob(job, manifestFor(job, marker, caps, pythonPath));
@@ -396,48 +331,20 @@ export class Runner {
         maxOutputBytes: limits.maxOutputBytes,
         outputKillBytes: limits.outputKillBytes,
         artifactCaps: caps,
-        onLimitExceeded: () => {
-          limitHit = true;
-          kill();
-        },
+        onLimitExceeded: () => overLimit.abort(),
         live,
       });
       live?.started({ id: runId, queuedMs });
-      stream.on('data', (chunk: Buffer) => output.write(chunk));
-      const closed = streamClosed(stream);
-      // The engine ends the attach stream when the container stops, and answers `wait` at the same moment.
-      // A `wait` whose connection died (engine gone) never settles, so it gets a bound once the stream ends.
-      void closed.then(() => {
-        if (!exited && !finished) afterStreamTimer = setTimeout(() => abandonWait.abort(), config.dockerCallTimeoutMs);
+      const { exitCode, timedOut, streamEndedCleanly, durationMs } = await this.sandboxes.drive(sandbox, {
+        input,
+        deadline,
+        stop: AbortSignal.any([stop, overLimit.signal]),
+        onOutput: (chunk) => output.write(chunk),
       });
-
-      const started = performance.now();
-      timer = setTimeout(() => {
-        if (exited) return;
-        timedOut = true;
-        killAtDeadline();
-      }, timeoutMs);
-      if (stop.aborted) kill();
-      // Half-closing our side closes the launcher's stdin once the job archive is through.
-      stream.end(input);
-
-      let exitCode: number;
-      try {
-        exitCode = await sandbox.exit;
-      } catch (err) {
-        if (abandonWait.signal.aborted) throw new EngineUnavailableError('the Docker engine stopped answering during the run');
-        throw err;
-      }
-      const durationMs = Math.round(performance.now() - started);
-      clearTimeout(timer);
+      const limitHit = overLimit.signal.aborted;
       if (this.stopping.signal.aborted && !timedOut && !limitHit) {
         throw new ShuttingDownError('the server is shutting down; the run was stopped before it finished');
       }
-
-      // The engine closes the stream once the container is gone; a stream that lingers is cut off.
-      const grace = delay(config.killGraceMs - (drained ? drainMs : 0));
-      const streamEndedCleanly = await Promise.race([closed, grace.promise.then(() => false)]);
-      grace.cancel();
       output.end();
       const collectedArtifacts = await output.artifacts.finish();
       const serviceEnded = timedOut || limitHit;
@@ -488,12 +395,7 @@ export class Runner {
         installMs: 0,
       };
     } finally {
-      finished = true;
-      clearTimeout(timer);
-      clearTimeout(hardTimer);
-      clearTimeout(afterStreamTimer);
-      stop.removeEventListener('abort', kill);
-      this.sandboxes.discard(sandbox, discard);
+      void this.sandboxes.discard(sandbox, discard);
     }
   }
 

@@ -1,19 +1,23 @@
 /**
- * Sandboxes: containers created, attached and started for exactly one run each, then removed. This module
- * owns their lifecycle and the set of live ones; the runner and the warm pool both get them from here, and
- * it calls back into neither (a freed slot is announced by Admission).
+ * Sandboxes: the one container lifecycle. Every container that runs anything of a user's (a run, or the
+ * install of its dependencies) is created, attached and started here (prepare), driven to its end against
+ * its deadline here (drive), and removed here (discard). This module owns the set of live ones; the runner,
+ * the warm pool and the dependency sets all get them from here, and it calls back into none of them (a freed
+ * slot is announced by Admission).
  */
 import { randomUUID } from 'node:crypto';
 import type { Duplex } from 'node:stream';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from 'pino';
 import type { Config } from '../config';
 import type { DockerClient } from '../docker/client';
+import { EngineUnavailableError } from '../errors';
 import type { Slot } from './admission';
-import { containerSpec } from './container-spec';
+import { containerSpec, relaysOutput, type SandboxSettings } from './container-spec';
 import { InFlight } from './in-flight';
 import type { MemberKind } from './preload';
 import { runLabels } from './labels';
-import { SANDBOX_UID } from './protocol';
+import { INSTALLER_UID, SANDBOX_UID } from './protocol';
 
 /** A started container whose launcher waits for its job on stdin; it holds one admission slot. */
 export interface Sandbox {
@@ -37,6 +41,50 @@ export interface DiscardOptions {
   afterRemoval?: () => void;
 }
 
+/** How a container's run ended, as this server saw it (never as the container claims). */
+export interface ContainerEnd {
+  /** What the engine's `wait` reported. */
+  exitCode: number;
+  /** Its deadline passed before the engine reported its exit: this server killed it. */
+  timedOut: boolean;
+  /** The attach stream was ended by the engine, not broken or cut off after the kill grace. */
+  streamEndedCleanly: boolean;
+  /** From its input handed in to its exit reported. */
+  durationMs: number;
+}
+
+export interface DriveOptions {
+  /** Written to the container's stdin, which is then closed. */
+  input: Buffer;
+  /** When it is killed (epoch ms). */
+  deadline: number;
+  /** Kills it now: its client left, its output went over a limit, the server is stopping. */
+  stop: AbortSignal;
+  /** Every chunk of the engine's multiplexed attach stream, as it arrives. */
+  onOutput: (chunk: Buffer) => void;
+}
+
+/** The part of the kill grace a launcher relaying output gets at the deadline to drain it (at most a second). */
+export function drainGraceMs(killGraceMs: number): number {
+  return Math.min(1000, Math.floor(killGraceMs / 2));
+}
+
+/** Resolves after `ms`, or at once when `signal` aborts; never rejects. */
+function pause(ms: number, signal: AbortSignal): Promise<void> {
+  return sleep(ms, undefined, { signal }).catch(() => undefined);
+}
+
+/** Resolves when the stream is over: true when it ended cleanly (the engine closed it), false when it broke. */
+function streamClosed(stream: Duplex): Promise<boolean> {
+  return new Promise((resolve) => {
+    if (stream.readableEnded) return resolve(true);
+    if (stream.destroyed) return resolve(false);
+    stream.once('end', () => resolve(true));
+    stream.once('close', () => resolve(false));
+    stream.once('error', () => resolve(false));
+  });
+}
+
 /** Margin on top of the longest a run can take to be reported, before a reaper may treat it as abandoned. */
 const DEADLINE_MARGIN_MS = 60_000;
 
@@ -50,6 +98,11 @@ export interface PrepareOptions {
   kind?: MemberKind;
   /** The slot stays taken until this settles too (the HTTP response's delivery). */
   holdSlotUntil?: Promise<unknown>;
+  /**
+   * Runs install.py instead of the launcher, as the installer user, with the set volume writable (a
+   * dependency set's install, made under the slot of the run that needs it).
+   */
+  install?: SandboxSettings['install'];
 }
 
 export class SandboxFactory {
@@ -75,19 +128,6 @@ export class SandboxFactory {
   }
 
   /**
-   * Runs `work` with `runId` counted live, for a container made outside this factory (a dependency set's
-   * install), so the reaper leaves it alone until `work` has removed it.
-   */
-  async withLive<T>(runId: string, work: () => Promise<T>): Promise<T> {
-    this.live.add(runId);
-    try {
-      return await work();
-    } finally {
-      this.live.delete(runId);
-    }
-  }
-
-  /**
    * Creates, attaches and starts a container holding `slot`, labelled to be reaped after `deadline`; on
    * failure nothing is left behind and the slot is freed (once `holdSlotUntil` settles too).
    */
@@ -95,11 +135,96 @@ export class SandboxFactory {
     return this.pending.add(this.create(memoryMb, slot, deadline, options));
   }
 
-  /** Ends a sandbox, used or not: its stream closed, its container removed, its slot freed. */
-  discard(sandbox: Sandbox, { holdSlotUntil, afterRemoval }: DiscardOptions = {}): void {
+  /**
+   * Hands a prepared sandbox its input and follows it to its end: killed at its deadline (a launcher relaying
+   * output gets SIGTERM first, to drain it) or when `stop` aborts. Every wait is bounded: the engine's `wait`
+   * by the deadline and the reporting grace, and by one engine call once the stream has ended; the stream's
+   * last bytes by the kill grace. Rejects with EngineUnavailableError when the engine stopped answering.
+   */
+  async drive(sandbox: Sandbox, { input, deadline, stop, onOutput }: DriveOptions): Promise<ContainerEnd> {
+    const { config } = this;
+    const { runId, containerId, stream, exit, abandonWait } = sandbox;
+    const timeoutMs = Math.max(1, deadline - Date.now());
+    /** Aborts once the engine has reported the exit (or the wait was given up): every timer below stops. */
+    const over = new AbortController();
+    let exited = false;
+    // Known the moment the engine reports it, so a program ending right at the deadline is not a timeout.
+    void exit.then(
+      () => (exited = true),
+      () => undefined,
+    );
+    const warn = (err: Error) => this.log.warn({ runId, err }, 'kill failed');
+    let killing: Promise<void> | undefined;
+    const kill = () => {
+      if (!exited) killing ??= this.docker.kill(containerId).catch(warn);
+    };
+    // A launcher that relays the program's output (under gVisor) may not have copied out all the program wrote
+    // when the deadline comes, and SIGKILL would lose that. It gets SIGTERM first: it kills the program, copies
+    // out what its pipes hold and exits. SIGKILL follows if it has not exited within its share of the kill
+    // grace; the wait for the stream below gets the rest, so a timed-out run ends within the same bound.
+    const drainMs = relaysOutput(config.runtime) ? drainGraceMs(config.killGraceMs) : 0;
+    let timedOut = false;
+    let drained = false;
+    const atDeadline = () => {
+      if (exited || over.signal.aborted) return;
+      timedOut = true;
+      if (killing) return;
+      if (drainMs === 0) return kill();
+      drained = true;
+      void this.docker.kill(containerId, 'SIGTERM').catch(warn);
+      killing = Promise.race([exit.catch(() => undefined), pause(drainMs, over.signal)])
+        .then(() => (exited ? undefined : this.docker.kill(containerId)))
+        .catch(warn);
+    };
+    stop.addEventListener('abort', kill, { once: true });
+    try {
+      stream.on('data', onOutput);
+      const closed = streamClosed(stream);
+      // The engine ends the attach stream when the container stops, and answers `wait` at the same moment.
+      // A `wait` whose connection died (engine gone) never settles, so it gets a bound once the stream ends.
+      void closed.then(() => {
+        if (!exited && !over.signal.aborted)
+          void pause(config.dockerCallTimeoutMs, over.signal).then(() => over.signal.aborted || abandonWait.abort());
+      });
+      // However the engine misbehaves, the container is given up on once it could no longer be reported in time.
+      void pause(timeoutMs + reportingGraceMs(config), over.signal).then(() => over.signal.aborted || abandonWait.abort());
+      void pause(timeoutMs, over.signal).then(atDeadline);
+      const started = performance.now();
+      if (stop.aborted) kill();
+      // Half-closing our side closes the container's stdin once the input is through.
+      if (input.length > 0) stream.end(input);
+      else stream.end();
+      let exitCode: number;
+      try {
+        exitCode = await exit;
+      } catch (err) {
+        if (abandonWait.signal.aborted) throw new EngineUnavailableError('the Docker engine stopped answering during the run');
+        throw err;
+      } finally {
+        over.abort();
+      }
+      const durationMs = Math.round(performance.now() - started);
+      // The engine closes the stream once the container is gone; a stream that lingers is cut off.
+      const grace = new AbortController();
+      const streamEndedCleanly = await Promise.race([
+        closed,
+        pause(config.killGraceMs - (drained ? drainMs : 0), grace.signal).then(() => false),
+      ]);
+      grace.abort();
+      return { exitCode, timedOut, streamEndedCleanly, durationMs };
+    } finally {
+      stop.removeEventListener('abort', kill);
+    }
+  }
+
+  /**
+   * Ends a sandbox, used or not: its stream closed, its container removed, its slot freed. Resolves once the
+   * container is removed (or its removal failed and was logged); never rejects.
+   */
+  discard(sandbox: Sandbox, { holdSlotUntil, afterRemoval }: DiscardOptions = {}): Promise<void> {
     sandbox.stream.destroy();
     sandbox.abandonWait.abort();
-    this.dispose(sandbox.runId, sandbox.containerId, sandbox.slot, holdSlotUntil, afterRemoval);
+    return this.dispose(sandbox.runId, sandbox.containerId, sandbox.slot, holdSlotUntil, afterRemoval);
   }
 
   /** Resolves once no creation or removal is in flight. */
@@ -111,7 +236,7 @@ export class SandboxFactory {
     memoryMb: number,
     slot: Slot,
     deadline: number,
-    { kind = 'plain', holdSlotUntil }: PrepareOptions,
+    { kind = 'plain', holdSlotUntil, install }: PrepareOptions,
   ): Promise<Sandbox> {
     const { config } = this;
     const runId = randomUUID();
@@ -120,15 +245,16 @@ export class SandboxFactory {
       image: config.image,
       runtime: config.runtime,
       // Concurrent runs never share a uid, so per-uid kernel limits (inotify, pipe buffers) are each run's own.
-      uid: SANDBOX_UID + slot.index,
+      uid: install ? INSTALLER_UID : SANDBOX_UID + slot.index,
       memoryMb,
-      preload: kind === 'preloaded' ? config.preload : [],
+      preload: kind === 'preloaded' && !install ? config.preload : [],
       cpus: config.limits.cpus,
       pidsLimit: config.limits.pidsLimit,
       workspaceMb: config.limits.workspaceMb,
       tmpMb: config.limits.tmpMb,
       labels: runLabels(runId, config.instanceId, deadline + reportingGraceMs(config) + DEADLINE_MARGIN_MS),
       depsVolume: this.depsVolume,
+      install,
     });
     let containerId: string | undefined;
     let stream: Duplex | undefined;
@@ -145,7 +271,7 @@ export class SandboxFactory {
       return { runId, containerId, stream, memoryMb, kind, slot, exit, abandonWait };
     } catch (err) {
       stream?.destroy();
-      this.dispose(runId, containerId, slot, holdSlotUntil);
+      void this.dispose(runId, containerId, slot, holdSlotUntil);
       throw err;
     }
   }
@@ -161,9 +287,9 @@ export class SandboxFactory {
     slot: Slot,
     holdSlotUntil?: Promise<unknown>,
     afterRemoval?: () => void,
-  ): void {
+  ): Promise<void> {
     const removal = containerId === undefined ? Promise.resolve() : this.docker.remove(containerId);
-    void this.pending.add(
+    return this.pending.add(
       removal
         .catch((err: Error) => this.log.error({ runId, containerId, err }, 'container removal failed'))
         .finally(() => {

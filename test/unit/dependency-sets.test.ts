@@ -4,8 +4,10 @@ import { PassThrough } from 'node:stream';
 import type { DockerClient } from '../../src/docker/client';
 import { EngineUnavailableError, InvalidRequestError } from '../../src/errors';
 import type { WheelhouseEntry } from '../../src/packages/wheelhouse';
-import { DependencySets, demultiplexed, InstallSpentError } from '../../src/sandbox/dependency-sets';
+import type { Slot } from '../../src/sandbox/admission';
+import { DependencySets, InstallSpentError } from '../../src/sandbox/dependency-sets';
 import { INSTALLER_UID } from '../../src/sandbox/protocol';
+import { SandboxFactory } from '../../src/sandbox/sandboxes';
 import { silentLog } from '../support/app';
 import { testConfig, testDataDir } from '../support/config';
 import { until } from '../support/wait';
@@ -110,22 +112,25 @@ function sets(env: Record<string, string> = {}, installs: Install[] = [installed
   chmodSync(wheelhouse, 0o755);
   const engine = scriptedEngine(installs, waitMs);
   const config = testConfig({ RUNBOX_WHEELHOUSE: wheelhouse, ...env });
-  const live: string[] = [];
   const volume = DependencySets.volumeName(config.instanceId);
-  const deps = new DependencySets(
-    engine.docker,
-    config,
-    silentLog,
-    async (runId, work) => {
-      live.push(runId);
-      return work();
+  /** For each install container as it starts: whether the reaper would spare it (it counts as live). */
+  const live: boolean[] = [];
+  const docker = {
+    ...engine.docker,
+    start: async (id: string) => {
+      live.push(factory.isLive(engine.specs[engine.specs.length - 1].Labels!['runbox.run-id']));
+      return engine.docker.start(id);
     },
-    volume,
-  );
-  return { deps, engine, live, volume, config };
+  } as DockerClient;
+  const factory = new SandboxFactory(docker, config, silentLog, volume);
+  const deps = new DependencySets(docker, config, silentLog, factory, volume);
+  return { deps, engine, live, volume, config, factory };
 }
 
 const far = () => Date.now() + 60_000;
+/** The run's slot an install is made under: it must stay the run's (released by no install). */
+const runSlot = (): Slot => ({ index: 0, release: () => (runSlot.released += 1) });
+runSlot.released = 0;
 const never = new AbortController().signal;
 /** The folders an install was told to delete first. */
 const removed = (spec: Spec) => (spec.Entrypoint ?? []).flatMap((arg, i, all) => (all[i - 1] === '--remove' ? [arg] : []));
@@ -135,13 +140,14 @@ describe('dependency sets', () => {
   it('installs a set once, as the installer, with install.py on explicit files, and shares it', async () => {
     const { deps, engine, live, volume } = sets();
     const [a, b] = await Promise.all([
-      deps.prepare([wheel('x-1.0-py3-none-any.whl')], far(), never),
-      deps.prepare([wheel('x-1.0-py3-none-any.whl')], far(), never),
+      deps.prepare([wheel('x-1.0-py3-none-any.whl')], runSlot(), far(), never),
+      deps.prepare([wheel('x-1.0-py3-none-any.whl')], runSlot(), far(), never),
     ]);
     expect(a.path).toBe(b.path);
     expect(a.path).toMatch(/^\/opt\/deps\/[0-9a-f]{16}-[0-9a-f]{24}$/);
     expect(deps.installs).toBe(1);
-    expect(live).toHaveLength(1);
+    expect(live).toEqual([true]);
+    expect(runSlot.released).toBe(0);
     const [spec] = engine.specs;
     expect(spec.Entrypoint).toEqual(['python3', '-I', '/opt/runbox/install.py', folderOf(a.path), '--', 'x-1.0-py3-none-any.whl']);
     expect(spec.User).toBe(`${INSTALLER_UID}:${INSTALLER_UID}`);
@@ -159,7 +165,7 @@ describe('dependency sets', () => {
 
   it('a failed install is a 400 with pip’s words and no set; the next install deletes its folder', async () => {
     const { deps, engine } = sets({}, [{ exitCode: 1, stderr: 'ERROR: no such file\n' }, installed()]);
-    const failed = await deps.prepare([wheel('y-1.0-py3-none-any.whl')], far(), never).catch((e: unknown) => e);
+    const failed = await deps.prepare([wheel('y-1.0-py3-none-any.whl')], runSlot(), far(), never).catch((e: unknown) => e);
     // The run spent a container on it: the error says which, for the run's accounting, around the 400.
     expect(failed).toBeInstanceOf(InstallSpentError);
     const { original, installId } = failed as InstallSpentError;
@@ -170,7 +176,7 @@ describe('dependency sets', () => {
     expect(deps.size).toBe(0);
     expect(deps.take([wheel('y-1.0-py3-none-any.whl')])).toBeUndefined();
     const halfDone = engine.specs[0].Entrypoint![3];
-    await deps.prepare([wheel('y-1.0-py3-none-any.whl')], far(), never);
+    await deps.prepare([wheel('y-1.0-py3-none-any.whl')], runSlot(), far(), never);
     expect(removed(engine.specs[1])).toEqual([halfDone]);
   });
 
@@ -179,7 +185,7 @@ describe('dependency sets', () => {
       { exitCode: 0, engineHangs: true },
     ]);
     // On the previous main this wait had no bound: the install, its run's slot and a shutdown hung for good.
-    const failed = await deps.prepare([wheel('h-1.0-py3-none-any.whl')], Date.now() + 100, never).catch((e: unknown) => e);
+    const failed = await deps.prepare([wheel('h-1.0-py3-none-any.whl')], runSlot(), Date.now() + 100, never).catch((e: unknown) => e);
     expect(failed).toBeInstanceOf(InstallSpentError);
     expect((failed as InstallSpentError).original).toBeInstanceOf(EngineUnavailableError);
     expect(engine.calls).toEqual(expect.arrayContaining(['kill', 'remove']));
@@ -188,19 +194,19 @@ describe('dependency sets', () => {
 
   it('an install that exits 0 without reporting its size is a failure, not a set', async () => {
     const { deps } = sets({}, [{ exitCode: 0, stdout: 'something else\n' }]);
-    await expect(deps.prepare([wheel('w-1.0-py3-none-any.whl')], far(), never)).rejects.toThrow(/could not install/);
+    await expect(deps.prepare([wheel('w-1.0-py3-none-any.whl')], runSlot(), far(), never)).rejects.toThrow(/could not install/);
     expect(deps.size).toBe(0);
   });
 
   it('keeps at most RUNBOX_DEPS_CACHE_SETS sets, dropping the least recently used one not in use', async () => {
     const { deps, engine } = sets({ RUNBOX_DEPS_CACHE_SETS: '2' });
     const use = async (file: string) => {
-      const set = await deps.prepare([wheel(file)], far(), never);
+      const set = await deps.prepare([wheel(file)], runSlot(), far(), never);
       set.release();
       return folderOf(set.path);
     };
     const a = await use('a-1-py3-none-any.whl');
-    const held = await deps.prepare([wheel('b-1-py3-none-any.whl')], far(), never);
+    const held = await deps.prepare([wheel('b-1-py3-none-any.whl')], runSlot(), far(), never);
     await use('c-1-py3-none-any.whl');
     // b is in use, so a (least recently used) goes, though c is newer.
     expect(deps.size).toBe(2);
@@ -220,17 +226,17 @@ describe('dependency sets', () => {
 
   it('bounds the sets by their size on disk as install.py measured it, not by their wheels', async () => {
     const { deps } = sets({ RUNBOX_DEPS_CACHE_MB: '1' }, [installed(700 * 1024)]);
-    (await deps.prepare([wheel('a-1-py3-none-any.whl', 10)], far(), never)).release();
-    (await deps.prepare([wheel('b-1-py3-none-any.whl', 10)], far(), never)).release();
+    (await deps.prepare([wheel('a-1-py3-none-any.whl', 10)], runSlot(), far(), never)).release();
+    (await deps.prepare([wheel('b-1-py3-none-any.whl', 10)], runSlot(), far(), never)).release();
     expect(deps.size).toBe(1);
     expect(deps.take([wheel('b-1-py3-none-any.whl', 10)])).toBeDefined();
   });
 
   it("a set is its tenant's: another key installs its own, so install_ms tells nothing of other keys", async () => {
     const { deps, engine } = sets();
-    const mine = await deps.prepare([wheel('z-1.0-py3-none-any.whl')], far(), never, 'key-a');
+    const mine = await deps.prepare([wheel('z-1.0-py3-none-any.whl')], runSlot(), far(), never, 'key-a');
     expect(deps.take([wheel('z-1.0-py3-none-any.whl')], 'key-b')).toBeUndefined();
-    const theirs = await deps.prepare([wheel('z-1.0-py3-none-any.whl')], far(), never, 'key-b');
+    const theirs = await deps.prepare([wheel('z-1.0-py3-none-any.whl')], runSlot(), far(), never, 'key-b');
     expect(theirs.installMs).toBeGreaterThan(0);
     expect(theirs.path).not.toBe(mine.path);
     expect(engine.specs).toHaveLength(2);
@@ -247,11 +253,11 @@ describe('dependency sets', () => {
   it('a run waiting on another run’s install that gave up installs the set itself', async () => {
     const { deps, engine } = sets({}, [{ ...installed(), untilKilled: true }, installed()]);
     const leaving = new AbortController();
-    const first = deps.prepare([wheel('z-1-py3-none-any.whl')], far(), leaving.signal);
+    const first = deps.prepare([wheel('z-1-py3-none-any.whl')], runSlot(), far(), leaving.signal);
     // Its install runs...
     await until(() => engine.calls.includes('start'), "the first run's install started");
     // ...when a second run of the set comes to wait on it, and the first run's client leaves.
-    const second = deps.prepare([wheel('z-1-py3-none-any.whl')], far(), never);
+    const second = deps.prepare([wheel('z-1-py3-none-any.whl')], runSlot(), far(), never);
     leaving.abort();
     await expect(first).rejects.toThrow(/cancelled|went away/);
     const got = await second;
@@ -273,13 +279,5 @@ describe('dependency sets', () => {
     expect([...engine.volumes.keys()].sort()).toEqual(['runbox-deps-another-instance-0badf00d', longer, volume].sort());
     await deps.clear();
     expect([...engine.volumes.keys()].sort()).toEqual(['runbox-deps-another-instance-0badf00d', longer].sort());
-  });
-
-  it('reads the engine’s frames: stdout apart, both streams in order', () => {
-    const out = demultiplexed([
-      Buffer.concat([frame(2, 'warn\n'), frame(1, 'runbox-set-bytes=5\n')]).subarray(0, 11),
-      Buffer.concat([frame(2, 'warn\n'), frame(1, 'runbox-set-bytes=5\n')]).subarray(11),
-    ]);
-    expect(out).toEqual({ stdout: 'runbox-set-bytes=5\n', all: 'warn\nrunbox-set-bytes=5\n' });
   });
 });
