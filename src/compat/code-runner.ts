@@ -3,7 +3,8 @@
  * - Script mode `{script, context?}`: context files go to ./input/, and ./output/ comes back as artifacts.
  * - Files mode `{files: {path: content}, entry_point}`: every file at the execution root, imports between them.
  * - A content is a string, or `{content, encoding: "utf-8" | "base64"}`; `timeout_s` is 60 by default and at
- *   most 300 (clamped, then capped at the server's maximum); `dependencies` come from the wheelhouse.
+ *   most 300 (clamped, as the original did); over the server's maximum (or the key's), a 400 as on every door;
+ *   `dependencies` come from the wheelhouse.
  * - The answer: `{exit_code, stdout, stderr, artifacts}`, artifacts keyed by their path under output/, text as a
  *   string and anything else as `{content, encoding: "base64"}`; exit code 124 on timeout.
  * - Refusals: `{"error": "..."}` with the status.
@@ -18,7 +19,7 @@ import type { RunRequestBody } from '../api/run-request';
 import type { RunResponse } from '../api/run-response';
 import { MAX_DEPENDENCIES } from '../packages/requirements';
 import { MAX_PATH_BYTES } from '../sandbox/paths';
-import { MalformedBodyError, outputText, secondsToMs, type CompatContract, errorResponses, jsonOperation } from './contract';
+import { MalformedBodyError, outputText, timeoutWithin, type CompatContract, errorResponses, jsonOperation } from './contract';
 
 /** Seed 001's limits (src/config.py there). */
 export const CODE_RUNNER_LIMITS = {
@@ -137,8 +138,9 @@ export function codeRunner(limits: Limits): CompatContract<CodeRunnerContext> {
     });
   };
 
-  const timeoutSeconds = (raw: unknown): number => {
-    if (raw === undefined || raw === null) return L.defaultTimeoutS;
+  /** The asked `timeout_s`, at most the contract's own maximum (clamped, as the original did); undefined if none. */
+  const timeoutSeconds = (raw: unknown): number | undefined => {
+    if (raw === undefined || raw === null) return undefined;
     // Python's int(): a number is truncated, a string must be digits.
     const parsed =
       typeof raw === 'number' && Number.isFinite(raw)
@@ -164,7 +166,7 @@ export function codeRunner(limits: Limits): CompatContract<CodeRunnerContext> {
       const raw = body as Record<string, unknown>;
       const mode = raw.files !== undefined ? 'files' : 'script';
       if (mode === 'files' && raw.script !== undefined) throw new InvalidRequestError('Give `script` or `files`, not both.');
-      const timeoutMs = secondsToMs(timeoutSeconds(raw.timeout_s), maxTimeoutMs);
+      const timeoutMs = timeoutWithin('timeout_s', timeoutSeconds(raw.timeout_s), L.defaultTimeoutS, maxTimeoutMs);
       const deps: unknown = raw.dependencies ?? [];
       if (!Array.isArray(deps)) throw new InvalidRequestError('`dependencies` must be an array.');
       if (deps.length > L.dependencies) {
@@ -219,7 +221,7 @@ export function codeRunner(limits: Limits): CompatContract<CodeRunnerContext> {
       description:
         `Script mode: \`script\`, with \`context\` files in ./input/. Files mode: \`files\` and \`entry_point\`, all at the execution root. ` +
         `Contents are strings or {content, encoding: "base64"}. \`timeout_s\` defaults to ${L.defaultTimeoutS}, at most ${L.maxTimeoutS} ` +
-        `(and the server's ${limits.maxTimeoutMs / 1000}). Limits: script ${L.scriptBytes} bytes, ${L.files} files, one file ` +
+        `(clamped); over the server's ${limits.maxTimeoutMs / 1000} (or the key's maximum) it is refused. Limits: script ${L.scriptBytes} bytes, ${L.files} files, one file ` +
         `${L.singleFileBytes} bytes, all ${L.contextBytes} bytes, ${L.dependencies} dependencies (from the wheelhouse). ` +
         'Artifacts: ./output/ by path, text as a string, other bytes as {content, encoding: "base64"}. Exit code 124 on timeout. ' +
         'Refusals are `{"error": "..."}`.',

@@ -87,7 +87,18 @@ export function errorResponses(
   );
 }
 
-/** Seconds, as the originals take them, to milliseconds within the server's maximum. */
-export function secondsToMs(seconds: number, maxMs: number): number {
-  return Math.min(Math.round(seconds * 1000), maxMs);
+/**
+ * A contract's timeout in milliseconds, under the one policy of every door (as `timeout_ms` on /v1/runs): a
+ * timeout asked for beyond `maxMs` (the server's maximum, or the key's lower one) is refused, naming the
+ * limit; the contract's own default is fitted under it. Seconds, as the originals take them.
+ */
+export function timeoutWithin(field: string, askedSeconds: number | null | undefined, defaultSeconds: number, maxMs: number): number {
+  if (askedSeconds === undefined || askedSeconds === null) return Math.min(Math.round(defaultSeconds * 1000), maxMs);
+  const asked = Math.round(askedSeconds * 1000);
+  if (asked > maxMs) {
+    throw new InvalidRequestError(
+      `\`${field}\` ${askedSeconds} is over the limit of ${maxMs / 1000} s (the server's maximum, or this key's)`,
+    );
+  }
+  return asked;
 }

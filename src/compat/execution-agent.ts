@@ -9,7 +9,7 @@
 import type { Limits } from '../config';
 import { EngineUnavailableError, type RunboxError } from '../errors';
 import type { RunResponse } from '../api/run-response';
-import { outputText, secondsToMs, type CompatContract, jsonOperation } from './contract';
+import { outputText, timeoutWithin, type CompatContract, jsonOperation } from './contract';
 import { codeLimit, FASTAPI_ERRORS, FASTAPI_SCHEMAS, fastApiRefusal, ModelReader } from './fastapi';
 
 const MIN_TIMEOUT_S = 1;
@@ -35,7 +35,7 @@ export function executionAgent(limits: Limits): CompatContract<null> {
       const code = model.string('code', { required: true, minLength: 1, maxBytes: codeLimit(limits) });
       const timeout = model.integer('timeout', { ge: MIN_TIMEOUT_S, le: MAX_TIMEOUT_S });
       model.done();
-      return { request: { code: code!, timeout_ms: secondsToMs(timeout ?? DEFAULT_TIMEOUT_S, maxTimeoutMs) }, context: null };
+      return { request: { code: code!, timeout_ms: timeoutWithin('timeout', timeout, DEFAULT_TIMEOUT_S, maxTimeoutMs) }, context: null };
     },
 
     answer(response: RunResponse) {

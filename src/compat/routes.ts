@@ -48,7 +48,7 @@ export function compatRoutes(router: Router, contracts: readonly CompatContract[
         throw err instanceof RunboxError ? new MalformedBodyError(err) : err;
       });
       const { limits } = ctx.state.principal as Principal;
-      // A contract's timeout is capped, as the originals capped theirs: at the server's maximum, or the key's.
+      // A contract's timeout is bounded as timeout_ms is on /v1/runs: by the server's maximum, or the key's.
       const maxTimeoutMs = Math.min(deps.maxTimeoutMs, limits.maxTimeoutMs ?? Infinity);
       const { request, context } = contract.translate(body, maxTimeoutMs);
       const response = await deps.execute(ctx, request);

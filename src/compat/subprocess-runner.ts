@@ -6,13 +6,13 @@
  * - Seed 003 (a Kubernetes code runner): `{code, timeout?}` (seconds, 5 by default) →
  *   `{stdout, stderr, exit_code, timed_out}`, each stream cut at 10,000 characters, and on timeout
  *   `exit_code: -1` and "Execution timed out after N seconds" ending stderr.
- * Where they differ, runbox keeps the partial output of a timed-out run (003 dropped it), and caps `timeout`
- * at the server's maximum rather than at 10 s.
+ * Where they differ, runbox keeps the partial output of a timed-out run (003 dropped it), and bounds `timeout`
+ * by the server's maximum (or the key's) rather than by 10 s: over it, a 400 as on every door.
  */
 import type { Limits } from '../config';
 import { InvalidRequestError } from '../errors';
 import type { RunResponse } from '../api/run-response';
-import { firstCodePoints, outputText, secondsToMs, type CompatContract, jsonOperation } from './contract';
+import { firstCodePoints, outputText, timeoutWithin, type CompatContract, jsonOperation } from './contract';
 import { codeLimit, FASTAPI_ERRORS, FASTAPI_SCHEMAS, fastApiRefusal, ModelReader } from './fastapi';
 
 /** Seed 003's cut, in characters per stream, and what marks it. */
@@ -69,11 +69,16 @@ export function subprocessRunner(limits: Limits): CompatContract<RunContext> {
         throw new InvalidRequestError(`language ${JSON.stringify(language)} is not supported: only python`);
       }
       if (!code!.trim()) throw new InvalidRequestError('Code cannot be empty');
-      // As seed 003: at least 1 s; beyond that, the server's (or the key's) maximum rather than its 10 s.
-      const timeoutSeconds = Math.min(Math.max(timeout ?? DEFAULT_TIMEOUT_S, 1), maxTimeoutMs / 1000);
+      // As seed 003, at least 1 s; its 10 s maximum is the server's (or the key's) here, and beyond it a 400.
+      const timeoutMs = timeoutWithin(
+        'timeout',
+        timeout === null || timeout === undefined ? undefined : Math.max(timeout, 1),
+        DEFAULT_TIMEOUT_S,
+        maxTimeoutMs,
+      );
       return {
-        request: { code: dedent(code!), timeout_ms: secondsToMs(timeoutSeconds, maxTimeoutMs) },
-        context: { timeoutSeconds },
+        request: { code: dedent(code!), timeout_ms: timeoutMs },
+        context: { timeoutSeconds: timeoutMs / 1000 },
       };
     },
 
@@ -99,7 +104,7 @@ export function subprocessRunner(limits: Limits): CompatContract<RunContext> {
       operationId: 'compatRun',
       summary: 'Run Python (seed 000 and 003 contract)',
       description:
-        `\`timeout\` is in seconds (default ${DEFAULT_TIMEOUT_S}, at least 1, at most the server's ${serverMaxSeconds}, or the key's). ` +
+        `\`timeout\` is in seconds (default ${DEFAULT_TIMEOUT_S}, at least 1, at most the server's ${serverMaxSeconds}, or the key's; over it, 400). ` +
         `\`code\` is at most ${limits.maxCodeBytes} bytes of UTF-8 as sent (RUNBOX_MAX_CODE_BYTES; over it, 413); it is then dedented (seed 000). ` +
         'Each stream is cut at 10,000 characters, ending with "\\n... (output truncated)". ' +
         'On timeout: `timed_out: true`, `exit_code` and `returncode` -1, the output so far, and "Execution timed out after N seconds" ending stderr.',

@@ -36,7 +36,6 @@ import { playgroundRoutes } from './playground';
 import { PAGE_ROUTE } from './static-assets';
 import { requestLog } from './request-id';
 import { compatContracts } from '../compat/contracts';
-import { MAX_OUTPUT_CHARS } from '../compat/subprocess-runner';
 import { compatRoutes } from '../compat/routes';
 
 export interface RouteDeps {
@@ -140,12 +139,9 @@ export function routes({ config, store, docker, quotas, audit, metrics, log, ver
   );
   const engineChecks = engineProbe(docker, config.image);
   // GET / shows every limit under its snake_case name, the API's convention.
-  const publicLimits = {
-    ...Object.fromEntries(Object.entries(limits).map(([key, value]) => [key.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`), value])),
-    // Seed 003's names: seconds, and characters per stream on POST /run.
-    max_timeout: limits.maxTimeoutMs / 1000,
-    max_output_size: MAX_OUTPUT_CHARS,
-  };
+  const publicLimits = Object.fromEntries(
+    Object.entries(limits).map(([key, value]) => [key.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`), value]),
+  );
   const compat = compatContracts(limits);
 
   const openApi = openApiDocument(config, version, tool, compat);
@@ -188,7 +184,7 @@ export function routes({ config, store, docker, quotas, audit, metrics, log, ver
     }
   };
 
-  // The probes answer in the shape of seed 003's too (status healthy, ready or not_ready), so its checks pass.
+  // The probes' `status` words (healthy; ready or not_ready) are those seed 003's checks look for.
   router.get('/health', (ctx) => {
     ctx.body = { status: 'healthy', service: 'runbox', version };
   });
@@ -202,8 +198,6 @@ export function routes({ config, store, docker, quotas, audit, metrics, log, ver
       ready,
       checks,
       image: config.image,
-      python_available: checks.engine && checks.image,
-      max_timeout: limits.maxTimeoutMs / 1000,
     };
   });
 

@@ -12,7 +12,7 @@ describe('HTTP API with a fake engine', () => {
     const docker = fakeDocker({ up: false });
     const res = await request(appWith(testConfig(), docker).app.callback()).get('/health');
     expect(res.status).toBe(200);
-    // Seed 003's shape, so its probes and validation script take runbox as it is.
+    // The `status` word seed 003's probes and validation script look for.
     expect(res.body).toEqual({ status: 'healthy', service: 'runbox', version: expect.any(String) });
     expect(docker.calls).toEqual([]);
   });
@@ -26,8 +26,13 @@ describe('HTTP API with a fake engine', () => {
     expect(noImage.body.checks).toEqual({ accepting: true, engine: true, image: false });
     const ready = await request(appWith(testConfig(), fakeDocker()).app.callback()).get('/ready');
     expect(ready.status).toBe(200);
-    expect(ready.body).toMatchObject({ ready: true, status: 'ready', python_available: true, max_timeout: 300 });
-    expect(down.body).toMatchObject({ status: 'not_ready', python_available: false });
+    expect(ready.body).toEqual({
+      ready: true,
+      status: 'ready',
+      checks: { accepting: true, engine: true, image: true },
+      image: expect.any(String),
+    });
+    expect(down.body).toMatchObject({ status: 'not_ready', ready: false });
   });
 
   it('GET /ready is 503 and new runs are refused once shutdown begins', async () => {
@@ -44,11 +49,10 @@ describe('HTTP API with a fake engine', () => {
     expect(docker.calls).toEqual(['ping', 'imageExists']);
   });
 
-  it('GET / names the service, its version, its endpoints and limits (a superset of seed 003’s)', async () => {
+  it('GET / names the service, its version, its endpoints and limits, under the API’s own names', async () => {
     const res = await request(appWith(testConfig(), fakeDocker()).app.callback()).get('/');
     expect(res.body).toMatchObject({ name: 'runbox', service: 'runbox', version, languages: ['python'], auth: 'none' });
     expect(res.body.endpoints).toMatchObject({ health: '/health', ready: '/ready', '/run': expect.stringMatching(/^\/run \(POST\)/) });
-    expect(res.body.limits).toMatchObject({ max_timeout: 300, max_output_size: 10_000 });
     expect(res.body.limits).toMatchObject({ max_code_bytes: 262144, default_timeout_ms: 10000, max_timeout_ms: 300000 });
     expect(Object.keys(res.body.limits).sort()).toEqual(
       [
@@ -74,8 +78,6 @@ describe('HTTP API with a fake engine', () => {
         'tmp_mb',
         'max_concurrent',
         'max_queue',
-        'max_timeout',
-        'max_output_size',
       ].sort(),
     );
   });

@@ -66,6 +66,31 @@ describe('stored API keys over HTTP', () => {
     expect(docker.calls).not.toContain('create');
   });
 
+  it("refuses a timeout over the key's limit on every door, each in its own shape, and runs nothing", async () => {
+    const { http, key, docker } = await serverWithKey();
+    const doors: [string, object, number, RegExp][] = [
+      ['/run', { code: 'print(1)', timeout: 25 }, 400, /`timeout` 25 is over the limit of 20 s/],
+      ['/api/run', { script: 'print(1)', timeout_s: 25 }, 400, /`timeout_s` 25 is over the limit of 20 s/],
+      ['/api/v1/execute', { code: 'print(1)', timeout: 25 }, 400, /`timeout` 25 is over the limit of 20 s/],
+    ];
+    for (const [path, body, status, message] of doors) {
+      const res = await http.post(path).set('x-api-key', key).send(body);
+      expect([path, res.status]).toEqual([path, status]);
+      expect(JSON.stringify(res.body)).toMatch(message);
+    }
+    const call = {
+      jsonrpc: '2.0',
+      id: 2,
+      method: 'tools/call',
+      params: { name: 'run_python', arguments: { code: 'print(1)', timeout_ms: 25_000 } },
+    };
+    const mcp = await http.post('/mcp').set(MCP).set('x-api-key', key).send(call);
+    expect(JSON.stringify(mcp.body)).toMatch(/timeout_ms 25000 is over this key's limit of 20000/);
+    // Within the limit, the contracts' own defaults (60 s on /api/run) are fitted under it rather than refused.
+    expect((await http.post('/api/run').set('x-api-key', key).send({ script: 'print(1)' })).status).not.toBe(400);
+    expect(docker.calls.filter((c) => c === 'create')).toHaveLength(1);
+  });
+
   it('answers 503 store_unavailable, running nothing, when the store fails', async () => {
     const { http, store, key, docker } = await serverWithKey();
     await store.close();

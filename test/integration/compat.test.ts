@@ -386,17 +386,17 @@ describe('seed 004 with keys from `runbox keys`', () => {
       expect(refused.body).toEqual({ detail: expect.stringContaining('a valid API key is required') });
       expect((await post(`${server.url}/execute`, body, { 'X-API-Key': key })).body).toEqual({ success: true, result: 3, stdout: '' });
       expect((await post(`${server.url}/run`, { code: 'print(1)' }, { Authorization: `Bearer ${key}` })).body.stdout).toBe('1\n');
-      // A key's time limit caps a contract's timeout, as the server's maximum does, rather than refusing it.
+      // A key's time limit bounds a contract's timeout as it bounds timeout_ms on /v1/runs: asked beyond it,
+      // a 400 naming it; the contract's own default is fitted under it.
       const capped = await run(
         process.execPath,
         [CLI, 'keys', 'add', '--name', 'Short Client', '--env', 'test', '--max-timeout-ms', '2000'],
         { env: { PATH: process.env.PATH, RUNBOX_DATA_DIR: server.config.store.dataDir } },
       );
-      const slow = await post(
-        `${server.url}/run`,
-        { code: 'import time\ntime.sleep(10)', timeout: 5 },
-        { 'X-API-Key': capped.stdout.trim() },
-      );
+      const over = await post(`${server.url}/run`, { code: 'print(1)', timeout: 5 }, { 'X-API-Key': capped.stdout.trim() });
+      expect(over.status).toBe(400);
+      expect(over.body.detail).toMatch(/`timeout` 5 is over the limit of 2 s/);
+      const slow = await post(`${server.url}/run`, { code: 'import time\ntime.sleep(10)' }, { 'X-API-Key': capped.stdout.trim() });
       expect(slow.body).toMatchObject({ timed_out: true, exit_code: -1 });
       expect(slow.body.stderr).toMatch(/Execution timed out after 2 seconds$/);
       const quick = await post(`${server.url}/api/run`, { script: 'print("fits")' }, { 'X-API-Key': capped.stdout.trim() });

@@ -142,15 +142,19 @@ describe('the contracts', () => {
     });
   });
 
-  it('/run: a timeout defaults to 5 s, is at least 1 and at most the server’s (or the key’s) maximum', () => {
+  it('/run: a timeout defaults to 5 s (fitted under the maximum), is at least 1, and over the server’s (or the key’s) maximum is refused', () => {
     const contract = subprocessRunner({ ...limits, maxTimeoutMs: 20_000 });
     expect(contract.translate({ code: 'x' }, 20_000).request.timeout_ms).toBe(5000);
     expect(contract.translate({ code: 'x', timeout: 0 }, 20_000).request.timeout_ms).toBe(1000);
     expect(contract.translate({ code: 'x' }, 3000)).toMatchObject({ request: { timeout_ms: 3000 }, context: { timeoutSeconds: 3 } });
-    expect(contract.translate({ code: 'x', timeout: 3600 }, 20_000)).toMatchObject({
+    expect(contract.translate({ code: 'x', timeout: 20 }, 20_000)).toMatchObject({
       request: { timeout_ms: 20_000 },
       context: { timeoutSeconds: 20 },
     });
+    // The policy of every door, /v1/runs's: a timeout asked beyond the limit is a 400 naming it, never clamped.
+    expect(() => contract.translate({ code: 'x', timeout: 3600 }, 20_000)).toThrow(
+      new InvalidRequestError("`timeout` 3600 is over the limit of 20 s (the server's maximum, or this key's)"),
+    );
     const timedOut = contract.answer(response({ timedOut: true, exitCode: null, stderr: { content: 'partial', encoding: 'utf8' } }), {
       timeoutSeconds: 2,
     });
@@ -207,6 +211,9 @@ describe('the contracts', () => {
     const contract = codeRunner({ ...limits, maxTimeoutMs: 600_000 });
     expect(contract.translate({ script: 'x' }, 600_000).request.timeout_ms).toBe(60_000);
     expect(contract.translate({ script: 'x', timeout_s: 900 }, 600_000).request.timeout_ms).toBe(300_000);
+    // Its own maximum clamps, as the original's did; the server's (or the key's), below it, refuses.
+    expect(() => contract.translate({ script: 'x', timeout_s: 90 }, 60_000)).toThrow(/`timeout_s` 90 is over the limit of 60 s/);
+    expect(contract.translate({ script: 'x' }, 30_000).request.timeout_ms).toBe(30_000);
     expect(contract.translate({ script: 'x', timeout_s: 2.9 }, 600_000).request.timeout_ms).toBe(2000);
     expect(contract.translate({ script: 'x', timeout_s: '7' }, 600_000).request.timeout_ms).toBe(7000);
     expect(contract.translate({ script: 'x' }, 30_000).request.timeout_ms).toBe(30_000);
