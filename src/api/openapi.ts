@@ -179,19 +179,58 @@ export interface DocumentedContract {
   schemas: Record<string, object>;
 }
 
-/** Each compat contract's path, tagged by the runner it replaces, with the security every run route has. */
-function compatPaths(contracts: readonly DocumentedContract[], security: object[]) {
-  return Object.fromEntries(
-    contracts.map((c) => [
-      c.path,
-      Object.fromEntries(
-        Object.entries(c.openapi).map(([method, operation]) => [method, { tags: [c.tag.name], security, ...(operation as object) }]),
-      ),
-    ]),
-  );
+/** The operations of the native API, each documented here and served by the route that names it. */
+export type OperationId = 'createRun' | 'getRun' | 'listPackages' | 'listTools' | 'mcp' | 'metrics' | 'health' | 'ready' | 'about';
+
+/**
+ * Who may call a route: `key`, a caller with an API key (or anyone, in keyless loopback mode); `open`,
+ * anyone (probes, discovery); `metrics`, whoever RUNBOX_METRICS_KEY (or loopback) admits.
+ */
+export type Access = 'key' | 'open' | 'metrics';
+
+/** What the document needs of a served route (src/http/routes.ts declares each once, with its handler). */
+export interface DocumentedRoute {
+  method: 'get' | 'post';
+  /** In OpenAPI's form: /v1/runs/{id}. */
+  path: string;
+  operationId: OperationId;
+  access: Access;
 }
 
-export function openApiDocument(config: Config, version: string, tool: ToolDefinition, compat: readonly DocumentedContract[] = []) {
+/**
+ * The document's paths, from the routes the router serves: each native route with its operation and the
+ * security its access implies, and each compat contract's path, tagged by the runner it replaces.
+ */
+function pathsOf(
+  routes: readonly DocumentedRoute[],
+  operations: Record<OperationId, object>,
+  keySecurity: object[],
+  metricsNeedKey: boolean,
+  contracts: readonly DocumentedContract[],
+): Record<string, Record<string, object>> {
+  const paths: Record<string, Record<string, object>> = {};
+  for (const { method, path, operationId, access } of routes) {
+    const security = access === 'key' ? keySecurity : access === 'metrics' && metricsNeedKey ? [{ bearer: [] }, { apiKey: [] }] : undefined;
+    (paths[path] ??= {})[method] = { operationId, ...operations[operationId], ...(security ? { security } : {}) };
+  }
+  for (const c of contracts) {
+    paths[c.path] = Object.fromEntries(
+      Object.entries(c.openapi).map(([method, operation]) => [
+        method,
+        { tags: [c.tag.name], security: keySecurity, ...(operation as object) },
+      ]),
+    );
+  }
+  return paths;
+}
+
+export function openApiDocument(
+  config: Config,
+  version: string,
+  tool: ToolDefinition,
+  routes: readonly DocumentedRoute[],
+  compat: readonly DocumentedContract[] = [],
+) {
   const { limits } = config;
   // A key is always accepted; it is optional only where the server may run in keyless (loopback) mode,
   // which stored keys, added at any time, end.
@@ -216,6 +255,213 @@ export function openApiDocument(config: Config, version: string, tool: ToolDefin
       `code ${limits.maxCodeBytes}, one file ${limits.maxFileBytes}, all files ${limits.maxFilesBytes} (decoded), ` +
       `${limits.maxFiles} files, stdin ${limits.maxStdinBytes}, ${limits.maxArgs} args, body ${limits.maxBodyBytes}.`,
   };
+  const operations: Record<OperationId, object> = {
+    createRun: {
+      tags: ['runs'],
+      summary: 'Run a Python program',
+      description:
+        `Runs the program in a new sandbox and answers when it has ended: the default time limit is ${limits.defaultTimeoutMs} ms ` +
+        `(up to ${limits.maxTimeoutMs}), memory ${limits.defaultMemoryMb} MB (up to ${limits.maxMemoryMb}). At most ` +
+        `${limits.maxConcurrent} runs go at once and ${limits.maxQueue} wait; beyond that the answer is 503 busy.`,
+      requestBody: {
+        required: true,
+        content: {
+          'application/json': {
+            schema: { $ref: '#/components/schemas/RunRequest' },
+            examples: {
+              chart: { summary: 'A chart and a printed value', value: { code: CHART_PROGRAM } },
+              files: {
+                summary: 'Input files, stdin and arguments',
+                value: {
+                  files: [
+                    {
+                      path: 'main.py',
+                      content: 'import sys\nprint(open("data.csv").read().count("\\n"), sys.argv[1:], sys.stdin.read())',
+                    },
+                    { path: 'data.csv', content: 'a,b\n1,2\n' },
+                  ],
+                  entrypoint: 'main.py',
+                  stdin: 'hello',
+                  args: ['--fast'],
+                  timeout_ms: 5000,
+                },
+              },
+            },
+          },
+        },
+      },
+      responses: {
+        '200': {
+          description:
+            'The run was carried out; `status` says how the program ended. With `Accept: text/event-stream` the answer ' +
+            'is a stream of Server-Sent Events, opened when the run starts: `start` {id, queued_ms}; `stdout` and ' +
+            '`stderr` {content, encoding}, chunks as written (within 100 ms, whole UTF-8 characters, within the output ' +
+            'caps; `truncated: true` marks where a stream was cut); `artifact` {path, size, mime_type, sha256} per file; ' +
+            'then `result`, exactly the JSON body, or `error` {code, message} if the service failed after the start. ' +
+            'Comments keep idle proxies from cutting a silent run. Refusals before the start are the JSON errors below.',
+          content: {
+            ...json({ $ref: '#/components/schemas/RunResponse' }, RUN_EXAMPLE),
+            'text/event-stream': { schema: { type: 'string' }, example: STREAM_EXAMPLE },
+          },
+        },
+        ...errorResponses([...refused, ...auth, 'engine_unavailable', 'shutting_down']),
+      },
+    },
+    getRun: {
+      tags: ['runs'],
+      summary: "A run's audit record",
+      description:
+        'The record of a run made with the same key: times, status, usage, sizes and hashes (and code, stdin and outputs ' +
+        "if the server keeps them). Another key's run is 404, as if it did not exist. Records are kept for " +
+        `${config.audit.retentionDays} days.`,
+      parameters: [{ name: 'id', in: 'path', required: true, schema: { type: 'string' }, description: 'The `id` of a run response.' }],
+      responses: {
+        '200': {
+          description: 'The record.',
+          headers: rateLimitHeaders,
+          content: json({ $ref: '#/components/schemas/RunRecord' }, RECORD_EXAMPLE),
+        },
+        ...errorResponses(['not_found', 'rate_limited', 'store_unavailable', ...auth]),
+      },
+    },
+    listPackages: {
+      tags: ['runs'],
+      summary: "What a run can import: the image's Python packages, and the wheelhouse",
+      description:
+        'Packages in the image need no install. Wheelhouse packages are installed for a run that lists them in ' +
+        '`dependencies` (from this folder only: the sandbox has no network). `install` is false when the server has no wheelhouse.',
+      responses: {
+        '200': {
+          description: 'The packages.',
+          content: json(
+            { type: 'object' },
+            {
+              install: true,
+              image: [{ name: 'numpy', version: '1.24.2' }],
+              wheelhouse: [
+                { name: 'tabulate', version: '0.9.0', file: 'tabulate-0.9.0-py3-none-any.whl', sha256: '0'.repeat(64), requires: [] },
+              ],
+              unusable: 0,
+            },
+          ),
+        },
+        ...errorResponses(['rate_limited', 'store_unavailable', ...auth]),
+      },
+    },
+    listTools: {
+      tags: ['agents'],
+      summary: `The ${RUN_PYTHON} tool, in each model API's function-calling shape`,
+      responses: { '200': { description: 'Tool definitions.', content: json({ type: 'object' }, toolFormats(tool)) } },
+    },
+    mcp: {
+      tags: ['agents'],
+      summary: 'MCP over Streamable HTTP (stateless, JSON responses)',
+      description:
+        `A Model Context Protocol endpoint with one tool, ${RUN_PYTHON}. Send JSON-RPC messages with ` +
+        '`Accept: application/json, text/event-stream`. Runs go through the same limits and admission as POST /v1/runs.',
+      requestBody: {
+        required: true,
+        content: json(
+          { type: 'object', required: ['jsonrpc'], properties: { jsonrpc: { const: '2.0' } } },
+          { jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: RUN_PYTHON, arguments: { code: 'print(2 + 2)' } } },
+        ),
+      },
+      responses: {
+        '200': {
+          description:
+            'A JSON-RPC response. A program that fails is a normal tool result; the service failing to run it (busy, engine ' +
+            'unavailable, shutting down) is a tool result with `isError: true` and advice; bad arguments are a JSON-RPC ' +
+            'error -32602 with the message POST /v1/runs would give.',
+          content: json({ type: 'object' }, MCP_RESULT_EXAMPLE),
+        },
+        '202': { description: 'A notification was accepted.' },
+        '400': {
+          description: 'Not JSON (-32700), not a JSON-RPC message or a batch (-32600), or an unsupported protocol version.',
+          content: json(JSON_RPC_ERROR, { jsonrpc: '2.0', id: null, error: { code: -32700, message: 'the body is not valid JSON' } }),
+        },
+        '406': {
+          description: 'The Accept header must list both application/json and text/event-stream.',
+          content: json(JSON_RPC_ERROR),
+        },
+        '413': { description: 'Over RUNBOX_MAX_BODY_BYTES (-32600).', content: json(JSON_RPC_ERROR) },
+        '415': { description: 'The body must be application/json without Content-Encoding (-32600).', content: json(JSON_RPC_ERROR) },
+        '503': {
+          description: 'Too many request bodies held at once (-32000); has Retry-After.',
+          headers: retryAfterHeader,
+          content: json(JSON_RPC_ERROR),
+        },
+        ...errorResponses([...auth]),
+      },
+    },
+    metrics: {
+      tags: ['operations'],
+      summary: 'Prometheus metrics',
+      description:
+        'Runs by status, run duration and queue wait, rejections by reason, live containers, pool and queue, engine ' +
+        'calls, process metrics. ' +
+        metricsGuardText(metricsAccess),
+      responses: {
+        '200': {
+          description: 'The Prometheus text format.',
+          content: {
+            'text/plain': {
+              schema: { type: 'string' },
+              example:
+                '# HELP runbox_runs_total Runs that ended, by status\n# TYPE runbox_runs_total counter\nrunbox_runs_total{status="ok"} 42\n',
+            },
+          },
+        },
+        ...(metricsAccess !== undefined ? errorResponses(['unauthorized']) : {}),
+      },
+    },
+    health: {
+      tags: ['operations'],
+      summary: 'Liveness: the process answers',
+      responses: {
+        '200': { description: 'Alive.', content: json({ type: 'object' }, { status: 'healthy', service: 'runbox', version }) },
+      },
+    },
+    ready: {
+      tags: ['operations'],
+      summary: 'Readiness: accepting runs, the engine answers, the sandbox image is present',
+      responses: {
+        '200': {
+          description: 'Ready.',
+          content: json(
+            { type: 'object' },
+            {
+              status: 'ready',
+              ready: true,
+              checks: { accepting: true, engine: true, image: true },
+              image: config.image,
+            },
+          ),
+        },
+        '503': {
+          description: 'Not ready; `checks` says why.',
+          content: json(
+            { type: 'object' },
+            {
+              status: 'not_ready',
+              ready: false,
+              checks: { accepting: true, engine: false, image: false },
+              image: config.image,
+            },
+          ),
+        },
+      },
+    },
+    about: {
+      tags: ['operations'],
+      summary: 'Version, limits and links',
+      responses: {
+        '200': {
+          description: 'About this server: version, auth, limits, the preloaded runtime, and links to everything here.',
+          content: json({ type: 'object' }, { name: 'runbox', version, links: ABOUT_LINKS }),
+        },
+      },
+    },
+  };
   return {
     openapi: '3.1.0',
     info: {
@@ -236,246 +482,7 @@ export function openApiDocument(config: Config, version: string, tool: ToolDefin
       // Other runners' contracts, each answered from the same run path (README: "Replacing an existing runner").
       ...compat.map((c) => c.tag),
     ],
-    paths: {
-      '/v1/runs': {
-        post: {
-          operationId: 'createRun',
-          tags: ['runs'],
-          summary: 'Run a Python program',
-          description:
-            `Runs the program in a new sandbox and answers when it has ended: the default time limit is ${limits.defaultTimeoutMs} ms ` +
-            `(up to ${limits.maxTimeoutMs}), memory ${limits.defaultMemoryMb} MB (up to ${limits.maxMemoryMb}). At most ` +
-            `${limits.maxConcurrent} runs go at once and ${limits.maxQueue} wait; beyond that the answer is 503 busy.`,
-          security,
-          requestBody: {
-            required: true,
-            content: {
-              'application/json': {
-                schema: { $ref: '#/components/schemas/RunRequest' },
-                examples: {
-                  chart: { summary: 'A chart and a printed value', value: { code: CHART_PROGRAM } },
-                  files: {
-                    summary: 'Input files, stdin and arguments',
-                    value: {
-                      files: [
-                        {
-                          path: 'main.py',
-                          content: 'import sys\nprint(open("data.csv").read().count("\\n"), sys.argv[1:], sys.stdin.read())',
-                        },
-                        { path: 'data.csv', content: 'a,b\n1,2\n' },
-                      ],
-                      entrypoint: 'main.py',
-                      stdin: 'hello',
-                      args: ['--fast'],
-                      timeout_ms: 5000,
-                    },
-                  },
-                },
-              },
-            },
-          },
-          responses: {
-            '200': {
-              description:
-                'The run was carried out; `status` says how the program ended. With `Accept: text/event-stream` the answer ' +
-                'is a stream of Server-Sent Events, opened when the run starts: `start` {id, queued_ms}; `stdout` and ' +
-                '`stderr` {content, encoding}, chunks as written (within 100 ms, whole UTF-8 characters, within the output ' +
-                'caps; `truncated: true` marks where a stream was cut); `artifact` {path, size, mime_type, sha256} per file; ' +
-                'then `result`, exactly the JSON body, or `error` {code, message} if the service failed after the start. ' +
-                'Comments keep idle proxies from cutting a silent run. Refusals before the start are the JSON errors below.',
-              content: {
-                ...json({ $ref: '#/components/schemas/RunResponse' }, RUN_EXAMPLE),
-                'text/event-stream': { schema: { type: 'string' }, example: STREAM_EXAMPLE },
-              },
-            },
-            ...errorResponses([...refused, ...auth, 'engine_unavailable', 'shutting_down']),
-          },
-        },
-      },
-      '/v1/runs/{id}': {
-        get: {
-          operationId: 'getRun',
-          tags: ['runs'],
-          summary: "A run's audit record",
-          description:
-            'The record of a run made with the same key: times, status, usage, sizes and hashes (and code, stdin and outputs ' +
-            "if the server keeps them). Another key's run is 404, as if it did not exist. Records are kept for " +
-            `${config.audit.retentionDays} days.`,
-          security,
-          parameters: [{ name: 'id', in: 'path', required: true, schema: { type: 'string' }, description: 'The `id` of a run response.' }],
-          responses: {
-            '200': {
-              description: 'The record.',
-              headers: rateLimitHeaders,
-              content: json({ $ref: '#/components/schemas/RunRecord' }, RECORD_EXAMPLE),
-            },
-            ...errorResponses(['not_found', 'rate_limited', 'store_unavailable', ...auth]),
-          },
-        },
-      },
-      '/v1/packages': {
-        get: {
-          operationId: 'listPackages',
-          tags: ['runs'],
-          security,
-          summary: "What a run can import: the image's Python packages, and the wheelhouse",
-          description:
-            'Packages in the image need no install. Wheelhouse packages are installed for a run that lists them in ' +
-            '`dependencies` (from this folder only: the sandbox has no network). `install` is false when the server has no wheelhouse.',
-          responses: {
-            '200': {
-              description: 'The packages.',
-              content: json(
-                { type: 'object' },
-                {
-                  install: true,
-                  image: [{ name: 'numpy', version: '1.24.2' }],
-                  wheelhouse: [
-                    { name: 'tabulate', version: '0.9.0', file: 'tabulate-0.9.0-py3-none-any.whl', sha256: '0'.repeat(64), requires: [] },
-                  ],
-                  unusable: 0,
-                },
-              ),
-            },
-            ...errorResponses(['rate_limited', 'store_unavailable', ...auth]),
-          },
-        },
-      },
-      '/v1/tools': {
-        get: {
-          operationId: 'listTools',
-          tags: ['agents'],
-          summary: `The ${RUN_PYTHON} tool, in each model API's function-calling shape`,
-          responses: { '200': { description: 'Tool definitions.', content: json({ type: 'object' }, toolFormats(tool)) } },
-        },
-      },
-      '/mcp': {
-        post: {
-          operationId: 'mcp',
-          tags: ['agents'],
-          summary: 'MCP over Streamable HTTP (stateless, JSON responses)',
-          description:
-            `A Model Context Protocol endpoint with one tool, ${RUN_PYTHON}. Send JSON-RPC messages with ` +
-            '`Accept: application/json, text/event-stream`. Runs go through the same limits and admission as POST /v1/runs.',
-          security,
-          requestBody: {
-            required: true,
-            content: json(
-              { type: 'object', required: ['jsonrpc'], properties: { jsonrpc: { const: '2.0' } } },
-              { jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: RUN_PYTHON, arguments: { code: 'print(2 + 2)' } } },
-            ),
-          },
-          responses: {
-            '200': {
-              description:
-                'A JSON-RPC response. A program that fails is a normal tool result; the service failing to run it (busy, engine ' +
-                'unavailable, shutting down) is a tool result with `isError: true` and advice; bad arguments are a JSON-RPC ' +
-                'error -32602 with the message POST /v1/runs would give.',
-              content: json({ type: 'object' }, MCP_RESULT_EXAMPLE),
-            },
-            '202': { description: 'A notification was accepted.' },
-            '400': {
-              description: 'Not JSON (-32700), not a JSON-RPC message or a batch (-32600), or an unsupported protocol version.',
-              content: json(JSON_RPC_ERROR, { jsonrpc: '2.0', id: null, error: { code: -32700, message: 'the body is not valid JSON' } }),
-            },
-            '406': {
-              description: 'The Accept header must list both application/json and text/event-stream.',
-              content: json(JSON_RPC_ERROR),
-            },
-            '413': { description: 'Over RUNBOX_MAX_BODY_BYTES (-32600).', content: json(JSON_RPC_ERROR) },
-            '415': { description: 'The body must be application/json without Content-Encoding (-32600).', content: json(JSON_RPC_ERROR) },
-            '503': {
-              description: 'Too many request bodies held at once (-32000); has Retry-After.',
-              headers: retryAfterHeader,
-              content: json(JSON_RPC_ERROR),
-            },
-            ...errorResponses([...auth]),
-          },
-        },
-      },
-      '/metrics': {
-        get: {
-          operationId: 'metrics',
-          tags: ['operations'],
-          summary: 'Prometheus metrics',
-          description:
-            'Runs by status, run duration and queue wait, rejections by reason, live containers, pool and queue, engine ' +
-            'calls, process metrics. ' +
-            metricsGuardText(metricsAccess),
-          ...(metricsAccess !== undefined ? { security: [{ bearer: [] }, { apiKey: [] }] } : {}),
-          responses: {
-            '200': {
-              description: 'The Prometheus text format.',
-              content: {
-                'text/plain': {
-                  schema: { type: 'string' },
-                  example:
-                    '# HELP runbox_runs_total Runs that ended, by status\n# TYPE runbox_runs_total counter\nrunbox_runs_total{status="ok"} 42\n',
-                },
-              },
-            },
-            ...(metricsAccess !== undefined ? errorResponses(['unauthorized']) : {}),
-          },
-        },
-      },
-      ...compatPaths(compat, security),
-      '/health': {
-        get: {
-          operationId: 'health',
-          tags: ['operations'],
-          summary: 'Liveness: the process answers',
-          responses: {
-            '200': { description: 'Alive.', content: json({ type: 'object' }, { status: 'healthy', service: 'runbox', version }) },
-          },
-        },
-      },
-      '/ready': {
-        get: {
-          operationId: 'ready',
-          tags: ['operations'],
-          summary: 'Readiness: accepting runs, the engine answers, the sandbox image is present',
-          responses: {
-            '200': {
-              description: 'Ready.',
-              content: json(
-                { type: 'object' },
-                {
-                  status: 'ready',
-                  ready: true,
-                  checks: { accepting: true, engine: true, image: true },
-                  image: config.image,
-                },
-              ),
-            },
-            '503': {
-              description: 'Not ready; `checks` says why.',
-              content: json(
-                { type: 'object' },
-                {
-                  status: 'not_ready',
-                  ready: false,
-                  checks: { accepting: true, engine: false, image: false },
-                  image: config.image,
-                },
-              ),
-            },
-          },
-        },
-      },
-      '/': {
-        get: {
-          operationId: 'about',
-          tags: ['operations'],
-          summary: 'Version, limits and links',
-          responses: {
-            '200': {
-              description: 'About this server: version, auth, limits, the preloaded runtime, and links to everything here.',
-              content: json({ type: 'object' }, { name: 'runbox', version, links: ABOUT_LINKS }),
-            },
-          },
-        },
-      },
-    },
+    paths: pathsOf(routes, operations, security, metricsAccess !== undefined, compat),
     components: {
       schemas: {
         RunRequest: request,

@@ -3,10 +3,10 @@
  * for agents (POST /mcp, GET /v1/tools), the API's description (GET /openapi.json, /docs), probes (GET /,
  * /health, /ready) and GET /metrics.
  */
-import Router from '@koa/router';
+import Router, { type RouterMiddleware } from '@koa/router';
 import type { Context } from 'koa';
 import type { Logger } from 'pino';
-import { ABOUT_LINKS, openApiDocument } from '../api/openapi';
+import { ABOUT_LINKS, openApiDocument, type OperationId } from '../api/openapi';
 import type { RunResponse } from '../api/run-response';
 import { RunRequestParser, SUPPORTED_LANGUAGES } from '../api/run-request';
 import { runPythonTool, toolFormats } from '../api/run-python-tool';
@@ -34,6 +34,7 @@ import { docsRoutes } from './docs';
 import { RunEventStream } from './event-stream';
 import { playgroundRoutes } from './playground';
 import { PAGE_ROUTE } from './static-assets';
+import { API_ROUTES, routerPath } from './api-routes';
 import { requestLog } from './request-id';
 import { compatContracts } from '../compat/contracts';
 import { compatRoutes } from '../compat/routes';
@@ -144,7 +145,7 @@ export function routes({ config, store, docker, quotas, audit, metrics, log, ver
   );
   const compat = compatContracts(limits);
 
-  const openApi = openApiDocument(config, version, tool, compat);
+  const openApi = openApiDocument(config, version, tool, API_ROUTES, compat);
   const tools = toolFormats(tool);
 
   /** The one run path, whichever door a request came in by: the run service, as this HTTP request. */
@@ -184,78 +185,121 @@ export function routes({ config, store, docker, quotas, audit, metrics, log, ver
     }
   };
 
-  // The probes' `status` words (healthy; ready or not_ready) are those seed 003's checks look for.
-  router.get('/health', (ctx) => {
-    ctx.body = { status: 'healthy', service: 'runbox', version };
-  });
-
-  router.get('/ready', async (ctx) => {
-    const checks = { accepting: !state.draining, ...(await engineChecks()) };
-    const ready = checks.accepting && checks.engine && checks.image;
-    ctx.status = ready ? 200 : 503;
-    ctx.body = {
-      status: ready ? 'ready' : 'not_ready',
-      ready,
-      checks,
-      image: config.image,
-    };
-  });
-
-  router.get('/', async (ctx) => {
-    ctx.body = {
-      name: 'runbox',
-      service: 'runbox',
-      version,
-      description: 'Runs untrusted Python in a throwaway, hardened Docker container per request.',
-      endpoints: {
-        health: '/health',
-        ready: '/ready',
-        runs: '/v1/runs (POST)',
-        ...Object.fromEntries(compat.map((c) => [c.path, `${c.path} (POST): ${c.tag.name}`])),
+  /** What each operation does; API_ROUTES says where it is served and who may call it. */
+  const handlers: Record<OperationId, { limit?: RouterMiddleware; handle: RouterMiddleware }> = {
+    // The probes' `status` words (healthy; ready or not_ready) are those seed 003's checks look for.
+    health: {
+      handle: (ctx) => {
+        ctx.body = { status: 'healthy', service: 'runbox', version };
       },
-      languages: SUPPORTED_LANGUAGES,
-      auth: config.apiKey !== undefined || !isLoopback(config.host) || (await store.hasActiveKeys().catch(() => true)) ? 'api_key' : 'none',
-      limits: publicLimits,
-      // The fast path for data science: what warm members have imported, and when a run may use one.
-      preload: {
-        modules: config.preload,
-        policy: poolPolicy(config),
-        min_memory_mb: PRELOAD_MIN_MEMORY_MB,
-        member_memory_mb: config.limits.defaultMemoryMb,
+    },
+
+    ready: {
+      handle: async (ctx) => {
+        const checks = { accepting: !state.draining, ...(await engineChecks()) };
+        const ready = checks.accepting && checks.engine && checks.image;
+        ctx.status = ready ? 200 : 503;
+        ctx.body = { status: ready ? 'ready' : 'not_ready', ready, checks, image: config.image };
       },
-      links: ABOUT_LINKS,
-    };
-  });
+    },
 
-  router.post('/v1/runs', auth, limited, async (ctx) => {
-    if (state.draining) throw new ShuttingDownError();
-    const body = await bodies.read(ctx);
-    if (ctx.accepts('application/json', 'text/event-stream') === 'text/event-stream') return stream(ctx, body);
-    ctx.body = await execute(ctx, body);
-  });
+    about: {
+      handle: async (ctx) => {
+        ctx.body = {
+          name: 'runbox',
+          service: 'runbox',
+          version,
+          description: 'Runs untrusted Python in a throwaway, hardened Docker container per request.',
+          endpoints: {
+            health: '/health',
+            ready: '/ready',
+            runs: '/v1/runs (POST)',
+            ...Object.fromEntries(compat.map((c) => [c.path, `${c.path} (POST): ${c.tag.name}`])),
+          },
+          languages: SUPPORTED_LANGUAGES,
+          auth:
+            config.apiKey !== undefined || !isLoopback(config.host) || (await store.hasActiveKeys().catch(() => true)) ? 'api_key' : 'none',
+          limits: publicLimits,
+          // The fast path for data science: what warm members have imported, and when a run may use one.
+          preload: {
+            modules: config.preload,
+            policy: poolPolicy(config),
+            min_memory_mb: PRELOAD_MIN_MEMORY_MB,
+            member_memory_mb: config.limits.defaultMemoryMb,
+          },
+          links: ABOUT_LINKS,
+        };
+      },
+    },
 
-  router.get('/v1/runs/:id', auth, limited, async (ctx) => {
-    const record = await audit.record(ctx.params.id, (ctx.state.principal as Principal).keyId, requestLog(ctx, log));
-    // Another key's run is as absent as one that never was: ids are not to be probed.
-    if (!record) throw new NotFoundError(`no run ${JSON.stringify(ctx.params.id.slice(0, 64))} for this key`);
-    ctx.body = runRecordResponse(record);
-  });
+    createRun: {
+      handle: async (ctx) => {
+        if (state.draining) throw new ShuttingDownError();
+        const body = await bodies.read(ctx);
+        if (ctx.accepts('application/json', 'text/event-stream') === 'text/event-stream') return stream(ctx, body);
+        ctx.body = await execute(ctx, body);
+      },
+    },
 
-  router.post(
-    '/mcp',
-    auth,
-    requestLimits(quotas, log, (ctx, err) => jsonRpcRefusal(ctx, failure(ctx, err, { log, metrics }))),
-    mcpHandler({
-      tool,
-      version,
-      bodies,
-      log,
-      metrics,
-      run: (ctx, args, cancel) => execute(ctx, args, { requestParser: toolParser, cancel }),
-    }),
-  );
+    getRun: {
+      handle: async (ctx) => {
+        const record = await audit.record(ctx.params.id, (ctx.state.principal as Principal).keyId, requestLog(ctx, log));
+        // Another key's run is as absent as one that never was: ids are not to be probed.
+        if (!record) throw new NotFoundError(`no run ${JSON.stringify(ctx.params.id.slice(0, 64))} for this key`);
+        ctx.body = runRecordResponse(record);
+      },
+    },
 
-  router.get('/metrics', async (ctx) => {
+    mcp: {
+      // A refusal of the request limits is a JSON-RPC error, as the rest of this door's answers.
+      limit: requestLimits(quotas, log, (ctx, err) => jsonRpcRefusal(ctx, failure(ctx, err, { log, metrics }))),
+      handle: mcpHandler({
+        tool,
+        version,
+        bodies,
+        log,
+        metrics,
+        run: (ctx, args, cancel) => execute(ctx, args, { requestParser: toolParser, cancel }),
+      }),
+    },
+
+    metrics: {
+      handle: async (ctx) => {
+        const { contentType, body } = await metrics.exposition();
+        ctx.type = contentType;
+        ctx.body = body;
+      },
+    },
+
+    listPackages: {
+      handle: async (ctx) => {
+        const image = await catalog.imageDistributions();
+        const { wheels, invalid } = catalog.wheels();
+        ctx.body = {
+          install: config.wheelhouse !== undefined,
+          image: [...image.values()].sort((a, b) => a.name.localeCompare(b.name)),
+          wheelhouse: wheels.map((w) => ({
+            name: w.name,
+            version: w.version,
+            file: w.file,
+            sha256: w.sha256,
+            requires: w.requires.map(formatRequirement),
+          })),
+          // Files a run cannot use; their reasons are for the operator (`runbox packages list`).
+          unusable: invalid.length,
+        };
+      },
+    },
+
+    listTools: {
+      handle: (ctx) => {
+        ctx.body = tools;
+      },
+    },
+  };
+
+  /** The guards an access implies, before the operation's handler. */
+  const metricsAccess: RouterMiddleware = async (ctx, next) => {
     const guard = metricsGuard(config);
     if (guard === undefined) requireLoopbackHost(ctx, 'GET /metrics');
     if (guard !== undefined && (guard.key === undefined || !keyMatches(guard.key, presentedKey(ctx)))) {
@@ -266,28 +310,13 @@ export function routes({ config, store, docker, quotas, audit, metrics, log, ver
           : `GET /metrics needs ${guard.setting} (Authorization: Bearer <key>)`,
       );
     }
-    const { contentType, body } = await metrics.exposition();
-    ctx.type = contentType;
-    ctx.body = body;
-  });
-
-  router.get('/v1/packages', auth, limited, async (ctx) => {
-    const image = await catalog.imageDistributions();
-    const { wheels, invalid } = catalog.wheels();
-    ctx.body = {
-      install: config.wheelhouse !== undefined,
-      image: [...image.values()].sort((a, b) => a.name.localeCompare(b.name)),
-      wheelhouse: wheels.map((w) => ({
-        name: w.name,
-        version: w.version,
-        file: w.file,
-        sha256: w.sha256,
-        requires: w.requires.map(formatRequirement),
-      })),
-      // Files a run cannot use; their reasons are for the operator (`runbox packages list`).
-      unusable: invalid.length,
-    };
-  });
+    await next();
+  };
+  for (const { method, path, operationId, access } of API_ROUTES) {
+    const { limit = limited, handle } = handlers[operationId];
+    const guards = access === 'key' ? [auth, limit] : access === 'metrics' ? [metricsAccess] : [];
+    router[method](routerPath(path), ...guards, handle);
+  }
 
   // Other runners' contracts, each a translation onto `execute`.
   compatRoutes(router, compat, {
@@ -298,10 +327,6 @@ export function routes({ config, store, docker, quotas, audit, metrics, log, ver
     log,
     metrics,
     maxTimeoutMs: limits.maxTimeoutMs,
-  });
-
-  router.get('/v1/tools', (ctx) => {
-    ctx.body = tools;
   });
 
   // The document itself, for tools and the docs page.

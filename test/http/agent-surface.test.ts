@@ -1,4 +1,5 @@
 import { compatContracts } from '../../src/compat/contracts';
+import { API_ROUTES } from '../../src/http/api-routes';
 import request from 'supertest';
 import { version } from '../../src/version';
 import { openApiDocument } from '../../src/api/openapi';
@@ -37,7 +38,7 @@ describe('the agent surface, over HTTP with a fake engine', () => {
     expect(res.status).toBe(200);
     const config = testConfig(env);
     expect(res.body).toEqual(
-      JSON.parse(JSON.stringify(openApiDocument(config, version, runPythonTool(config), compatContracts(config.limits)))),
+      JSON.parse(JSON.stringify(openApiDocument(config, version, runPythonTool(config), API_ROUTES, compatContracts(config.limits)))),
     );
     expect(res.body.components.schemas.RunRequest.properties.timeout_ms.maximum).toBe(20000);
   });

@@ -5,6 +5,7 @@ import { runRequestSchema } from '../../src/api/run-request';
 import { errorResponseSchema, runResponseSchema } from '../../src/api/run-response';
 import { runPythonTool } from '../../src/api/run-python-tool';
 import { compatContracts } from '../../src/compat/contracts';
+import { API_ROUTES } from '../../src/http/api-routes';
 import { ERROR_CODES } from '../../src/errors';
 import { testConfig } from '../support/config';
 import type { Json } from '../support/http';
@@ -12,7 +13,7 @@ import type { Json } from '../support/http';
 /** The document as a client reads it: plain JSON. */
 const documentFor = (env: Record<string, string> = {}): Json => {
   const config = testConfig(env);
-  return JSON.parse(JSON.stringify(openApiDocument(config, '1.2.3', runPythonTool(config), compatContracts(config.limits))));
+  return JSON.parse(JSON.stringify(openApiDocument(config, '1.2.3', runPythonTool(config), API_ROUTES, compatContracts(config.limits))));
 };
 
 describe('the OpenAPI document', () => {

@@ -1,7 +1,8 @@
 /**
  * The router and the OpenAPI document agree: every route the server answers is in the document, with its
  * method, and every operation in the document is a route, but for the pages and files served to a browser
- * (named PAGE_ROUTE where they are declared).
+ * (named PAGE_ROUTE where they are declared). Both are derived from the routes declared as data
+ * (src/http/api-routes.ts, and each compat contract); this catches a route served beside that declaration.
  */
 import type Router from '@koa/router';
 import request from 'supertest';
