@@ -56,6 +56,36 @@ export interface Config {
   http: HttpLimits;
 }
 
+/** What the sandbox layer reads of the configuration (src/sandbox/): each of its components takes its part. */
+export type SandboxConfig = Pick<
+  Config,
+  | 'image'
+  | 'runtime'
+  | 'instanceId'
+  | 'dockerCallTimeoutMs'
+  | 'killGraceMs'
+  | 'preload'
+  | 'preloadPolicy'
+  | 'poolSize'
+  | 'poolMaxAgeMs'
+  | 'wheelhouse'
+  | 'depsCache'
+  | 'limits'
+>;
+
+/** What making, driving and removing containers needs (src/sandbox/sandboxes.ts). */
+export type ContainerConfig = Pick<
+  SandboxConfig,
+  'image' | 'runtime' | 'instanceId' | 'dockerCallTimeoutMs' | 'killGraceMs' | 'preload'
+> & {
+  limits: Pick<Limits, 'cpus' | 'pidsLimit' | 'workspaceMb' | 'tmpMb' | 'defaultMemoryMb'>;
+};
+
+/** What keeping dependency sets needs (src/sandbox/dependency-sets.ts). */
+export type DependencySetsConfig = Pick<SandboxConfig, 'instanceId' | 'wheelhouse' | 'depsCache'> & {
+  limits: Pick<Limits, 'defaultMemoryMb'>;
+};
+
 type Env = Record<string, string | undefined>;
 
 export type PreloadPolicy = 'auto' | 'always';

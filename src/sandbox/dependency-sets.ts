@@ -18,7 +18,7 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
-import type { Config } from '../config';
+import type { DependencySetsConfig } from '../config';
 import type { DockerClient } from '../docker/client';
 import { ClientGoneError, InvalidRequestError } from '../errors';
 import type { WheelhouseEntry } from '../packages/wheelhouse';
@@ -103,7 +103,7 @@ export class DependencySets {
 
   constructor(
     private readonly docker: DockerClient,
-    private readonly config: Config,
+    private readonly config: DependencySetsConfig,
     private readonly log: Logger,
     /** Where install containers come from: the one container lifecycle, the runs' own. */
     private readonly sandboxes: SandboxFactory,

@@ -1,7 +1,7 @@
 /** The run lifecycle: one fresh container per job, a deadline, bounded output, and removal whatever happens. */
 import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
-import type { Config } from '../config';
+import type { SandboxConfig } from '../config';
 import type { DockerClient } from '../docker/client';
 import { EngineUnavailableError, ShuttingDownError } from '../errors';
 import type { Admission } from './admission';
@@ -118,7 +118,7 @@ export function boundedUsage(reported: ReportedUsage | undefined, durationMs: nu
 }
 
 /** Members are made at the default memory size: too small for the preloaded runtime turns it off. */
-export function poolPolicy(config: Config): PoolPolicy {
+export function poolPolicy(config: Pick<SandboxConfig, 'preload' | 'preloadPolicy' | 'limits'>): PoolPolicy {
   if (config.preload.length === 0 || config.limits.defaultMemoryMb < PRELOAD_MIN_MEMORY_MB) return 'off';
   return config.preloadPolicy;
 }
@@ -143,7 +143,7 @@ export class Runner {
 
   constructor(
     private readonly docker: DockerClient,
-    private readonly config: Config,
+    private readonly config: SandboxConfig,
     private readonly admission: Admission,
     private readonly log: Logger,
   ) {

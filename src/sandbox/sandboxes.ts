@@ -9,7 +9,7 @@ import { randomUUID } from 'node:crypto';
 import type { Duplex } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from 'pino';
-import type { Config } from '../config';
+import type { ContainerConfig } from '../config';
 import type { DockerClient } from '../docker/client';
 import { EngineUnavailableError } from '../errors';
 import type { Slot } from './admission';
@@ -89,7 +89,7 @@ function streamClosed(stream: Duplex): Promise<boolean> {
 const DEADLINE_MARGIN_MS = 60_000;
 
 /** How long after its deadline a run may still take to be reported: the kill's grace and two engine calls. */
-export function reportingGraceMs(config: Config): number {
+export function reportingGraceMs(config: Pick<ContainerConfig, 'killGraceMs' | 'dockerCallTimeoutMs'>): number {
   return config.killGraceMs + 2 * config.dockerCallTimeoutMs;
 }
 
@@ -113,7 +113,7 @@ export class SandboxFactory {
 
   constructor(
     private readonly docker: DockerClient,
-    private readonly config: Config,
+    private readonly config: ContainerConfig,
     private readonly log: Logger,
     /** The dependency set volume, mounted read-only into every sandbox (none without a wheelhouse). */
     private readonly depsVolume?: string,
