@@ -8,8 +8,9 @@
  *   and memory checks want the machine to themselves). `npm run test:engine` runs both.
  * - deploy: deployment as shipped: docker-compose.yml for real, replicas behind nginx, the Kubernetes
  *   manifests rendered.
- * - runsc: the attack suite and the main integration suite again with sandboxes under gVisor. It is the only
- *   project when RUNBOX_RUNTIME=runsc, so that `RUNBOX_RUNTIME=runsc npx jest <file>` runs <file> under gVisor.
+ * - runsc: the attack suite (on plain and on preloaded members) and the main integration suite again with
+ *   sandboxes under gVisor. It is the only project when RUNBOX_RUNTIME=runsc, so that
+ *   `RUNBOX_RUNTIME=runsc npx jest <file>` runs <file> under gVisor.
  * The engine tiers share one global setup (test/global-setup.ts): the engine, the runtime, the image, and
  * the host packages of the tier's own suites.
  */
@@ -31,7 +32,7 @@ const engineSetup = {
 
 const runsc = tier('runsc', ['test/attacks', 'test/integration'], {
   ...engineSetup,
-  testMatch: ['**/attacks/attacks.test.ts', '**/integration/runs.test.ts'],
+  testMatch: ['**/attacks/attacks.test.ts', '**/attacks/attacks-preloaded.test.ts', '**/integration/runs.test.ts'],
 });
 
 module.exports = {

@@ -92,6 +92,15 @@ function isolation(runtime: string) {
   };
 }
 
+/**
+ * The container's pids limit: the run's under runc. Under gVisor it counts gVisor's kernel's host threads
+ * instead (the run's tasks are bounded by RLIMIT_NPROC, at the same number): about 65 for an idle preloaded
+ * sandbox and about 6 per process on the ptrace platform, so it gets room for that, bounded all the same.
+ */
+export function hostPidsLimit(s: Pick<SandboxSettings, 'runtime' | 'pidsLimit'>): number {
+  return s.runtime === 'runsc' ? 4 * s.pidsLimit + 128 : s.pidsLimit;
+}
+
 export function containerSpec(s: SandboxSettings): ContainerCreateOptions {
   const memory = s.memoryMb * MiB;
   const gid = s.install ? s.uid : SANDBOX_UID;
@@ -123,7 +132,7 @@ export function containerSpec(s: SandboxSettings): ContainerCreateOptions {
       MemorySwap: memory,
       MemorySwappiness: 0,
       NanoCpus: Math.round(s.cpus * 1e9),
-      PidsLimit: s.pidsLimit,
+      PidsLimit: hostPidsLimit(s),
       Ulimits: [
         { Name: 'nofile', Soft: NOFILE, Hard: NOFILE },
         { Name: 'core', Soft: 0, Hard: 0 },

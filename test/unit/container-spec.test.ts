@@ -46,7 +46,8 @@ describe('containerSpec', () => {
 
   it("under runsc, bounds the run's tasks by RLIMIT_NPROC too: the pids limit counts gVisor's host threads, not them", () => {
     const gvisor = containerSpec({ ...settings, runtime: 'runsc' }).HostConfig!;
-    expect(gvisor.PidsLimit).toBe(128);
+    // The host's limit bounds gVisor's own threads (several per process), with room for them.
+    expect(gvisor.PidsLimit).toBe(4 * 128 + 128);
     expect(gvisor.Ulimits).toContainEqual({ Name: 'nproc', Soft: 128, Hard: 128 });
   });
 
