@@ -16,7 +16,7 @@
  * - The volume is this server's (named by instance and start): removed when it stops, and those a
  *   predecessor left (a crash) when it starts.
  */
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { DependencySetsConfig } from '../config';
 import type { DockerClient } from '../docker/client';
@@ -165,9 +165,9 @@ export class DependencySets {
       let install = this.installing.get(key);
       const own = !install;
       const installBegan = performance.now();
-      const spent: { installId?: string } = {};
+      const installId = randomUUID();
       if (!install) {
-        const started = this.install(spent, key, wheels, wheelhouse, slot, deadline, cancel);
+        const started = this.install(installId, key, wheels, wheelhouse, slot, deadline, cancel);
         const record: Installing = { done: started.finally(() => this.installing.delete(key)), waiters: 0 };
         record.done.then(
           (result) => (record.result = result),
@@ -184,7 +184,7 @@ export class DependencySets {
         install.waiters -= 1;
         // Counted as a user of a set that did get installed, just after this run stopped waiting.
         if (install.result) install.result.users -= 1;
-        if (own) throw new InstallSpentError(err as Error, spent.installId ?? '', Math.round(performance.now() - installBegan));
+        if (own) throw new InstallSpentError(err as Error, installId, Math.round(performance.now() - installBegan));
         if (!(err instanceof InstallAbandoned)) throw err;
       }
     }
@@ -211,7 +211,7 @@ export class DependencySets {
   }
 
   private async install(
-    spent: { installId?: string },
+    installId: string,
     key: string,
     wheels: readonly WheelhouseEntry[],
     wheelhouse: string,
@@ -226,7 +226,7 @@ export class DependencySets {
     this.garbage = [];
     let bytes: number;
     try {
-      bytes = await this.installIn(spent, { wheelhouse, wheels: wheels.map((w) => w.file), folder, remove }, slot, deadline, cancel);
+      bytes = await this.installIn(installId, { wheelhouse, wheels: wheels.map((w) => w.file), folder, remove }, slot, deadline, cancel);
     } catch (err) {
       // Whether it got as far as deleting them is unknown: the next install tries again.
       this.garbage.push(...remove, folder);
@@ -250,7 +250,7 @@ export class DependencySets {
    * own container never coexists with it); resolves with the set's size.
    */
   private async installIn(
-    spent: { installId?: string },
+    installId: string,
     install: { wheelhouse: string; wheels: readonly string[]; folder: string; remove: readonly string[] },
     slot: Slot,
     deadline: number,
@@ -259,8 +259,7 @@ export class DependencySets {
     if (cancel.aborted) throw new InstallAbandoned('dependencies: the client went away before the install');
     // The run's slot, lent: removing the install's container must not free it.
     const lent: Slot = { index: slot.index, release: () => undefined };
-    const sandbox = await this.sandboxes.prepare(this.config.limits.defaultMemoryMb, lent, deadline, { install });
-    spent.installId = sandbox.runId;
+    const sandbox = await this.sandboxes.prepare(this.config.limits.defaultMemoryMb, lent, deadline, { install, runId: installId });
     try {
       const stdout = new CappedBuffer(MAX_INSTALL_OUTPUT);
       const both = new CappedBuffer(MAX_INSTALL_OUTPUT);

@@ -103,6 +103,8 @@ export interface PrepareOptions {
    * dependency set's install, made under the slot of the run that needs it).
    */
   install?: SandboxSettings['install'];
+  /** Its run id, when the caller named it before asking (an install, accounted as its run whatever happens). */
+  runId?: string;
 }
 
 export class SandboxFactory {
@@ -236,10 +238,9 @@ export class SandboxFactory {
     memoryMb: number,
     slot: Slot,
     deadline: number,
-    { kind = 'plain', holdSlotUntil, install }: PrepareOptions,
+    { kind = 'plain', holdSlotUntil, install, runId = randomUUID() }: PrepareOptions,
   ): Promise<Sandbox> {
     const { config } = this;
-    const runId = randomUUID();
     this.live.add(runId);
     const spec = containerSpec({
       image: config.image,

@@ -192,6 +192,14 @@ describe('dependency sets', () => {
     expect(deps.size).toBe(0);
   });
 
+  it('an install given up before its container exists is still accounted under an id of its own', async () => {
+    const { deps, engine } = sets();
+    const failed = await deps.prepare([wheel('g-1.0-py3-none-any.whl')], runSlot(), far(), AbortSignal.abort()).catch((e: unknown) => e);
+    expect(failed).toBeInstanceOf(InstallSpentError);
+    expect((failed as InstallSpentError).installId).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/);
+    expect(engine.calls).not.toContain('create');
+  });
+
   it('an install that exits 0 without reporting its size is a failure, not a set', async () => {
     const { deps } = sets({}, [{ exitCode: 0, stdout: 'something else\n' }]);
     await expect(deps.prepare([wheel('w-1.0-py3-none-any.whl')], runSlot(), far(), never)).rejects.toThrow(/could not install/);
