@@ -38,8 +38,12 @@ export function dockerRun(image: string, code = 'print(2+2)', expected = '4\n'):
   });
 }
 
-/** Runs `count` attempts with `concurrency` workers; returns per-run latencies (ms) and throughput (runs/s). */
-export async function measure(attempt: Attempt, count: number, concurrency: number) {
+/**
+ * Runs `count` attempts with `concurrency` workers; returns per-run latencies (ms) and throughput (runs/s).
+ * `spacingMs`: each worker pauses that long after each attempt, as a client with think time does (the
+ * pauses are not in the latencies; throughput is then not meaningful).
+ */
+export async function measure(attempt: Attempt, count: number, concurrency: number, spacingMs = 0) {
   const latencies: number[] = [];
   const deadline = Date.now() + PHASE_BUDGET_MS;
   let started = 0;
@@ -51,6 +55,7 @@ export async function measure(attempt: Attempt, count: number, concurrency: numb
         const t = performance.now();
         await attempt();
         latencies.push(performance.now() - t);
+        if (spacingMs > 0 && started < count) await new Promise((resolve) => setTimeout(resolve, spacingMs));
       }
     }),
   );
@@ -61,4 +66,33 @@ export async function measure(attempt: Attempt, count: number, concurrency: numb
     p95: percentile(latencies, 95),
     perSecond: latencies.length / seconds,
   };
+}
+
+/** One run's Server-Timing, as milliseconds per metric name (`queue`, `program`, ..., `total`). */
+export type ServerTimings = Record<string, number>;
+
+export function parseServerTiming(header: string | null): ServerTimings {
+  const timings: ServerTimings = {};
+  for (const metric of (header ?? '').split(',')) {
+    const [name, ...params] = metric.trim().split(';');
+    const dur = params.find((p) => p.startsWith('dur='));
+    if (name && dur) timings[name] = Number(dur.slice(4));
+  }
+  return timings;
+}
+
+/** The p50 of each metric over many runs' Server-Timing, in the order first met; a run without it counts 0. */
+export function phaseMedians(samples: ServerTimings[]): Record<string, number> {
+  const names = [...new Set(samples.flatMap((s) => Object.keys(s)))];
+  return Object.fromEntries(
+    names.map((name) => [
+      name,
+      Number(
+        percentile(
+          samples.map((s) => s[name] ?? 0),
+          50,
+        ).toFixed(1),
+      ),
+    ]),
+  );
 }

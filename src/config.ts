@@ -142,6 +142,12 @@ export const SETTINGS = {
     doc: 'live run containers at most (running, starting or being removed)',
   },
   maxQueue: { env: 'RUNBOX_MAX_QUEUE', default: 32, min: 0, doc: 'requests waiting for a slot; beyond it, 503 `busy` with Retry-After' },
+  queueTimeoutMs: {
+    env: 'RUNBOX_QUEUE_TIMEOUT_MS',
+    default: 30_000,
+    min: 0,
+    doc: "longest a run waits for a slot or its key's share, then 503 `queue_timeout`; `timeout_ms` starts only once the program has its job",
+  },
 } as const satisfies Record<string, Setting>;
 
 /** The HTTP server's own defences; also in the README's configuration table. */

@@ -27,6 +27,11 @@ export const ERROR_CODES = {
   },
   internal: { status: 500, meaning: 'A fault in runbox itself; nothing of the run is left behind.' },
   busy: { status: 503, meaning: 'Every run slot is taken and the queue is full; retry after Retry-After seconds.' },
+  queue_timeout: {
+    status: 503,
+    meaning:
+      "The run waited RUNBOX_QUEUE_TIMEOUT_MS for a run slot, or for its key's concurrency share, and did not get one; it never started. Retry after Retry-After seconds.",
+  },
   engine_unavailable: {
     status: 503,
     meaning: 'The Docker engine did not answer, or failed; the run did not happen or its result is unknown.',
@@ -101,10 +106,16 @@ abstract class RetryLaterError extends RunboxError {
   }
 }
 
-/** No run slot is free and the queue is full (or the wait outlasted the run's deadline). */
+/** No run slot is free and the queue is full. */
 export class BusyError extends RetryLaterError {
   readonly status = ERROR_CODES.busy.status;
   readonly code = 'busy' satisfies ErrorCode;
+}
+
+/** The run queued for as long as the server lets a run wait, and never started. */
+export class QueueTimeoutError extends RetryLaterError {
+  readonly status = ERROR_CODES.queue_timeout.status;
+  readonly code = 'queue_timeout' satisfies ErrorCode;
 }
 
 /** Too many requests per second for the key. */

@@ -58,7 +58,16 @@ export function assemble(config: Config, docker: DockerClient, log: Logger, stor
   });
   const state = { draining: false };
   const catalog = new PackageCatalog(docker, config.image, config.wheelhouse);
-  const runs = new RunService({ parser: new RunRequestParser(config.limits), runner, catalog, quotas, audit, metrics, state });
+  const runs = new RunService({
+    parser: new RunRequestParser(config.limits),
+    runner,
+    catalog,
+    quotas,
+    audit,
+    metrics,
+    state,
+    queueTimeoutMs: config.limits.queueTimeoutMs,
+  });
   const app = createApp({ config, store, docker, runs, quotas, audit, metrics, log, version, state, catalog });
   return { admission, runner, reaper, lease, quotas, audit, metrics, state, runs, app };
 }

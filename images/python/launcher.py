@@ -3,11 +3,16 @@
 Protocol with the server (see src/sandbox/job-tar.ts and src/sandbox/run-output.ts):
   stdin  <- a tar stream: job.json, stdin (the program's stdin), files/<path> (the workspace)
   stdout -> the program's stdout, then the job's marker, then a tar stream of output/ files
-            (each as output/<path>) followed by summary.json
-  stderr -> the program's stderr
-  exit   -> the program's exit status (128 + signal number when it was killed by a signal)
-  argv   -> optionally --preload=MOD,MOD: start preloaded.py at once, so those modules are imported
-            while the container waits for its job, and run the program in that interpreter;
+            (each as output/<path>) followed by summary.json (what was skipped, usage, exit_code and, after
+            an exit by SIGKILL where the memory cgroup's counters are readable, oom_killed), then
+            the marker again: the archive is whole
+  stderr -> the program's stderr, then the marker: nothing more will come (stdout and stderr reach the
+            server by separate pipes, so each says where it ends). With both, the run is over: the server
+            answers without waiting for the container's exit to be reported
+  exit   -> the program's exit status (128 + signal number when it was killed by a signal), as exit_code
+  argv   -> preloaded.py starts at once, so the interpreter's own start-up (about 35 ms) is done while the
+            container waits for its job, and the program runs in that interpreter; optionally
+            --preload=MOD,MOD: it imports those modules too;
             optionally --relay-output (under gVisor): the program writes into pipes of the launcher's,
             which copies them to stdout and stderr (see OutputRelay); SIGTERM then means the run's deadline
             has passed: every process of the run is killed and what the pipes hold is copied out before
@@ -271,7 +276,7 @@ def collect_artifacts(limits):
     return chosen, skipped
 
 
-def emit_artifacts(marker, limits, usage):
+def emit_artifacts(marker, limits, usage, code, oom_killed):
     chosen, skipped = collect_artifacts(limits)
     out = sys.stdout.buffer
     out.write(marker.encode("ascii"))
@@ -291,11 +296,16 @@ def emit_artifacts(marker, limits, usage):
                 info.size = st.st_size
                 info.mode = 0o644
                 tar.addfile(info, f)
-        summary = json.dumps({"skipped": skipped, "usage": usage}).encode()
+        summary = {"skipped": skipped, "usage": usage, "exit_code": code}
+        if oom_killed is not None:
+            summary["oom_killed"] = oom_killed
+        summary = json.dumps(summary).encode()
         info = tarfile.TarInfo("summary.json")
         info.size = len(summary)
         tar.addfile(info, _BytesReader(summary))
+    out.write(marker.encode("ascii"))
     out.flush()
+    write_all(2, marker.encode("ascii"))
 
 
 class _BytesReader:
@@ -314,6 +324,24 @@ def preload_modules(argv):
     return []
 
 
+# The kernel's count of OOM kills in this container's memory cgroup: cgroup v2, then v1. Under gVisor, or
+# where neither is mounted, there is none, and only the engine can say.
+OOM_COUNTERS = (("/sys/fs/cgroup/memory.events", "oom_kill"), ("/sys/fs/cgroup/memory/memory.oom_control", "oom_kill"))
+
+
+def oom_kills():
+    for path, field in OOM_COUNTERS:
+        try:
+            with open(path) as counters:
+                for line in counters:
+                    name, _, value = line.partition(" ")
+                    if name == field:
+                        return int(value)
+        except (OSError, ValueError):
+            continue
+    return None
+
+
 def main():
     make_undumpable()
     prepare_matplotlib()
@@ -321,10 +349,11 @@ def main():
     if relay is not None:
         relay.drain_on_sigterm()
     modules = preload_modules(sys.argv[1:])
-    preloaded = Preloaded(modules) if modules else None
+    preloaded = Preloaded(modules)
     job, stdin_path = read_job()
     os.makedirs(OUTPUT, mode=0o755, exist_ok=True)
     discount_ms = 0
+    kills_before = oom_kills()
     try:
         code, discount_ms = run_program(job, stdin_path, preloaded)
     except OSError as exc:
@@ -333,10 +362,14 @@ def main():
     # First of all: whatever the program left running gets no moment more to write in.
     kill_leftovers()
     usage = program_usage(discount_ms)
+    # The engine learns of an OOM kill by an event that can come after the exit; the kernel's count is certain.
+    kills_after = oom_kills() if code == 128 + signal.SIGKILL else None
+    oom_killed = None if kills_after is None or kills_before is None else kills_after > kills_before
     if relay is not None:
         relay.finish()
     sys.stdout.flush()
-    emit_artifacts(job["marker"], job["artifact_limits"], usage)
+    sys.stderr.flush()
+    emit_artifacts(job["marker"], job["artifact_limits"], usage, code, oom_killed)
     os._exit(code)
 
 

@@ -35,12 +35,12 @@ def exit_quickly():
         # flushed first, while they are whole: collecting them in a cycle can drop a text file's buffer.
         flush_open_files()
         if program["globals"] is not None:
-            program["globals"].clear()
+            clear_namespace(program["globals"])
         # The program's own modules go too, as python3's exit clears every module; __del__ methods run.
         for name in [n for n in sys.modules if n not in program["modules_before"]]:
             module = sys.modules.get(name)
             if getattr(module, "__dict__", None) is not None:
-                module.__dict__.clear()
+                clear_namespace(module.__dict__)
         gc.collect()
         flush_open_files()  # what those __del__ methods wrote
     except BaseException:
@@ -55,6 +55,17 @@ def exit_quickly():
         signal.signal(signal.SIGINT, signal.SIG_DFL)
         os.kill(os.getpid(), signal.SIGINT)
     os._exit(status)
+
+
+def clear_namespace(namespace):
+    """As python3's exit clears a module: its names set to None, those starting with one underscore first,
+    __builtins__ kept. Code that runs during the clearing (a weakref callback, a __del__) then finds its
+    globals None, as it expects at exit, rather than gone (logging's handler callback would print a
+    NameError)."""
+    names = list(namespace)
+    for name in [n for n in names if n.startswith("_") and not n.startswith("__")] + names:
+        if name != "__builtins__" and name in namespace:
+            namespace[name] = None
 
 
 def flush_open_files():
@@ -146,6 +157,16 @@ def stray_fds():
     return stray
 
 
+def name_process(name):
+    """`ps -o comm` then tells the program (named for its entrypoint) from an interpreter still waiting for
+    its job; the command line stays preloaded.py's."""
+    try:
+        with open("/proc/self/comm", "w") as comm:
+            comm.write(name[:15])
+    except OSError:
+        pass
+
+
 def become(command):
     entrypoint, args = command["entrypoint"], list(command["args"])
     os.chdir(WORKSPACE)
@@ -161,6 +182,7 @@ def become(command):
         os.execv("/usr/bin/python3", ["/usr/bin/python3", entrypoint] + args)
     sys.argv = [entrypoint] + args
     sys.orig_argv = ["/usr/bin/python3", entrypoint] + args
+    name_process(os.path.basename(entrypoint))
     sys.path[0] = os.path.dirname(path)
     return path
 

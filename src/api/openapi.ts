@@ -245,6 +245,7 @@ export function openApiDocument(
     'quota_exceeded',
     'internal',
     'busy',
+    'queue_timeout',
     'store_unavailable',
   ];
   const auth: ErrorCode[] = keylessPossible ? ['unauthorized', 'forbidden'] : ['unauthorized'];
@@ -262,7 +263,7 @@ export function openApiDocument(
       description:
         `Runs the program in a new sandbox and answers when it has ended: the default time limit is ${limits.defaultTimeoutMs} ms ` +
         `(up to ${limits.maxTimeoutMs}), memory ${limits.defaultMemoryMb} MB (up to ${limits.maxMemoryMb}). At most ` +
-        `${limits.maxConcurrent} runs go at once and ${limits.maxQueue} wait; beyond that the answer is 503 busy.`,
+        `${limits.maxConcurrent} runs go at once and ${limits.maxQueue} wait; beyond that the answer is 503 busy, and one that waits longer than ${limits.queueTimeoutMs} ms gets 503 queue_timeout. \`timeout_ms\` is the program's own running time: it starts once the program has its job.`,
       requestBody: {
         required: true,
         content: {

@@ -9,7 +9,9 @@ import type { ServerResponse } from 'node:http';
 import type { RunResponse } from '../api/run-response';
 import { encodeOutput } from '../sandbox/encoding';
 import type { OutputStream } from '../sandbox/run-output';
+import { PhaseClock } from '../sandbox/phases';
 import type { LiveRun } from '../sandbox/runner';
+import { serverTiming } from './server-timing';
 
 /**
  * At most one output event per this long: output after a quiet spell goes at once, more within it waits
@@ -51,10 +53,15 @@ export class RunEventStream implements LiveRun {
   private keepAlive: NodeJS.Timeout | undefined;
   private opened = false;
 
-  /** `keepAliveMs`: how often a comment goes out on the open stream, so idle proxies do not cut a long silent run. */
+  /**
+   * `keepAliveMs`: how often a comment goes out on the open stream, so idle proxies do not cut a long silent run.
+   * `clock`: the run's phases: those before it started go in the Server-Timing header, all of them in the
+   * Server-Timing trailer at the end.
+   */
   constructor(
     private readonly res: ServerResponse,
     private readonly keepAliveMs: number,
+    private readonly clock = new PhaseClock(),
     private readonly flushMs = FLUSH_MS,
   ) {
     res.once('close', () => this.stopTimers());
@@ -72,6 +79,8 @@ export class RunEventStream implements LiveRun {
       'cache-control': 'no-cache, no-transform',
       // nginx would otherwise buffer the stream.
       'x-accel-buffering': 'no',
+      'server-timing': serverTiming(this.clock),
+      trailer: 'Server-Timing',
     });
     this.send('start', { id, queued_ms: queuedMs });
     this.keepAlive = setInterval(() => this.write(': keep-alive\n\n'), this.keepAliveMs);
@@ -147,7 +156,9 @@ export class RunEventStream implements LiveRun {
 
   private end(): void {
     this.stopTimers();
-    if (!this.res.writableEnded) this.res.end();
+    if (this.res.writableEnded) return;
+    this.res.addTrailers({ 'Server-Timing': serverTiming(this.clock) });
+    this.res.end();
   }
 
   private stopTimers(): void {

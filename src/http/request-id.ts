@@ -19,6 +19,8 @@ export function requestIds(log: Logger) {
     ctx.state.log = requestLogger;
     ctx.set('X-Request-Id', requestId);
     const began = performance.now();
+    // Where a run's phases start (its Server-Timing): the request's arrival.
+    ctx.state.arrivedAt = began;
     try {
       await next();
     } finally {

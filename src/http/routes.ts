@@ -36,6 +36,8 @@ import { playgroundRoutes } from './playground';
 import { PAGE_ROUTE } from './static-assets';
 import { API_ROUTES, routerPath } from './api-routes';
 import { requestLog } from './request-id';
+import { serverTiming } from './server-timing';
+import { PhaseClock } from '../sandbox/phases';
 import { compatContracts } from '../compat/contracts';
 import { compatRoutes } from '../compat/routes';
 
@@ -58,7 +60,12 @@ interface ExecuteOptions {
   requestParser?: RunRequestParser;
   cancel?: AbortSignal;
   live?: LiveRun;
+  /** The run's phases (a streaming door reports them itself); from the request's arrival by default. */
+  clock?: PhaseClock;
 }
+
+/** A run's phase clock, started when its request arrived (src/http/request-id.ts). */
+const arrivalClock = (ctx: Context) => new PhaseClock(ctx.state.arrivedAt as number | undefined);
 
 /** Aborts when the client goes away before its response is written (or has gone already). */
 function clientGone(ctx: Context): AbortSignal {
@@ -149,7 +156,11 @@ export function routes({ config, store, docker, quotas, audit, metrics, log, ver
   const tools = toolFormats(tool);
 
   /** The one run path, whichever door a request came in by: the run service, as this HTTP request. */
-  const execute = async (ctx: Context, request: unknown, { requestParser, cancel, live }: ExecuteOptions = {}): Promise<RunResponse> => {
+  const execute = async (
+    ctx: Context,
+    request: unknown,
+    { requestParser, cancel, live, clock = arrivalClock(ctx) }: ExecuteOptions = {},
+  ): Promise<RunResponse> => {
     const quota: QuotaState = (ctx.state.quota as QuotaState | undefined) ?? {};
     const gone = clientGone(ctx);
     try {
@@ -164,17 +175,21 @@ export function routes({ config, store, docker, quotas, audit, metrics, log, ver
         live,
         // Delivered, or abandoned (the connection gone, RUNBOX_RESPONSE_TIMEOUT_MS).
         delivered: closed(ctx.res),
+        clock,
       });
     } finally {
       ctx.set(rateLimitHeaders(quota));
+      // Every door's answer says where the run's time went, a refusal's too (a stream's was sent already).
+      ctx.set('Server-Timing', serverTiming(clock));
     }
   };
 
   /** The same run, answered as Server-Sent Events once it starts; refusals before that stay JSON errors. */
   const stream = async (ctx: Context, request: unknown): Promise<void> => {
-    const events = new RunEventStream(ctx.res, config.http.streamKeepAliveMs);
+    const clock = arrivalClock(ctx);
+    const events = new RunEventStream(ctx.res, config.http.streamKeepAliveMs, clock);
     try {
-      const result = await execute(ctx, request, { live: events });
+      const result = await execute(ctx, request, { live: events, clock });
       ctx.respond = false;
       events.finish(result);
     } catch (err) {

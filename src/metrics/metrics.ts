@@ -4,6 +4,7 @@
  */
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { ERROR_CODES } from '../errors';
+import { PHASES, type PhaseTimes } from '../sandbox/phases';
 
 /** What the gauges read when scraped. */
 export interface Observed {
@@ -16,6 +17,8 @@ export interface Observed {
 
 /** Seconds: from a quick warm run to the longest timeout. */
 const RUN_BUCKETS = [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300];
+/** Seconds: phases run from well under a millisecond (a warm member taken) to a run's whole timeout. */
+const PHASE_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300];
 const ENGINE_BUCKETS = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 15];
 
 /** Error codes as rejection reasons; `invalid_request` is `invalid`. Anything else is not a known reason. */
@@ -40,6 +43,13 @@ export class Metrics {
     name: 'runbox_queue_wait_seconds',
     help: 'Time runs waited for a slot (and a sandbox) before starting.',
     buckets: RUN_BUCKETS,
+    registers: [this.registry],
+  });
+  private readonly phaseDuration = new Histogram({
+    name: 'runbox_run_phase_seconds',
+    help: `Where runs' time went, by phase (${PHASES.join(', ')}): what each run's Server-Timing header reports.`,
+    labelNames: ['phase'],
+    buckets: PHASE_BUCKETS,
     registers: [this.registry],
   });
   private readonly rejections = new Counter({
@@ -95,15 +105,24 @@ export class Metrics {
     gauge('runbox_slots_in_use', 'Run slots taken.', observed.slotsInUse);
   }
 
-  runEnded(status: string, durationMs: number, queuedMs: number): void {
+  runEnded(status: string, durationMs: number, queuedMs: number, phases: PhaseTimes): void {
     this.runs.inc({ status });
     this.runDuration.observe(durationMs / 1000);
     this.queueWait.observe(queuedMs / 1000);
+    this.observePhases(phases);
   }
 
   /** A run that started and then failed (engine, shutdown, fault): counted under its error code. */
-  runFailed(code: string): void {
+  runFailed(code: string, phases: PhaseTimes): void {
     if (reasonOf(code) !== undefined) this.runs.inc({ status: code });
+    this.observePhases(phases);
+  }
+
+  private observePhases(phases: PhaseTimes): void {
+    for (const phase of PHASES) {
+      const ms = phases[phase];
+      if (ms !== undefined) this.phaseDuration.observe({ phase }, ms / 1000);
+    }
   }
 
   rejected(code: string): void {

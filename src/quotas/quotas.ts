@@ -3,8 +3,8 @@
  * same numbers:
  * - requests per second: a token bucket per key, one token per authenticated request (429 rate_limited);
  * - runs per UTC day: counted when a run is accepted, given back if it never started (429 quota_exceeded);
- * - concurrent runs: a lease per run; a request over its key's share waits (up to its deadline) like a
- *   queued one, then goes to the fair admission queue.
+ * - concurrent runs: a lease per run; a request over its key's share waits (up to the queue timeout) like
+ *   a queued one, then goes to the fair admission queue.
  * Keyless and bootstrap-key requests have none of these.
  */
 import { randomUUID } from 'node:crypto';
@@ -12,6 +12,7 @@ import type { Logger } from 'pino';
 import {
   BusyError,
   ClientGoneError,
+  QueueTimeoutError,
   QuotaExceededError,
   RateLimitedError,
   RunboxError,
@@ -137,15 +138,21 @@ export class Quotas {
   }
 
   /**
-   * Holds one of the key's concurrent-run leases, waiting for one until `deadline` (503 busy) or until
-   * `cancel`; resolves with its release.
+   * Holds one of the key's concurrent-run leases, waiting for one until `waitUntil` (503 queue_timeout) or
+   * until `cancel`; resolves with its release. `endsBy`: the latest the run can end, after which the lease
+   * expires on its own (a replica that died cannot free it).
    */
-  async shareFor({ keyId, limits }: Principal, deadline: number, cancel: AbortSignal | undefined, log: Logger): Promise<() => void> {
+  async shareFor(
+    { keyId, limits }: Principal,
+    { waitUntil, endsBy }: { waitUntil: number; endsBy: number },
+    cancel: AbortSignal | undefined,
+    log: Logger,
+  ): Promise<() => void> {
     const limit = limits.maxConcurrent;
     if (keyId === null || limit === null) return () => undefined;
     const wakers = this.shareFreed.get(keyId) ?? new Set<() => void>();
     this.shareFreed.set(keyId, wakers);
-    const lease = { id: randomUUID(), keyId, expiresAt: deadline + this.options.leaseMarginMs };
+    const lease = { id: randomUUID(), keyId, expiresAt: endsBy + this.options.leaseMarginMs };
     if (await this.guarded(() => this.store.acquireLease(lease, limit, Date.now()), log)) return this.releaser(lease, wakers, log);
     const waiting = this.waitingFor.get(keyId) ?? 0;
     if (waiting >= this.options.maxWaitingPerKey) {
@@ -157,7 +164,7 @@ export class Quotas {
         lease,
         limit,
         wakers,
-        deadline,
+        waitUntil,
         cancel ? AbortSignal.any([cancel, this.stopping.signal]) : this.stopping.signal,
         log,
       );
@@ -179,7 +186,7 @@ export class Quotas {
   ): Promise<void> {
     for (let pollMs = SHARE_POLL_FIRST_MS; ; pollMs = Math.min(SHARE_POLL_MAX_MS, pollMs * 2)) {
       if (Date.now() >= deadline) {
-        throw new BusyError(`this key's ${limit} concurrent runs stayed in use until the run's deadline`, 1);
+        throw new QueueTimeoutError(`this key's ${limit} concurrent runs stayed in use for the queue timeout (RUNBOX_QUEUE_TIMEOUT_MS)`, 1);
       }
       await new Promise<void>((resolve, reject) => {
         const done = () => {

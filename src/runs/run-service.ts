@@ -16,6 +16,7 @@ import type { PackageCatalog } from '../packages/catalog';
 import type { QuotaState, Quotas } from '../quotas/quotas';
 import { InstallSpentError } from '../sandbox/dependency-sets';
 import { InFlight } from '../sandbox/in-flight';
+import type { PhaseClock } from '../sandbox/phases';
 import type { LiveRun, RunResult, Runner } from '../sandbox/runner';
 
 export interface RunCall {
@@ -37,6 +38,11 @@ export interface RunCall {
    * only its own key, and what undelivered results hold stays bounded.
    */
   delivered: Promise<unknown>;
+  /**
+   * Where the run's time goes, lapped phase by phase from when the door took the request; the door reports it
+   * (Server-Timing), and the service logs it and feeds the per-phase histogram.
+   */
+  clock: PhaseClock;
 }
 
 export interface RunServiceDeps {
@@ -48,6 +54,8 @@ export interface RunServiceDeps {
   metrics: Metrics;
   /** Set once shutdown begins: new runs are refused. */
   state: { readonly draining: boolean };
+  /** How long a run may wait for its key's share and a slot (its timeout_ms is the program's own). */
+  queueTimeoutMs: number;
 }
 
 export class RunService {
@@ -67,7 +75,7 @@ export class RunService {
 
   private async carryOut(call: RunCall): Promise<RunResponse> {
     const { runner, catalog, quotas, audit, metrics, state } = this.deps;
-    const { principal, quota, log, signal } = call;
+    const { principal, quota, log, signal, clock } = call;
     if (state.draining) throw new ShuttingDownError();
     const receivedAt = Date.now();
     const job = (call.parser ?? this.deps.parser).parse(call.request, principal.limits);
@@ -79,7 +87,9 @@ export class RunService {
     let started: { id: string; at: number } | undefined;
     let result: RunResult;
     try {
-      const releaseShare = await quotas.shareFor(principal, receivedAt + job.timeoutMs, signal, log);
+      // It queues for at most the queue timeout; then its install and its program have timeout_ms each.
+      const waitUntil = receivedAt + this.deps.queueTimeoutMs;
+      const releaseShare = await quotas.shareFor(principal, { waitUntil, endsBy: waitUntil + 2 * job.timeoutMs }, signal, log);
       const ownShare = principal.keyId !== null && principal.limits.maxConcurrent !== null;
       try {
         const admitted = await runner.admit(job, {
@@ -88,6 +98,7 @@ export class RunService {
           holdSlotUntil: ownShare ? undefined : call.delivered,
           tenant: principal.keyId ?? '',
           wheels: dependencies.wheels,
+          clock,
         });
         try {
           await audit.begin(origin, admitted, log);
@@ -95,6 +106,7 @@ export class RunService {
           admitted.abandon();
           throw err;
         }
+        clock.lap('record');
         started = { id: admitted.id, at: Date.now() };
         reservation.started();
         result = await admitted.start(call.live);
@@ -107,16 +119,21 @@ export class RunService {
       // A run that never started (refused, cancelled, failed to start) does not count against the day.
       reservation.settle();
     }
-    metrics.runEnded(result.status, result.durationMs, result.queuedMs);
     await audit.finish(result, log);
-    log.info({ runId: result.id, keyId: principal.keyId, status: result.status, exitCode: result.exitCode }, 'run ended');
+    clock.lap('record');
+    const phases = clock.snapshot();
+    metrics.runEnded(result.status, result.durationMs, result.queuedMs, phases);
+    log.info(
+      { runId: result.id, keyId: principal.keyId, status: result.status, exitCode: result.exitCode, sandbox: clock.source, phases },
+      'run ended',
+    );
     return runResponse(result, dependencies.packages);
   }
 
   /** Accounts for a run that failed after it spent something (a container, a record); returns the answer. */
   private async failed(
     caught: unknown,
-    { principal, log }: RunCall,
+    { principal, log, clock }: RunCall,
     origin: RunOrigin,
     reservation: { started(): void },
     started: { id: string; at: number } | undefined,
@@ -139,9 +156,9 @@ export class RunService {
     }
     if (spent) {
       const code = err instanceof RunboxError ? err.code : 'internal';
-      metrics.runFailed(code);
+      metrics.runFailed(code, clock.snapshot());
       await audit.failed(spent.id, code, Date.now() - spent.at, log);
-      log.info({ runId: spent.id, keyId: principal.keyId, failed: code }, 'run ended');
+      log.info({ runId: spent.id, keyId: principal.keyId, failed: code, phases: clock.snapshot() }, 'run ended');
     }
     return err;
   }

@@ -4,11 +4,11 @@
  * to the tenants in turn (round-robin), so a key with many requests waiting cannot starve another's. When the
  * queue is full, a newcomer whose tenant has at least two fewer waiting than the busiest tenant takes the
  * busiest tenant's newest place (longest-queue drop; with one fewer, the two would only trade places);
- * otherwise it is refused at once. A waiter gives up at its deadline or
- * when cancelled. Slots are numbered 0..maxConcurrent-1, so whatever must differ between concurrent runs
+ * otherwise it is refused at once. A waiter gives up at its queue timeout
+ * or when cancelled. Slots are numbered 0..maxConcurrent-1, so whatever must differ between concurrent runs
  * (their uid) can follow the slot number.
  */
-import { BusyError, ClientGoneError, RunboxError } from '../errors';
+import { BusyError, ClientGoneError, QueueTimeoutError, RunboxError } from '../errors';
 
 export interface Slot {
   readonly index: number;
@@ -68,8 +68,8 @@ export class Admission {
     return this.slot(this.free.pop()!);
   }
 
-  /** `tenant`: whose request this is (an API key's id), for fairness between them. */
-  acquire(deadline: number, cancel?: AbortSignal, tenant = ''): Promise<Slot> {
+  /** `waitUntil`: when a waiter gives up (queue_timeout); `tenant`: whose request this is (an API key's id), for fairness. */
+  acquire(waitUntil: number, cancel?: AbortSignal, tenant = ''): Promise<Slot> {
     const immediate = this.tryAcquire();
     if (immediate) return Promise.resolve(immediate);
     if (this.queueFull && !this.makeRoomFor(tenant)) {
@@ -95,8 +95,11 @@ export class Admission {
         },
       };
       const timer = setTimeout(
-        () => waiter.fail(new BusyError("waited for a run slot until the run's deadline passed", this.retryAfterSeconds)),
-        Math.max(0, deadline - Date.now()),
+        () =>
+          waiter.fail(
+            new QueueTimeoutError('no run slot came free within the queue timeout (RUNBOX_QUEUE_TIMEOUT_MS)', this.retryAfterSeconds),
+          ),
+        Math.max(0, waitUntil - Date.now()),
       );
       // The canceller's reason (e.g. shutting down) is the answer; otherwise the client left the queue.
       const onAbort = () =>

@@ -32,6 +32,13 @@ export interface ArtifactsResult {
   artifacts: Artifact[];
   truncated: boolean;
   usage?: ReportedUsage;
+  /** The program's exit status, as the launcher reports it behind the marker (as it would to the engine). */
+  exitCode?: number;
+  /**
+   * After an exit by SIGKILL: whether the kernel's count of OOM kills in the container's memory cgroup grew
+   * while the program ran. Absent where the launcher cannot read it (gVisor); then only the engine can say.
+   */
+  oomKilled?: boolean;
 }
 
 const SUMMARY_MAX_BYTES = 4096;
@@ -94,6 +101,8 @@ export class ArtifactCollector {
   private keptBytes = 0;
   private truncated = false;
   private usage: ReportedUsage | undefined;
+  private exitCode: number | undefined;
+  private oomKilled: boolean | undefined;
   private closed = false;
   private readonly done: Promise<void>;
 
@@ -132,7 +141,7 @@ export class ArtifactCollector {
   async finish(): Promise<ArtifactsResult> {
     this.close();
     await this.done;
-    return { artifacts: this.artifacts, truncated: this.truncated, usage: this.usage };
+    return { artifacts: this.artifacts, truncated: this.truncated, usage: this.usage, exitCode: this.exitCode, oomKilled: this.oomKilled };
   }
 
   private close(): void {
@@ -148,7 +157,13 @@ export class ArtifactCollector {
         const summary = JSON.parse((await readAll(stream, SUMMARY_MAX_BYTES)).toString('utf8')) as {
           skipped?: unknown;
           usage?: { cpu_ms?: unknown; max_rss_kb?: unknown };
+          exit_code?: unknown;
+          oom_killed?: unknown;
         };
+        if (typeof summary.oom_killed === 'boolean') this.oomKilled = summary.oom_killed;
+        const exitCode = summary.exit_code;
+        // An exit status as a process can have one (0-255).
+        if (Number.isInteger(exitCode) && (exitCode as number) >= 0 && (exitCode as number) <= 255) this.exitCode = exitCode as number;
         if (typeof summary.skipped === 'number' && summary.skipped > 0) this.truncated = true;
         const { cpu_ms: cpuMs, max_rss_kb: maxRssKb } = summary.usage ?? {};
         if (Number.isSafeInteger(cpuMs) && Number.isSafeInteger(maxRssKb))

@@ -269,7 +269,7 @@ export class DependencySets {
       });
       const end = await this.sandboxes.drive(sandbox, {
         input: Buffer.alloc(0),
-        deadline,
+        timeoutMs: deadline - Date.now(),
         stop: cancel,
         onOutput: (chunk) => frames.write(chunk),
       });

@@ -12,7 +12,10 @@ export interface RunFacts {
   timedOut: boolean;
   /** The server's own counters killed the run for its output. */
   limitHit: boolean;
-  /** What the engine's `wait` reported. */
+  /**
+   * The exit status: the launcher's, in its summary behind the marker, or what the engine's `wait` reported
+   * (the launcher's exit status too, unless something killed it).
+   */
   exitCode: number;
   /** The launcher's end marker was in the output. */
   markerSeen: boolean;
@@ -20,7 +23,10 @@ export interface RunFacts {
   streamEndedCleanly: boolean;
   /** The engine answered after the run (asked only when the marker is missing). */
   engineAnswers: boolean;
-  /** The engine's State.OOMKilled (asked only after an exit by SIGKILL). */
+  /**
+   * After an exit by SIGKILL, the OOM killer's doing: by the launcher's reading of the memory cgroup's OOM kill
+   * count, or where it cannot read it, the engine's State.OOMKilled.
+   */
   oomKilled: boolean;
 }
 

@@ -1,7 +1,8 @@
 /**
  * Reads what a sandbox writes back through the engine's attach stream, without ever buffering past a cap:
  * the engine's multiplexed frames are split into stdout and stderr, stdout is split at the job's marker
- * into the program's output and the artifact archive, and a run that floods is reported so it can be killed.
+ * into the program's output and the artifact archive (which the marker closes again), stderr ends at the
+ * marker, and a run that floods is reported so it can be killed.
  */
 import { ArtifactCollector, type ArtifactCaps } from './artifacts';
 import { encodeOutput, type Encoded } from './encoding';
@@ -89,6 +90,7 @@ export class MarkerSplitter {
     private readonly marker: Buffer,
     private readonly before: (chunk: Buffer) => void,
     private readonly after: (chunk: Buffer) => void,
+    private readonly onFound: () => void = () => undefined,
   ) {}
 
   write(chunk: Buffer): void {
@@ -99,6 +101,7 @@ export class MarkerSplitter {
       this.found = true;
       this.held = Buffer.alloc(0);
       if (at > 0) this.before(data.subarray(0, at));
+      this.onFound();
       const rest = data.subarray(at + this.marker.length);
       if (rest.length) this.after(rest);
       return;
@@ -157,24 +160,50 @@ export class RunOutput {
   readonly stdout: CappedBuffer;
   readonly stderr: CappedBuffer;
   readonly artifacts: ArtifactCollector;
+  /**
+   * Resolves once the launcher has closed both streams with the marker: the program and everything it
+   * started are gone and all they wrote is here, archive included. Never rejects; a run that is killed, or
+   * whose launcher is, never seals.
+   */
+  readonly sealed: Promise<void>;
   private readonly demuxer: FrameDemuxer;
   private readonly splitter: MarkerSplitter;
+  private readonly archive: MarkerSplitter;
+  private readonly stderrSplitter: MarkerSplitter;
   private limitReported = false;
 
   constructor(private readonly options: RunOutputOptions) {
     this.stdout = new CappedBuffer(options.maxOutputBytes);
     this.stderr = new CappedBuffer(options.maxOutputBytes);
     this.artifacts = new ArtifactCollector(options.artifactCaps);
-    this.splitter = new MarkerSplitter(
-      Buffer.from(options.marker, 'utf8'),
-      (chunk) => this.program('stdout', chunk),
+    const marker = Buffer.from(options.marker, 'utf8');
+    let sealedStreams = 0;
+    let seal!: () => void;
+    this.sealed = new Promise((resolve) => (seal = resolve));
+    const closed = () => ++sealedStreams === 2 && seal();
+    // Nothing may follow the archive's closing marker, or stderr's: what does is dropped.
+    const archive = (this.archive = new MarkerSplitter(
+      marker,
       (chunk) => {
         if (!this.artifacts.write(chunk)) this.limit('artifacts');
       },
+      () => undefined,
+      closed,
+    ));
+    this.splitter = new MarkerSplitter(
+      marker,
+      (chunk) => this.program('stdout', chunk),
+      (chunk) => archive.write(chunk),
+    );
+    this.stderrSplitter = new MarkerSplitter(
+      marker,
+      (chunk) => this.program('stderr', chunk),
+      () => undefined,
+      closed,
     );
     this.demuxer = new FrameDemuxer((stream, chunk) => {
       if (stream === STDOUT) this.splitter.write(chunk);
-      else if (stream === STDERR) this.program('stderr', chunk);
+      else if (stream === STDERR) this.stderrSplitter.write(chunk);
     });
   }
 
@@ -184,6 +213,8 @@ export class RunOutput {
 
   end(): void {
     this.splitter.end();
+    this.archive.end();
+    this.stderrSplitter.end();
   }
 
   get completed(): boolean {

@@ -17,6 +17,7 @@ import { artifactCaps } from './protocol';
 import { RunOutput, type LiveOutput } from './run-output';
 import { SandboxFactory, type DiscardOptions, type Sandbox } from './sandboxes';
 import { DependencySets, type PreparedSet } from './dependency-sets';
+import type { PhaseClock } from './phases';
 import type { WheelhouseEntry } from '../packages/wheelhouse';
 
 export type { RunStatus };
@@ -51,8 +52,10 @@ export interface RunResult {
 export interface AdmitOptions {
   /** Aborts when the client goes away: the run is killed (or leaves the queue). */
   cancel?: AbortSignal;
-  /** When the request arrived; queueing counts toward its timeout. */
+  /** When the request arrived: it waits for a slot until RUNBOX_QUEUE_TIMEOUT_MS after (its timeout is the program's own). */
   receivedAt?: number;
+  /** The run's phases, lapped as it goes through them (queue, acquire, install, upload, program, collect). */
+  clock?: PhaseClock;
   /**
    * The run's slot stays taken until this settles as well as until its container is gone. The HTTP layer
    * passes its response's delivery when the run's key has no concurrency share of its own to hold it, so
@@ -99,6 +102,16 @@ const PROTOCOL_BROKEN_NOTE =
 const REMOVED_UNDER_RUN_NOTE =
   '\nrunbox: the sandbox was removed while the program ran, by something other than this run (an operator, or another server ' +
   'using the same RUNBOX_INSTANCE_ID); the program did not finish and its exit status is unknown\n';
+
+/**
+ * What a container made on the request path allows, past the program's timeout, for what comes between its
+ * start and the job handed in (the audit record, packing the job): its label's deadline, which a run never
+ * outlasts, is counted from its creation.
+ */
+const HANDOFF_ALLOWANCE_MS = 30_000;
+
+/** A promise that never settles: a sandbox's end that only the engine can report. */
+const NEVER = new Promise<never>(() => undefined);
 
 /** Accounting granularity and clock skew between the kernel's figures and the server's wall clock. */
 const USAGE_SLACK_MS = 1000;
@@ -217,7 +230,7 @@ export class Runner {
     let settle!: () => void;
     void this.runs.add(new Promise<void>((resolve) => (settle = resolve)));
     return this.admitSandbox(job, options).then(
-      ({ sandbox, set, queuedMs, deadline, stop }) => {
+      ({ sandbox, set, queuedMs, stop }) => {
         const installMs = set?.installMs ?? 0;
         const discard = { holdSlotUntil: options.holdSlotUntil, afterRemoval: set?.release };
         let used = false;
@@ -229,7 +242,14 @@ export class Runner {
             if (used) throw new Error('an admitted run starts once');
             used = true;
             try {
-              const result = await this.execute(sandbox, job, { deadline, queuedMs, stop, live, discard, pythonPath: set?.path });
+              const result = await this.execute(sandbox, job, {
+                queuedMs,
+                stop,
+                live,
+                discard,
+                pythonPath: set?.path,
+                clock: options.clock,
+              });
               return { ...result, installMs };
             } finally {
               settle();
@@ -258,64 +278,70 @@ export class Runner {
 
   private async admitSandbox(
     job: Job,
-    { cancel, receivedAt = Date.now(), holdSlotUntil, tenant, wheels = [] }: AdmitOptions,
-  ): Promise<{ sandbox: Sandbox; set: PreparedSet | undefined; queuedMs: number; deadline: number; stop: AbortSignal }> {
+    { cancel, receivedAt = Date.now(), holdSlotUntil, tenant, wheels = [], clock }: AdmitOptions,
+  ): Promise<{ sandbox: Sandbox; set: PreparedSet | undefined; queuedMs: number; stop: AbortSignal }> {
     if (this.stopping.signal.aborted) throw new ShuttingDownError();
-    const deadline = receivedAt + job.timeoutMs;
     // Ends the run early: the client went away, or the server is stopping.
     const stop = AbortSignal.any([this.stopping.signal, ...(cancel ? [cancel] : [])]);
     const wanted = this.policy === 'always' || (this.policy === 'auto' && wantsPreload(job, this.importsPreloaded)) ? 'preloaded' : 'plain';
     // Every sandbox mounts the set volume, so an installed set runs in any plain warm member (a preloaded
     // interpreter may hold other versions of the set's modules). A set to install needs a slot first.
     let set = wheels.length > 0 ? this.dependencySets.take(wheels, tenant) : undefined;
+    clock?.lap('queue');
     let sandbox = wheels.length === 0 || set ? this.pool.take(job.memoryMb, set ? 'plain' : wanted) : undefined;
     try {
       if (!sandbox) {
         this.pool.yieldSlot();
-        const slot = await this.admission.acquire(deadline, stop, tenant);
+        const slot = await this.admission.acquire(receivedAt + this.config.limits.queueTimeoutMs, stop, tenant);
+        clock?.lap('queue');
         if (this.stopping.signal.aborted) {
           slot.release();
           throw new ShuttingDownError();
         }
         if (wheels.length > 0 && !set) {
           try {
-            set = await this.dependencySets.prepare(wheels, slot, deadline, stop, tenant);
+            // The install has a timeout_ms of its own; the program's starts after it.
+            set = await this.dependencySets.prepare(wheels, slot, Date.now() + job.timeoutMs, stop, tenant);
           } catch (err) {
             slot.release();
             throw err;
           }
+          clock?.lap('install');
           // A warm member may have come ready during the install.
           sandbox = this.pool.take(job.memoryMb, 'plain');
           if (sandbox) slot.release();
         }
-        // A container made on the request path pays its imports either way, so it is always plain.
-        sandbox ??= await this.sandboxes.prepare(job.memoryMb, slot, deadline, { holdSlotUntil });
-      }
+        // A container made on the request path pays its imports either way, so it is always plain. It is made
+        // for the program's whole timeout, with room for what comes before the job is handed in.
+        sandbox ??= await this.sandboxes.prepare(job.memoryMb, slot, Date.now() + job.timeoutMs + HANDOFF_ALLOWANCE_MS, { holdSlotUntil });
+        if (clock) clock.source = 'created';
+      } else if (clock) clock.source = sandbox.kind === 'preloaded' ? 'preloaded' : 'pool';
     } catch (err) {
       set?.release();
       throw err;
     }
+    clock?.lap('acquire');
     // The set stays installed until the run's container is gone (the caller passes set.release on).
-    return { sandbox, set, queuedMs: Date.now() - receivedAt - (set?.installMs ?? 0), deadline, stop };
+    return { sandbox, set, queuedMs: Date.now() - receivedAt - (set?.installMs ?? 0), stop };
   }
 
   private async execute(
     sandbox: Sandbox,
     job: Job,
     {
-      deadline,
       queuedMs,
       stop,
       live,
       discard,
       pythonPath,
+      clock,
     }: {
-      deadline: number;
       queuedMs: number;
       stop: AbortSignal;
       live?: LiveRun;
       discard: DiscardOptions;
       pythonPath?: string;
+      clock?: PhaseClock;
     },
   ): Promise<RunResult> {
     const { limits } = this.config;
@@ -335,11 +361,22 @@ export class Runner {
         live,
       });
       live?.started({ id: runId, queuedMs });
+      // The launcher's word that the run is over, with the exit status it would give the engine: the answer
+      // need not wait for the engine to report the container's exit (about 130 ms here). An exit by SIGKILL
+      // may be the OOM killer's: the launcher says so where it can read the kernel's count, else only the
+      // engine can tell, once the container has exited.
+      const finished = output.sealed
+        .then(() => output.artifacts.finish())
+        .then(({ exitCode, oomKilled }) =>
+          exitCode !== undefined && (exitCode !== EXIT_SIGKILL || oomKilled !== undefined) ? exitCode : NEVER,
+        );
       const { exitCode, timedOut, streamEndedCleanly, durationMs } = await this.sandboxes.drive(sandbox, {
         input,
-        deadline,
+        timeoutMs: job.timeoutMs,
         stop: AbortSignal.any([stop, overLimit.signal]),
         onOutput: (chunk) => output.write(chunk),
+        clock,
+        finished,
       });
       const limitHit = overLimit.signal.aborted;
       if (this.stopping.signal.aborted && !timedOut && !limitHit) {
@@ -351,8 +388,11 @@ export class Runner {
       const markerSeen = output.completed;
       // A launcher that did not finish, killed by no one here: the engine says whether the container is being
       // (or was) removed under the run, by an operator or another server's reaper, or is the program's end.
+      const launcherSaysOom = markerSeen ? collectedArtifacts.oomKilled : undefined;
       const engineState =
-        !serviceEnded && exitCode !== 0 && (!markerSeen || exitCode === EXIT_SIGKILL) ? await this.docker.inspect(containerId) : undefined;
+        !serviceEnded && exitCode !== 0 && (!markerSeen || (exitCode === EXIT_SIGKILL && launcherSaysOom === undefined))
+          ? await this.docker.inspect(containerId)
+          : undefined;
       const removedUnderRun = !markerSeen && (engineState?.status === 'gone' || engineState?.status === 'removing');
       const status = classify({
         timedOut,
@@ -362,7 +402,7 @@ export class Runner {
         streamEndedCleanly,
         // Asked only where they decide something: a missing marker, an exit by SIGKILL.
         engineAnswers: !serviceEnded && exitCode === 0 && !markerSeen && streamEndedCleanly && (await this.engineAnswers()),
-        oomKilled: engineState?.oomKilled === true,
+        oomKilled: engineState?.oomKilled === true || launcherSaysOom === true,
       });
       if (status === 'lost') throw new EngineUnavailableError("the output stream from the sandbox was lost; the run's result is unknown");
       // Past classify, a missing marker after exit 0 can only be the program's doing.
@@ -373,6 +413,7 @@ export class Runner {
       if (protocolBroken) output.append('stderr', Buffer.from(PROTOCOL_BROKEN_NOTE));
       if (removedUnderRun) output.append('stderr', Buffer.from(REMOVED_UNDER_RUN_NOTE));
       const collected = output.collected();
+      clock?.lap('collect');
       return {
         id: runId,
         status: removedUnderRun ? 'error' : status,

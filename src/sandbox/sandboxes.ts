@@ -17,6 +17,7 @@ import { containerSpec, relaysOutput, type SandboxSettings } from './container-s
 import { InFlight } from './in-flight';
 import type { MemberKind } from './preload';
 import { runLabels } from './labels';
+import type { PhaseClock } from './phases';
 import { INSTALLER_UID, SANDBOX_UID } from './protocol';
 
 /** A started container whose launcher waits for its job on stdin; it holds one admission slot. */
@@ -27,6 +28,8 @@ export interface Sandbox {
   memoryMb: number;
   kind: MemberKind;
   slot: Slot;
+  /** The deadline its reaper label allows for (epoch ms): no run in it may go on past this. */
+  runBy: number;
   /** The engine's `wait`, asked as soon as the container started: resolves with the exit code. */
   exit: Promise<number>;
   /** Abandons `exit` (the engine stopped answering). */
@@ -47,21 +50,30 @@ export interface ContainerEnd {
   exitCode: number;
   /** Its deadline passed before the engine reported its exit: this server killed it. */
   timedOut: boolean;
-  /** The attach stream was ended by the engine, not broken or cut off after the kill grace. */
+  /** The attach stream was ended by the engine, not broken or cut off after the kill grace (or the sandbox said it was done). */
   streamEndedCleanly: boolean;
-  /** From its input handed in to its exit reported. */
+  /** Who said the run was over: the sandbox's launcher (`finished`), or the engine's `wait`. */
+  endedBy: 'launcher' | 'engine';
+  /** From its input handed in to its exit reported; a run killed at its timeout reports at least that. */
   durationMs: number;
 }
 
 export interface DriveOptions {
   /** Written to the container's stdin, which is then closed. */
   input: Buffer;
-  /** When it is killed (epoch ms). */
-  deadline: number;
+  /** How long it may run from the moment its input is handed in (never past the sandbox's `runBy`). */
+  timeoutMs: number;
   /** Kills it now: its client left, its output went over a limit, the server is stopping. */
   stop: AbortSignal;
   /** Every chunk of the engine's multiplexed attach stream, as it arrives. */
   onOutput: (chunk: Buffer) => void;
+  /** The run's phases: `upload` ends as the input is handed in, `program` when the run is over. */
+  clock?: PhaseClock;
+  /**
+   * Resolves with the exit status once the sandbox has said, by its protocol, that the run is over and all
+   * its output is in: the run ends then, without waiting for the engine to report the container's exit.
+   */
+  finished?: Promise<number>;
 }
 
 /** The part of the kill grace a launcher relaying output gets at the deadline to drain it (at most a second). */
@@ -130,8 +142,9 @@ export class SandboxFactory {
   }
 
   /**
-   * Creates, attaches and starts a container holding `slot`, labelled to be reaped after `deadline`; on
-   * failure nothing is left behind and the slot is freed (once `holdSlotUntil` settles too).
+   * Creates, attaches and starts a container holding `slot`. Nothing runs in it past `deadline` (its
+   * runBy), and its label lets a reaper remove it some time after. On failure nothing is left behind and the
+   * slot is freed (once `holdSlotUntil` settles too).
    */
   prepare(memoryMb: number, slot: Slot, deadline: number, options: PrepareOptions = {}): Promise<Sandbox> {
     return this.pending.add(this.create(memoryMb, slot, deadline, options));
@@ -143,10 +156,13 @@ export class SandboxFactory {
    * by the deadline and the reporting grace, and by one engine call once the stream has ended; the stream's
    * last bytes by the kill grace. Rejects with EngineUnavailableError when the engine stopped answering.
    */
-  async drive(sandbox: Sandbox, { input, deadline, stop, onOutput }: DriveOptions): Promise<ContainerEnd> {
+  async drive(sandbox: Sandbox, { input, timeoutMs: asked, stop, onOutput, clock, finished }: DriveOptions): Promise<ContainerEnd> {
     const { config } = this;
     const { runId, containerId, stream, exit, abandonWait } = sandbox;
-    const timeoutMs = Math.max(1, deadline - Date.now());
+    clock?.lap('upload');
+    // The program's time starts now, as it is handed its job: queueing and making its sandbox are not its own.
+    const started = performance.now();
+    const timeoutMs = Math.max(1, Math.min(asked, sandbox.runBy - Date.now()));
     /** Aborts once the engine has reported the exit (or the wait was given up): every timer below stops. */
     const over = new AbortController();
     let exited = false;
@@ -167,8 +183,11 @@ export class SandboxFactory {
     const drainMs = relaysOutput(config.runtime) ? drainGraceMs(config.killGraceMs) : 0;
     let timedOut = false;
     let drained = false;
-    const atDeadline = () => {
+    const atDeadline = (): void => {
       if (exited || over.signal.aborted) return;
+      // A timer may fire a little early by this clock: the program gets every millisecond of its time.
+      const early = started + timeoutMs - performance.now();
+      if (early > 0) return void pause(Math.ceil(early), over.signal).then(atDeadline);
       timedOut = true;
       if (killing) return;
       if (drainMs === 0) return kill();
@@ -191,14 +210,16 @@ export class SandboxFactory {
       // However the engine misbehaves, the container is given up on once it could no longer be reported in time.
       void pause(timeoutMs + reportingGraceMs(config), over.signal).then(() => over.signal.aborted || abandonWait.abort());
       void pause(timeoutMs, over.signal).then(atDeadline);
-      const started = performance.now();
       if (stop.aborted) kill();
       // Half-closing our side closes the container's stdin once the input is through.
       if (input.length > 0) stream.end(input);
       else stream.end();
-      let exitCode: number;
+      let ended: { exitCode: number; endedBy: ContainerEnd['endedBy'] };
       try {
-        exitCode = await exit;
+        const reported = exit.then((exitCode) => ({ exitCode, endedBy: 'engine' as const }));
+        ended = await (finished
+          ? Promise.race([reported, finished.then((exitCode) => ({ exitCode, endedBy: 'launcher' as const }))])
+          : reported);
       } catch (err) {
         if (abandonWait.signal.aborted) throw new EngineUnavailableError('the Docker engine stopped answering during the run');
         throw err;
@@ -206,6 +227,9 @@ export class SandboxFactory {
         over.abort();
       }
       const durationMs = Math.round(performance.now() - started);
+      clock?.lap('program');
+      const { exitCode, endedBy } = ended;
+      if (endedBy === 'launcher') return { exitCode, timedOut, streamEndedCleanly: true, durationMs, endedBy };
       // The engine closes the stream once the container is gone; a stream that lingers is cut off.
       const grace = new AbortController();
       const streamEndedCleanly = await Promise.race([
@@ -213,7 +237,7 @@ export class SandboxFactory {
         pause(config.killGraceMs - (drained ? drainMs : 0), grace.signal).then(() => false),
       ]);
       grace.abort();
-      return { exitCode, timedOut, streamEndedCleanly, durationMs };
+      return { exitCode, timedOut, streamEndedCleanly, durationMs, endedBy };
     } finally {
       stop.removeEventListener('abort', kill);
     }
@@ -269,7 +293,7 @@ export class SandboxFactory {
       const abandonWait = new AbortController();
       const exit = this.docker.wait(containerId, abandonWait.signal);
       exit.catch(() => undefined); // observed by the run; a pool member may be discarded unused
-      return { runId, containerId, stream, memoryMb, kind, slot, exit, abandonWait };
+      return { runId, containerId, stream, memoryMb, kind, slot, runBy: deadline, exit, abandonWait };
     } catch (err) {
       stream?.destroy();
       void this.dispose(runId, containerId, slot, holdSlotUntil);

@@ -78,6 +78,7 @@ describe('HTTP API with a fake engine', () => {
         'tmp_mb',
         'max_concurrent',
         'max_queue',
+        'queue_timeout_ms',
       ].sort(),
     );
   });

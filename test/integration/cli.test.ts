@@ -1,4 +1,5 @@
 /** `runbox run` end to end: the built command against a real server and the real engine. */
+import Database from 'better-sqlite3';
 import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -6,6 +7,8 @@ import { join } from 'node:path';
 import { makeKey } from '../../src/keys/api-keys';
 import { NO_LIMITS, utcDay } from '../../src/store/store';
 import { startServer, watchInstance } from '../support/engine';
+import { LABEL_RUN_ID } from '../../src/sandbox/labels';
+import { SQLITE_FILE } from '../../src/store/sqlite';
 
 const CLI = join(__dirname, '../../dist/cli/main.js');
 const KEY = 'cli-test-key-'.padEnd(40, 'x');
@@ -185,8 +188,12 @@ describe('runbox run', () => {
       });
       expect(result.code).toBe(141);
       expect(result.stderr).toBe('');
-      // Killed (SIGKILL, 137), not left to print its 600 lines over 30 s.
-      const died = await watch.next((e) => e.action === 'die').finally(() => watch.close());
+      // Killed (SIGKILL, 137), not left to print its 600 lines over 30 s. Its container is the latest run's: an
+      // earlier run's may exit after its answer was sent, while this one starts.
+      const db = new Database(join(server.config.store.dataDir, SQLITE_FILE), { readonly: true });
+      const { id } = db.prepare('SELECT id FROM runs ORDER BY received_at DESC, rowid DESC LIMIT 1').get() as { id: string };
+      db.close();
+      const died = await watch.next((e) => e.action === 'die' && e.labels[LABEL_RUN_ID] === id).finally(() => watch.close());
       expect(died.labels.exitCode).toBe('137');
     });
 

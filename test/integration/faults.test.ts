@@ -97,17 +97,43 @@ describe('admission control', () => {
     }
   });
 
-  it('counts queueing toward the deadline: a request that cannot start in time gets 503 busy', async () => {
-    const server = await startServer({ RUNBOX_MAX_CONCURRENT: '1', RUNBOX_MAX_QUEUE: '4', RUNBOX_POOL_SIZE: '0' });
+  it("bounds queueing apart from the program's time: a queued run gets its whole timeout_ms, one queued too long gets 503 queue_timeout", async () => {
+    const server = await startServer({
+      RUNBOX_MAX_CONCURRENT: '1',
+      RUNBOX_MAX_QUEUE: '4',
+      RUNBOX_POOL_SIZE: '0',
+      RUNBOX_QUEUE_TIMEOUT_MS: '500',
+    });
     try {
-      const long = post(server.url, sleeper(3));
+      // The slot is held for 5 s of program time, ten times the queue's bound.
+      const long = post(server.url, sleeper(5));
       expect(await eventually(async () => server.admission.inUse === 1, 5000, 20)).toBe(true);
-      const late = await post(server.url, { code: 'print(1)', timeout_ms: 500 });
+      const late = await post(server.url, { code: 'print(1)', timeout_ms: 60_000 });
       expect(late.status).toBe(503);
-      expect(late.body.error).toEqual({ code: 'busy', message: "waited for a run slot until the run's deadline passed" });
+      expect(late.body.error).toEqual({
+        code: 'queue_timeout',
+        message: 'no run slot came free within the queue timeout (RUNBOX_QUEUE_TIMEOUT_MS)',
+      });
+      expect(late.headers.get('retry-after')).toMatch(/^\d+$/);
+      expect(late.headers.get('server-timing')).toMatch(/^queue;dur=[\d.]+, total;dur=[\d.]+$/);
       expect((await long).status).toBe(200);
     } finally {
       await server.close(30_000);
+    }
+
+    const patient = await startServer({ RUNBOX_MAX_CONCURRENT: '1', RUNBOX_MAX_QUEUE: '4', RUNBOX_POOL_SIZE: '0' });
+    try {
+      const long = post(patient.url, sleeper(3));
+      expect(await eventually(async () => patient.admission.inUse === 1, 5000, 20)).toBe(true);
+      // It waits at least 3 s for the slot, longer than its timeout; its 0.5 s of program time is well within it.
+      const queued = await post(patient.url, { code: 'import time; time.sleep(0.5); print("done")', timeout_ms: 2500 });
+      expect(queued.status).toBe(200);
+      expect(queued.body).toMatchObject({ status: 'ok', stdout: 'done\n' });
+      expect(queued.body.duration_ms).toBeGreaterThanOrEqual(500);
+      expect(queued.body.queued_ms).toBeGreaterThan(0);
+      expect((await long).status).toBe(200);
+    } finally {
+      await patient.close(30_000);
     }
   });
 

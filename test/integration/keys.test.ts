@@ -111,7 +111,7 @@ describe('two replicas sharing PostgreSQL', () => {
       const id = /key_[0-9a-f]{12}/.exec((await keys(['list'], env)).stdout)![0];
       const [a, b] = replicas.map((replica) => replica.url);
       const get = (url: string) => fetch(`${url}/v1/runs/run_none`, { headers: { 'x-api-key': key } }).then((res) => res.status);
-      // Waiting for the key's one share counts toward a run's deadline: room for a loaded machine.
+      // A run waits for the key's one share within the queue's bound (30 s): room for a loaded machine.
       const run = (url: string, code: string) =>
         postRun(url, { code, timeout_ms: 60_000 }, { headers: { 'content-type': 'application/json', 'x-api-key': key } });
 

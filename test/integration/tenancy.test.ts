@@ -110,7 +110,7 @@ describe('per-key limits on runs', () => {
   it("a key's concurrency share: its second run waits for its first, while another key's runs go at once", async () => {
     const single = await addKey(server.store, 'one at a time', { maxConcurrent: 1 });
     const free = await addKey(server.store, 'unlimited');
-    // Waiting for the key's share counts toward the second run's deadline: room for a loaded machine.
+    // The second run waits for the key's share, within the queue's bound (30 s): room for a loaded machine.
     const slow = { code: 'import time; time.sleep(1.5)', timeout_ms: 60_000 };
     const runs = await Promise.all([runAs(server, single, slow), runAs(server, single, slow), runAs(server, free, slow)]);
     expect(runs.map((r) => r.status)).toEqual([200, 200, 200]);
@@ -129,7 +129,7 @@ describe('per-key limits on runs', () => {
     try {
       const busy = await addKey(fair.store, 'busy');
       const light = await addKey(fair.store, 'light');
-      // Queueing counts toward a run's deadline: these wait behind the holder and each other, on a loaded machine too.
+      // These wait behind the holder and each other, within the queue's bound (RUNBOX_QUEUE_TIMEOUT_MS, 30 s), on a loaded machine too.
       const work = { code: 'import time; time.sleep(0.3)', timeout_ms: 120_000 };
       // The busy key's first run holds the one slot until the test lets it go (its client leaves)...
       const leaving = new AbortController();

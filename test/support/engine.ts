@@ -139,6 +139,18 @@ export async function containerProcesses(id: string): Promise<string[]> {
   }
 }
 
+/** The process names (comm) in a container: a preloaded interpreter that became the program is named for its entrypoint. */
+async function containerProcessNames(id: string): Promise<string[]> {
+  try {
+    const top = (await engineApi.getContainer(id).top({ ps_args: '-o pid,comm' })) as { Titles: string[]; Processes: string[][] };
+    return top.Processes.map((p) => p[top.Titles.indexOf('COMMAND')]);
+  } catch (err) {
+    const status = (err as { statusCode?: number }).statusCode;
+    if (status === 404 || status === 409) return [];
+    throw err;
+  }
+}
+
 /** Every process, in any labelled container, whose command line contains `token`, with its container. */
 export async function labelledProcessesWith(token: string): Promise<{ container: string; cmd: string }[]> {
   const found: { container: string; cmd: string }[] = [];
@@ -149,10 +161,14 @@ export async function labelledProcessesWith(token: string): Promise<{ container:
   return found;
 }
 
-/** Whether the sandboxed program (`python3 main.py`, not the launcher) is running in some container of an instance. */
+/**
+ * Whether the sandboxed program (main.py, not the launcher) is running in some container of an instance:
+ * `python3 main.py`, or the preloaded interpreter once it has become the program.
+ */
 export async function programRunning(instanceId: string): Promise<boolean> {
   for (const id of await instanceContainers(instanceId)) {
     if ((await containerProcesses(id)).some((cmd) => /(^|\s)main\.py(\s|$)/.test(cmd))) return true;
+    if ((await containerProcessNames(id)).includes('main.py')) return true;
   }
   return false;
 }

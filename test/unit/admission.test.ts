@@ -1,5 +1,5 @@
 import { Admission } from '../../src/sandbox/admission';
-import { BusyError } from '../../src/errors';
+import { BusyError, QueueTimeoutError } from '../../src/errors';
 
 const far = () => Date.now() + 60_000;
 
@@ -36,8 +36,9 @@ describe('Admission', () => {
     const admission = new Admission(1, 1);
     await admission.acquire(far());
     const err = await admission.acquire(Date.now() + 50).catch((e: unknown) => e);
-    expect(err).toBeInstanceOf(BusyError);
-    expect((err as Error).message).toMatch(/deadline/);
+    expect(err).toBeInstanceOf(QueueTimeoutError);
+    expect((err as QueueTimeoutError).code).toBe('queue_timeout');
+    expect((err as Error).message).toMatch(/RUNBOX_QUEUE_TIMEOUT_MS/);
     expect(admission.queued).toBe(0);
   });
 

@@ -181,9 +181,10 @@ describe('dependency sets', () => {
   });
 
   it('an engine that stops answering during an install is given up on once the run could no longer be reported', async () => {
-    const { deps, engine } = sets({ RUNBOX_KILL_GRACE_MS: '0', RUNBOX_DOCKER_CALL_TIMEOUT_MS: '100' }, [
+    const { deps, engine } = sets({ RUNBOX_KILL_GRACE_MS: '0', RUNBOX_DOCKER_CALL_TIMEOUT_MS: '1000' }, [
       { exitCode: 0, engineHangs: true },
     ]);
+    // The deadline (100 ms) comes well before the bound on a wait once the stream has ended (1 s): the kill is certain.
     // On the previous main this wait had no bound: the install, its run's slot and a shutdown hung for good.
     const failed = await deps.prepare([wheel('h-1.0-py3-none-any.whl')], runSlot(), Date.now() + 100, never).catch((e: unknown) => e);
     expect(failed).toBeInstanceOf(InstallSpentError);

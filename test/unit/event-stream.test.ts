@@ -36,6 +36,10 @@ function fakeResponse() {
       written.push(text);
       return true;
     },
+    trailers: {} as Record<string, string>,
+    addTrailers(headers: Record<string, string>) {
+      Object.assign(this.trailers, headers);
+    },
     end() {
       this.writableEnded = true;
     },

@@ -125,4 +125,35 @@ describe('RunOutput', () => {
     expect(collected.stderrTruncated).toBe(true);
     expect(limits).toEqual(['output']);
   });
+  it('is sealed once the launcher closes both streams with the marker, and reads the exit status behind it', async () => {
+    const output = new RunOutput({ ...options, onLimitExceeded: () => undefined });
+    let sealed = false;
+    void output.sealed.then(() => (sealed = true));
+    const archive = await tarOf([file('summary.json', JSON.stringify({ exit_code: 3 })), file('output/r.txt', 'r')]);
+    const marker = Buffer.from('\0MARK\0');
+    // The closing marker on stdout, split across frames; a forged or late byte after it is dropped.
+    const stdout = Buffer.concat([Buffer.from('out'), marker, archive, marker, Buffer.from('late')]);
+    for (const part of splitEvery(stdout, 7)) output.write(frame(1, part));
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(sealed).toBe(false); // stderr is still open: the program may be writing to it
+    output.write(frame(2, Buffer.concat([Buffer.from('err'), marker.subarray(0, 3)])));
+    output.write(frame(2, Buffer.concat([marker.subarray(3), Buffer.from('after')])));
+    await output.sealed;
+    const result = await output.artifacts.finish();
+    expect(result.exitCode).toBe(3);
+    expect(result.artifacts.map((a) => a.path)).toEqual(['r.txt']);
+    output.end();
+    expect(output.collected()).toMatchObject({ stdout: { content: 'out' }, stderr: { content: 'err' }, completed: true });
+  });
+
+  it('is never sealed by a stream that ends without its closing marker, as when the launcher is killed', async () => {
+    const output = new RunOutput({ ...options, onLimitExceeded: () => undefined });
+    let sealed = false;
+    void output.sealed.then(() => (sealed = true));
+    output.write(Buffer.concat([frame(1, Buffer.from('\0MARK\0')), frame(2, Buffer.from('\0MARK\0'))]));
+    output.end();
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(sealed).toBe(false);
+    expect((await output.artifacts.finish()).exitCode).toBeUndefined();
+  });
 });
