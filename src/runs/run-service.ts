@@ -9,7 +9,7 @@ import type { Logger } from 'pino';
 import type { AuditTrail, RunOrigin } from '../audit/audit-trail';
 import type { RunRequestParser } from '../api/run-request';
 import { runResponse, type RunResponse } from '../api/run-response';
-import { RunboxError, ShuttingDownError } from '../errors';
+import { QueueTimeoutError, RunboxError, ShuttingDownError } from '../errors';
 import type { Principal } from '../keys/principal';
 import type { Metrics } from '../metrics/metrics';
 import type { PackageCatalog } from '../packages/catalog';
@@ -139,6 +139,8 @@ export class RunService {
     started: { id: string; at: number } | undefined,
   ): Promise<unknown> {
     const { audit, metrics } = this.deps;
+    // Its whole time went into waiting: Server-Timing says so.
+    if (caught instanceof QueueTimeoutError) clock.lap('queue');
     let err = caught;
     let spent = started;
     if (caught instanceof InstallSpentError) {

@@ -33,8 +33,13 @@ export class PhaseClock {
   source: SandboxSource | undefined;
 
   /** `startedAt`: the request's arrival, on the performance.now() clock (now by default). */
-  constructor(startedAt = performance.now()) {
+  constructor(private readonly startedAt = performance.now()) {
     this.last = startedAt;
+  }
+
+  /** Milliseconds since the request arrived, rounded to 0.1 ms. */
+  elapsed(): number {
+    return Math.round((performance.now() - this.startedAt) * 10) / 10;
   }
 
   /** Ends `phase` now: it is credited the time since the last phase ended (added to it, if it came before). */

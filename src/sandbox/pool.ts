@@ -39,9 +39,17 @@ interface Member {
   kind: MemberKind;
 }
 
+/** A run waiting for a member in the making, rather than making a container of its own. */
+interface Waiter {
+  kinds: readonly MemberKind[];
+  /** Given the member, or undefined: the making failed, or the pool stopped. */
+  resolve: (sandbox: Sandbox | undefined) => void;
+}
+
 export class WarmPool {
   private readonly idle: Member[] = [];
   private readonly filling: Record<MemberKind, number> = { plain: 0, preloaded: 0 };
+  private readonly waiters: Waiter[] = [];
   /** What recent requests that could use the pool wanted, newest last. */
   private readonly demand: MemberKind[] = [];
   /** Refills happen only between start() and stop(). */
@@ -119,6 +127,42 @@ export class WarmPool {
     return member?.sandbox;
   }
 
+  /**
+   * As take(), but when no member is ready and one of a kind the run can use is in the making, and not
+   * already promised to an earlier waiter, waits for that one: it was begun earlier, so it is ready sooner
+   * than a container made now would be, and making one more would only slow both down on a busy engine.
+   * Undefined when there is none to wait for, when its making failed, or when `signal` aborts.
+   */
+  async takeOrAwait(memoryMb: number, wanted: MemberKind, signal: AbortSignal): Promise<Sandbox | undefined> {
+    const taken = this.take(memoryMb, wanted);
+    if (taken || memoryMb !== this.options.memoryMb || signal.aborted) return taken;
+    const kinds: MemberKind[] = wanted === 'preloaded' ? ['preloaded', 'plain'] : ['plain'];
+    const kind = kinds.find((k) => this.filling[k] > this.waiters.filter((w) => w.kinds[0] === k).length);
+    if (kind === undefined) return undefined;
+    return new Promise<Sandbox | undefined>((resolve) => {
+      const waiter: Waiter = {
+        kinds: [kind],
+        resolve: (sandbox) => {
+          signal.removeEventListener('abort', onAbort);
+          resolve(sandbox);
+        },
+      };
+      const onAbort = () => {
+        const at = this.waiters.indexOf(waiter);
+        if (at >= 0) this.waiters.splice(at, 1);
+        waiter.resolve(undefined);
+      };
+      signal.addEventListener('abort', onAbort, { once: true });
+      this.waiters.push(waiter);
+    });
+  }
+
+  /** The first waiter for a member of `kind`, taken off the list. */
+  private waiterFor(kind: MemberKind): Waiter | undefined {
+    const at = this.waiters.findIndex((w) => w.kinds.includes(kind));
+    return at < 0 ? undefined : this.waiters.splice(at, 1)[0];
+  }
+
   /** A request is about to queue: if idle members hold every slot, give one back so it can proceed. */
   yieldSlot(): void {
     if (!this.admission.full || this.admission.queueFull) return;
@@ -145,6 +189,12 @@ export class WarmPool {
           (sandbox) => {
             this.filling[kind]--;
             this.failures = 0;
+            // A run waiting for this member gets it at once (and the pool makes another in its place).
+            const waiter = this.running ? this.waiterFor(kind) : undefined;
+            if (waiter) {
+              waiter.resolve(sandbox);
+              return this.refill();
+            }
             // A request queued meanwhile needs the slot more than the pool does.
             if (!this.running || this.admission.queued > 0) return this.hooks.discard(sandbox);
             const member = { sandbox, bornAt, kind };
@@ -156,6 +206,8 @@ export class WarmPool {
           (err: Error) => {
             this.filling[kind]--;
             this.failures++;
+            // Its waiter makes a container of its own.
+            this.waiterFor(kind)?.resolve(undefined);
             const waitMs = Math.min(30_000, 250 * 2 ** this.failures);
             this.log.warn({ err, retryInMs: waitMs }, 'warm pool refill failed');
             this.retryTimer ??= setTimeout(() => {
@@ -205,6 +257,7 @@ export class WarmPool {
     this.running = false;
     clearInterval(this.timer);
     clearTimeout(this.retryTimer);
+    for (const waiter of this.waiters.splice(0)) waiter.resolve(undefined);
     for (const member of this.idle.splice(0)) this.hooks.discard(member.sandbox);
   }
 

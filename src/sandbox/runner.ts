@@ -288,7 +288,7 @@ export class Runner {
     // interpreter may hold other versions of the set's modules). A set to install needs a slot first.
     let set = wheels.length > 0 ? this.dependencySets.take(wheels, tenant) : undefined;
     clock?.lap('queue');
-    let sandbox = wheels.length === 0 || set ? this.pool.take(job.memoryMb, set ? 'plain' : wanted) : undefined;
+    let sandbox = wheels.length === 0 || set ? await this.pool.takeOrAwait(job.memoryMb, set ? 'plain' : wanted, stop) : undefined;
     try {
       if (!sandbox) {
         this.pool.yieldSlot();

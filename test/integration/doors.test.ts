@@ -3,6 +3,7 @@
  * SSE, MCP (Streamable HTTP and stdio) and the compat routes leaves the same audit record and the same
  * metrics, under the same key.
  */
+import { request } from 'node:http';
 import { join } from 'node:path';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
@@ -60,6 +61,35 @@ const describing = ({ status, exit_code, bytes_in, bytes_out, code_sha256, artif
   image_id,
 });
 
+/** The metric names of a Server-Timing field, in order, and the acquire phase's description. */
+function timingOf(field: string | null | undefined) {
+  const metrics = (field ?? '').split(', ').map((metric) => metric.split(';'));
+  for (const [, dur] of metrics) expect(dur).toMatch(/^dur=\d+(\.\d)?$/);
+  return {
+    names: metrics.map(([name]) => name),
+    source: metrics.find(([name]) => name === 'acquire')?.[2],
+  };
+}
+
+const ALL_PHASES = ['queue', 'acquire', 'upload', 'program', 'collect', 'record', 'total'];
+
+/** A streamed run over node's own client, which gives the trailers fetch() hides. */
+function streamedRun(url: string, headers: Record<string, string>, body: object) {
+  return new Promise<{ header: string | undefined; trailer: string | undefined; text: string }>((resolve, reject) => {
+    const req = request(`${url}/v1/runs`, { method: 'POST', headers: { ...headers, accept: 'text/event-stream' } }, (res) => {
+      let text = '';
+      res.setEncoding('utf8');
+      res.on('data', (chunk: string) => (text += chunk));
+      res.on('end', () =>
+        resolve({ header: res.headers['server-timing'] as string | undefined, trailer: res.trailers['server-timing'], text }),
+      );
+      res.on('error', reject);
+    });
+    req.on('error', reject);
+    req.end(JSON.stringify(body));
+  });
+}
+
 describe('every door onto the one run service', () => {
   let server: Server;
   let key: string;
@@ -112,4 +142,39 @@ describe('every door onto the one run service', () => {
     const after = await runsByStatus(server);
     expect((after.ok ?? 0) - (before.ok ?? 0)).toBe(Object.keys(doors).length);
   }, 180_000);
+
+  it("says where the run's time went on every HTTP door (Server-Timing), and a stream's in its trailer", async () => {
+    const headers = { 'content-type': 'application/json', 'x-api-key': key };
+    const fields: Record<string, string | null> = {};
+    fields['POST /v1/runs'] = (await postRun(server.url, { code: CODE }, { headers })).headers.get('server-timing');
+    const mcp = await fetch(`${server.url}/mcp`, {
+      method: 'POST',
+      headers: { ...headers, accept: 'application/json, text/event-stream' },
+      body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'run_python', arguments: { code: CODE } } }),
+    });
+    expect(((await mcp.json()) as Json).result.isError).toBe(false);
+    fields['MCP over Streamable HTTP'] = mcp.headers.get('server-timing');
+    for (const [path, body] of [
+      ['/run', { code: CODE }],
+      ['/api/v1/execute', { code: CODE }],
+      ['/api/run', { script: CODE }],
+    ] as const) {
+      const res = await fetch(`${server.url}${path}`, { method: 'POST', headers, body: JSON.stringify(body) });
+      expect({ path, status: res.status }).toEqual({ path, status: 200 });
+      await res.arrayBuffer();
+      fields[`POST ${path}`] = res.headers.get('server-timing');
+    }
+    for (const [door, field] of Object.entries(fields)) {
+      expect({ door, timing: timingOf(field) }).toEqual({ door, timing: { names: ALL_PHASES, source: 'desc="new container"' } });
+    }
+    // A stream's header goes out as the run starts, with the phases so far; its trailer has them all.
+    const streamed = await streamedRun(server.url, headers, { code: CODE });
+    expect(streamed.text).toMatch(/event: result\n/);
+    expect(timingOf(streamed.header).names).toEqual(['queue', 'acquire', 'record', 'total']);
+    expect(timingOf(streamed.trailer)).toEqual({ names: ALL_PHASES, source: 'desc="new container"' });
+    // A refusal says how long it took to refuse.
+    const refused = await postRun(server.url, { code: 1 }, { headers });
+    expect(refused.status).toBe(400);
+    expect(timingOf(refused.headers.get('server-timing')).names).toEqual(['total']);
+  }, 120_000);
 });

@@ -184,6 +184,47 @@ describe('WarmPool', () => {
     pool.stop();
   });
 
+  it('lets a run with no member ready wait for the one in the making, not make its own; a failed making sends it on', async () => {
+    const admission = new Admission(4, 4);
+    const { hooks } = fakeHooks();
+    const gates: { open: () => void; fail: () => void }[] = [];
+    const prepare = hooks.prepare;
+    hooks.prepare = (...args) =>
+      new Promise<Sandbox>((resolve, reject) =>
+        gates.push({ open: () => resolve(prepare(...args)), fail: () => reject(new Error('the engine stopped answering')) }),
+      );
+    const pool = new WarmPool({ size: 1, memoryMb: 512, maxAgeMs: 60_000, maxRunMs: 1000 }, admission, hooks, log);
+    pool.start();
+    expect(gates).toHaveLength(1);
+    const open = new AbortController().signal;
+    const first = pool.takeOrAwait(512, 'plain', open);
+    // The one member in the making is promised: the next run makes its own, and so does another memory size.
+    expect(await pool.takeOrAwait(512, 'plain', open)).toBeUndefined();
+    expect(await pool.takeOrAwait(256, 'plain', open)).toBeUndefined();
+    gates[0].open();
+    expect((await first)?.containerId).toBe('c1');
+    await flush();
+    // The waiter got it; the pool is making the next one.
+    expect(pool.size).toBe(0);
+    expect(gates).toHaveLength(2);
+    // A client that leaves stops waiting, and the member it waited for joins the pool.
+    const leaving = new AbortController();
+    const gone = pool.takeOrAwait(512, 'plain', leaving.signal);
+    leaving.abort();
+    expect(await gone).toBeUndefined();
+    gates[1].open();
+    await flush();
+    await flush();
+    expect(pool.size).toBe(1);
+    // A failed making sends its waiter on to make a container of its own.
+    expect(pool.take(512)?.containerId).toBe('c2');
+    await flush();
+    const third = pool.takeOrAwait(512, 'plain', open);
+    gates[2].fail();
+    expect(await third).toBeUndefined();
+    pool.stop();
+  });
+
   it('size 0 is the plain path: nothing is prepared', async () => {
     const admission = new Admission(2, 0);
     const { hooks } = fakeHooks();
