@@ -19,7 +19,15 @@ import type { RunRequestBody } from '../api/run-request';
 import type { RunResponse } from '../api/run-response';
 import { MAX_DEPENDENCIES } from '../packages/requirements';
 import { MAX_PATH_BYTES } from '../sandbox/paths';
-import { MalformedBodyError, outputText, timeoutWithin, type CompatContract, errorResponses, jsonOperation } from './contract';
+import {
+  MalformedBodyError,
+  outputText,
+  timeoutWithin,
+  type CompatContract,
+  errorResponses,
+  jsonOperation,
+  TIMEOUT_MEANING,
+} from './contract';
 
 /** Seed 001's limits (src/config.py there). */
 export const CODE_RUNNER_LIMITS = {
@@ -224,7 +232,7 @@ export function codeRunner(limits: Limits): CompatContract<CodeRunnerContext> {
         `(clamped); over the server's ${limits.maxTimeoutMs / 1000} (or the key's maximum) it is refused. Limits: script ${L.scriptBytes} bytes, ${L.files} files, one file ` +
         `${L.singleFileBytes} bytes, all ${L.contextBytes} bytes, ${L.dependencies} dependencies (from the wheelhouse). ` +
         'Artifacts: ./output/ by path, text as a string, other bytes as {content, encoding: "base64"}. Exit code 124 on timeout. ' +
-        'Refusals are `{"error": "..."}`.',
+        `${TIMEOUT_MEANING} Refusals are \`{"error": "..."}\`.`,
       request: {
         schema: {
           type: 'object',

@@ -88,6 +88,15 @@ export function errorResponses(
 }
 
 /**
+ * What a contract's timeout means, said in each one's description: the originals ran the code as a subprocess
+ * at once, so their timeout was the program's own running time. So is it here: waiting for a run slot is not
+ * in it, and is bounded apart.
+ */
+export const TIMEOUT_MEANING =
+  "The timeout is the program's own running time, from its start, as the original's subprocess timeout was; " +
+  'waiting for a run slot is not in it (at most RUNBOX_QUEUE_TIMEOUT_MS, then 503).';
+
+/**
  * A contract's timeout in milliseconds, under the one policy of every door (as `timeout_ms` on /v1/runs): a
  * timeout asked for beyond `maxMs` (the server's maximum, or the key's lower one) is refused, naming the
  * limit; the contract's own default is fitted under it. Seconds, as the originals take them.

@@ -9,7 +9,7 @@
 import type { Limits } from '../config';
 import { EngineUnavailableError, type RunboxError } from '../errors';
 import type { RunResponse } from '../api/run-response';
-import { outputText, timeoutWithin, type CompatContract, jsonOperation } from './contract';
+import { outputText, timeoutWithin, type CompatContract, jsonOperation, TIMEOUT_MEANING } from './contract';
 import { codeLimit, FASTAPI_ERRORS, FASTAPI_SCHEMAS, fastApiRefusal, ModelReader } from './fastapi';
 
 const MIN_TIMEOUT_S = 1;
@@ -71,7 +71,8 @@ export function executionAgent(limits: Limits): CompatContract<null> {
         `\`timeout\` is in seconds, ${MIN_TIMEOUT_S}–${MAX_TIMEOUT_S} (default ${DEFAULT_TIMEOUT_S}); outside that the answer is a 422. ` +
         `\`code\` is at most ${limits.maxCodeBytes} bytes of UTF-8 (RUNBOX_MAX_CODE_BYTES; over it, 413). ` +
         '`status`: success (exit 0), error (non-zero exit), timeout, or failed (out of memory, too much output, the engine failing). ' +
-        '`execution_time` is in seconds; `return_code` is -1 when the run was stopped.',
+        "`execution_time` is in seconds, the program's own (as `duration_ms`); `return_code` is -1 when the run was stopped. " +
+        TIMEOUT_MEANING,
       request: {
         schema: {
           type: 'object',

@@ -9,7 +9,7 @@
 import type { Limits } from '../config';
 import { EngineUnavailableError, type RunboxError } from '../errors';
 import type { RunResponse } from '../api/run-response';
-import { JsonText, outputText, type CompatContract, jsonOperation } from './contract';
+import { JsonText, outputText, type CompatContract, jsonOperation, TIMEOUT_MEANING } from './contract';
 import { codeLimit, FASTAPI_ERRORS, FASTAPI_SCHEMAS, fastApiRefusal, ModelReader } from './fastapi';
 
 /**
@@ -142,7 +142,8 @@ export function restrictedExecutor(limits: Limits): CompatContract<ExecuteContex
       description:
         'The code sees `data` as a dict; what it leaves in `result` comes back as JSON. An exception is `success: false` ' +
         'with its type and message; a `result` that is not JSON (a set, NaN) is `success: false` too. `stdout` is what the code printed. ' +
-        `\`code\` is at most ${limits.maxCodeBytes} bytes of UTF-8 (RUNBOX_MAX_CODE_BYTES; over it, 413).`,
+        `\`code\` is at most ${limits.maxCodeBytes} bytes of UTF-8 (RUNBOX_MAX_CODE_BYTES; over it, 413). ` +
+        `It runs for at most the server's default timeout (${limits.defaultTimeoutMs / 1000} s). ${TIMEOUT_MEANING}`,
       request: {
         schema: {
           type: 'object',

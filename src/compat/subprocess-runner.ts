@@ -12,7 +12,7 @@
 import type { Limits } from '../config';
 import { InvalidRequestError } from '../errors';
 import type { RunResponse } from '../api/run-response';
-import { firstCodePoints, outputText, timeoutWithin, type CompatContract, jsonOperation } from './contract';
+import { firstCodePoints, outputText, timeoutWithin, type CompatContract, jsonOperation, TIMEOUT_MEANING } from './contract';
 import { codeLimit, FASTAPI_ERRORS, FASTAPI_SCHEMAS, fastApiRefusal, ModelReader } from './fastapi';
 
 /** Seed 003's cut, in characters per stream, and what marks it. */
@@ -107,7 +107,8 @@ export function subprocessRunner(limits: Limits): CompatContract<RunContext> {
         `\`timeout\` is in seconds (default ${DEFAULT_TIMEOUT_S}, at least 1, at most the server's ${serverMaxSeconds}, or the key's; over it, 400). ` +
         `\`code\` is at most ${limits.maxCodeBytes} bytes of UTF-8 as sent (RUNBOX_MAX_CODE_BYTES; over it, 413); it is then dedented (seed 000). ` +
         'Each stream is cut at 10,000 characters, ending with "\\n... (output truncated)". ' +
-        'On timeout: `timed_out: true`, `exit_code` and `returncode` -1, the output so far, and "Execution timed out after N seconds" ending stderr.',
+        'On timeout: `timed_out: true`, `exit_code` and `returncode` -1, the output so far, and "Execution timed out after N seconds" ending stderr. ' +
+        TIMEOUT_MEANING,
       request: {
         schema: {
           type: 'object',
