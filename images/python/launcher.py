@@ -10,6 +10,7 @@ Protocol with the server (see src/sandbox/job-tar.ts and src/sandbox/run-output.
             server by separate pipes, so each says where it ends). With both, the run is over: the server
             answers without waiting for the container's exit to be reported
   exit   -> the program's exit status (128 + signal number when it was killed by a signal), as exit_code
+  ready  -> READY on stdout once the interpreter the program will run in is up, before the job is read
   argv   -> preloaded.py starts at once, so the interpreter's own start-up (about 35 ms) is done while the
             container waits for its job, and the program runs in that interpreter; optionally
             --preload=MOD,MOD: it imports those modules too;
@@ -199,6 +200,15 @@ class Preloaded:
         os.close(command_read)
         os.close(report_write)
 
+    def wait_ready(self):
+        """Returns once the interpreter has started and imported its modules (or has died trying)."""
+        seen = b""
+        while not seen.endswith(b"\n"):
+            chunk = os.read(self.report, 64)
+            if not chunk:
+                return
+            seen += chunk
+
     def run(self, job, stdin_path):
         """Hands the program over; returns the process and the CPU milliseconds its preload cost."""
         command = {"entrypoint": job["entrypoint"], "args": list(job.get("args", [])), "stdin": stdin_path}
@@ -324,6 +334,10 @@ def preload_modules(argv):
     return []
 
 
+# Written on stdout once the interpreter the program will run in is up (and its preload done), before the
+# job is read: nothing of the program's can come before it. src/sandbox/protocol.ts has the same bytes.
+READY = b"\x00runbox-ready\x00"
+
 # The kernel's count of OOM kills in this container's memory cgroup: cgroup v2, then v1. Under gVisor, or
 # where neither is mounted, there is none, and only the engine can say.
 OOM_COUNTERS = (("/sys/fs/cgroup/memory.events", "oom_kill"), ("/sys/fs/cgroup/memory/memory.oom_control", "oom_kill"))
@@ -350,6 +364,9 @@ def main():
         relay.drain_on_sigterm()
     modules = preload_modules(sys.argv[1:])
     preloaded = Preloaded(modules)
+    # The server takes a container as warm once it has said so, and starts the program's clock only then.
+    preloaded.wait_ready()
+    write_all(1, READY)
     job, stdin_path = read_job()
     os.makedirs(OUTPUT, mode=0o755, exist_ok=True)
     discount_ms = 0

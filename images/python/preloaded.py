@@ -240,6 +240,8 @@ def main():
     # program's collections nor its exit's walk the ~10^5 objects of pandas and matplotlib (as gc.freeze()
     # before a fork, which is what this is, a moment later). gc.get_objects() leaves them out too.
     gc.freeze()
+    # Ready: the launcher tells the server so, and the program's time starts only once its job is handed in.
+    os.write(report_fd, b"ready\n")
     with os.fdopen(command_fd, "rb") as pipe:
         command = json.loads(pipe.read())
     # The CPU the preload cost, so the launcher can report the program's own.

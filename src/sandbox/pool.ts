@@ -27,6 +27,7 @@ export interface PoolOptions {
 const DEMAND_WINDOW = 20;
 
 export interface PoolHooks {
+  /** Resolves once the container has started (its launcher may still be starting its interpreter). */
   prepare(memoryMb: number, slot: Slot, deadline: number, kind: MemberKind): Promise<Sandbox>;
   discard(sandbox: Sandbox): void;
   /** The engine's id for the configured image, to notice a rebuild under the same tag. */
@@ -48,6 +49,7 @@ interface Waiter {
 
 export class WarmPool {
   private readonly idle: Member[] = [];
+  /** Members being made: their containers created and started. */
   private readonly filling: Record<MemberKind, number> = { plain: 0, preloaded: 0 };
   private readonly waiters: Waiter[] = [];
   /** What recent requests that could use the pool wanted, newest last. */
@@ -137,7 +139,7 @@ export class WarmPool {
     const taken = this.take(memoryMb, wanted);
     if (taken || memoryMb !== this.options.memoryMb || signal.aborted) return taken;
     const kinds: MemberKind[] = wanted === 'preloaded' ? ['preloaded', 'plain'] : ['plain'];
-    const kind = kinds.find((k) => this.filling[k] > this.waiters.filter((w) => w.kinds[0] === k).length);
+    const kind = kinds.find((k) => this.inMaking(k) > this.waiters.filter((w) => w.kinds[0] === k).length);
     if (kind === undefined) return undefined;
     return new Promise<Sandbox | undefined>((resolve) => {
       const waiter: Waiter = {
@@ -189,19 +191,7 @@ export class WarmPool {
           (sandbox) => {
             this.filling[kind]--;
             this.failures = 0;
-            // A run waiting for this member gets it at once (and the pool makes another in its place).
-            const waiter = this.running ? this.waiterFor(kind) : undefined;
-            if (waiter) {
-              waiter.resolve(sandbox);
-              return this.refill();
-            }
-            // A request queued meanwhile needs the slot more than the pool does.
-            if (!this.running || this.admission.queued > 0) return this.hooks.discard(sandbox);
-            const member = { sandbox, bornAt, kind };
-            this.idle.push(member);
-            // A member whose container dies, or whose connection drops, while idle is no use to anyone.
-            void sandbox.exit.catch(() => undefined).then(() => this.evict(member));
-            sandbox.stream.once('close', () => this.evict(member));
+            this.welcome(sandbox, bornAt, kind);
           },
           (err: Error) => {
             this.filling[kind]--;
@@ -220,13 +210,35 @@ export class WarmPool {
     }
   }
 
+  /** A member just made: to the first run waiting for one, else to the idle members. */
+  private welcome(sandbox: Sandbox, bornAt: number, kind: MemberKind): void {
+    // A run waiting for this member gets it at once (and the pool makes another in its place).
+    const waiter = this.running ? this.waiterFor(kind) : undefined;
+    if (waiter) {
+      waiter.resolve(sandbox);
+      return this.refill();
+    }
+    // A request queued meanwhile needs the slot more than the pool does.
+    if (!this.running || this.admission.queued > 0) return this.hooks.discard(sandbox);
+    const member = { sandbox, bornAt, kind };
+    this.idle.push(member);
+    // A member whose container dies, or whose connection drops, while idle is no use to anyone.
+    void sandbox.exit.catch(() => undefined).then(() => this.evict(member));
+    sandbox.stream.once('close', () => this.evict(member));
+  }
+
+  /** Members of a kind being made. */
+  private inMaking(kind: MemberKind): number {
+    return this.filling[kind];
+  }
+
   private have(kind: MemberKind): number {
-    return this.count(kind) + this.filling[kind];
+    return this.count(kind) + this.inMaking(kind);
   }
 
   /** The kind to create next: the one furthest below its target, if the pool is not full. */
   private neededKind(): MemberKind | undefined {
-    if (!this.running || this.size + this.filling.plain + this.filling.preloaded >= this.options.size) return undefined;
+    if (!this.running || this.size + this.inMaking('plain') + this.inMaking('preloaded') >= this.options.size) return undefined;
     const targets = this.targets();
     const short = (kind: MemberKind) => targets[kind] - this.have(kind);
     if (short('preloaded') > 0 && short('preloaded') >= short('plain')) return 'preloaded';
@@ -240,7 +252,7 @@ export class WarmPool {
    */
   private rebalance(): void {
     const targets = this.targets();
-    const full = this.size + this.filling.plain + this.filling.preloaded >= this.options.size;
+    const full = this.size + this.inMaking('plain') + this.inMaking('preloaded') >= this.options.size;
     if (!full) return;
     for (const [short, surplus] of [
       ['preloaded', 'plain'],

@@ -12,6 +12,12 @@ export const WORKSPACE_PATH = '/workspace';
 export const LAUNCHER_COMMAND = ['python3', '-I', '-S', '/opt/runbox/launcher.py'];
 export const INSTALLER_COMMAND = ['python3', '-I', '/opt/runbox/install.py'];
 
+/**
+ * What the launcher writes on stdout once the interpreter the program will run in is up, before it reads its
+ * job (launcher.py's READY): a container is warm from then on, and nothing of the program's can come before it.
+ */
+export const READY_SIGNAL = Buffer.from('\u0000runbox-ready\u0000', 'latin1');
+
 /** Where programs may write results to be returned; reserved in the input namespace. */
 export const OUTPUT_DIR = 'output';
 

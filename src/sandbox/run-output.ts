@@ -6,6 +6,7 @@
  */
 import { ArtifactCollector, type ArtifactCaps } from './artifacts';
 import { encodeOutput, type Encoded } from './encoding';
+import { READY_SIGNAL } from './protocol';
 
 const EMPTY = Buffer.alloc(0);
 
@@ -170,6 +171,8 @@ export class RunOutput {
   private readonly splitter: MarkerSplitter;
   private readonly archive: MarkerSplitter;
   private readonly stderrSplitter: MarkerSplitter;
+  /** Drops the launcher's ready signal, which comes first on stdout, before the program's output. */
+  private readonly ready: MarkerSplitter;
   private limitReported = false;
 
   constructor(private readonly options: RunOutputOptions) {
@@ -201,8 +204,14 @@ export class RunOutput {
       () => undefined,
       closed,
     );
+    const splitter = this.splitter;
+    this.ready = new MarkerSplitter(
+      READY_SIGNAL,
+      (chunk) => splitter.write(chunk),
+      (chunk) => splitter.write(chunk),
+    );
     this.demuxer = new FrameDemuxer((stream, chunk) => {
-      if (stream === STDOUT) this.splitter.write(chunk);
+      if (stream === STDOUT) this.ready.write(chunk);
       else if (stream === STDERR) this.stderrSplitter.write(chunk);
     });
   }
@@ -212,6 +221,7 @@ export class RunOutput {
   }
 
   end(): void {
+    this.ready.end();
     this.splitter.end();
     this.archive.end();
     this.stderrSplitter.end();

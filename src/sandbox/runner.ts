@@ -288,7 +288,9 @@ export class Runner {
     // interpreter may hold other versions of the set's modules). A set to install needs a slot first.
     let set = wheels.length > 0 ? this.dependencySets.take(wheels, tenant) : undefined;
     clock?.lap('queue');
-    let sandbox = wheels.length === 0 || set ? await this.pool.takeOrAwait(job.memoryMb, set ? 'plain' : wanted, stop) : undefined;
+    // A member in the making is waited for no longer than a run may queue.
+    const waitForMember = AbortSignal.any([stop, AbortSignal.timeout(this.config.limits.queueTimeoutMs)]);
+    let sandbox = wheels.length === 0 || set ? await this.pool.takeOrAwait(job.memoryMb, set ? 'plain' : wanted, waitForMember) : undefined;
     try {
       if (!sandbox) {
         this.pool.yieldSlot();

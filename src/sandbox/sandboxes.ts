@@ -18,7 +18,7 @@ import { InFlight } from './in-flight';
 import type { MemberKind } from './preload';
 import { runLabels } from './labels';
 import type { PhaseClock } from './phases';
-import { INSTALLER_UID, SANDBOX_UID } from './protocol';
+import { INSTALLER_UID, READY_SIGNAL, SANDBOX_UID } from './protocol';
 
 /** A started container whose launcher waits for its job on stdin; it holds one admission slot. */
 export interface Sandbox {
@@ -34,6 +34,64 @@ export interface Sandbox {
   exit: Promise<number>;
   /** Abandons `exit` (the engine stopped answering). */
   abandonWait: AbortController;
+  /**
+   * Resolves once the launcher has said it is ready (its interpreter up, its preload done); rejects if the
+   * container's stream ends first. An install container is ready once started.
+   */
+  ready: Promise<void>;
+  /** Whether `ready` has resolved. */
+  isReady: () => boolean;
+  /** What the container wrote before its run (the ready signal), for the run's output; keeping it stops here. */
+  takeEarlyOutput: () => Buffer[];
+}
+
+/** More than the ready signal is never expected before a job; beyond this, early output is dropped. */
+const EARLY_OUTPUT_MAX_BYTES = 64 * 1024;
+
+/**
+ * Listens to a started container's stream until its run: keeps what comes (the ready signal, framed) for the
+ * run's output, and resolves `ready` once the signal has gone by.
+ */
+function watchUntilRun(stream: Duplex): Pick<Sandbox, 'ready' | 'isReady' | 'takeEarlyOutput'> {
+  const chunks: Buffer[] = [];
+  let kept = 0;
+  /** Until the run takes them, chunks are kept; after, only watched for the signal. */
+  let keeping = true;
+  let seen = Buffer.alloc(0);
+  let onData!: (chunk: Buffer) => void;
+  let onClose!: () => void;
+  let found = false;
+  const ready = new Promise<void>((resolve, reject) => {
+    onData = (chunk) => {
+      if (keeping && kept + chunk.length <= EARLY_OUTPUT_MAX_BYTES) {
+        chunks.push(chunk);
+        kept += chunk.length;
+      }
+      if (found) return void (keeping || stream.off('data', onData));
+      // Written in one write, the signal is in one frame's payload; it may straddle two chunks.
+      seen = Buffer.concat([seen, chunk]);
+      if (seen.includes(READY_SIGNAL)) {
+        found = true;
+        if (!keeping) stream.off('data', onData);
+        return resolve();
+      }
+      seen = seen.subarray(Math.max(0, seen.length - READY_SIGNAL.length + 1));
+    };
+    onClose = () => reject(new EngineUnavailableError('the sandbox ended before its launcher was ready'));
+    stream.on('data', onData);
+    stream.once('close', onClose);
+  });
+  ready.catch(() => undefined); // observed by whoever waits for it; an unused member may just go
+  return {
+    ready,
+    isReady: () => found,
+    takeEarlyOutput: () => {
+      keeping = false;
+      // A launcher not ready yet is still watched for its signal (the run's clock starts then).
+      if (found) stream.off('data', onData);
+      return chunks.splice(0);
+    },
+  };
 }
 
 /** What happens around a sandbox's end besides its removal. */
@@ -160,9 +218,11 @@ export class SandboxFactory {
     const { config } = this;
     const { runId, containerId, stream, exit, abandonWait } = sandbox;
     clock?.lap('upload');
-    // The program's time starts now, as it is handed its job: queueing and making its sandbox are not its own.
-    const started = performance.now();
-    const timeoutMs = Math.max(1, Math.min(asked, sandbox.runBy - Date.now()));
+    // The program's time starts as it is handed its job, or, if its launcher is not ready yet (its interpreter
+    // starting, its preload under way), once it is: queueing, making its sandbox and its interpreter's start
+    // are not the program's. The job goes in at once either way, so nothing waits on a round trip.
+    let started = performance.now();
+    let timeoutMs = Math.max(1, Math.min(asked, sandbox.runBy - Date.now()));
     /** Aborts once the engine has reported the exit (or the wait was given up): every timer below stops. */
     const over = new AbortController();
     let exited = false;
@@ -199,6 +259,8 @@ export class SandboxFactory {
     };
     stop.addEventListener('abort', kill, { once: true });
     try {
+      // What came before the run (the ready signal) first, then the rest as it comes: nothing in between.
+      for (const chunk of sandbox.takeEarlyOutput()) onOutput(chunk);
       stream.on('data', onOutput);
       const closed = streamClosed(stream);
       // The engine ends the attach stream when the container stops, and answers `wait` at the same moment.
@@ -207,9 +269,30 @@ export class SandboxFactory {
         if (!exited && !over.signal.aborted)
           void pause(config.dockerCallTimeoutMs, over.signal).then(() => over.signal.aborted || abandonWait.abort());
       });
-      // However the engine misbehaves, the container is given up on once it could no longer be reported in time.
-      void pause(timeoutMs + reportingGraceMs(config), over.signal).then(() => over.signal.aborted || abandonWait.abort());
-      void pause(timeoutMs, over.signal).then(atDeadline);
+      const arm = () => {
+        // However the engine misbehaves, the container is given up on once it could no longer be reported in time.
+        void pause(timeoutMs + reportingGraceMs(config), over.signal).then(() => over.signal.aborted || abandonWait.abort());
+        void pause(timeoutMs, over.signal).then(atDeadline);
+      };
+      if (sandbox.isReady()) arm();
+      else {
+        // Until it is ready, the sandbox's own deadline bounds the wait (and a stream that ends is handled below).
+        const readyBy = new AbortController();
+        over.signal.addEventListener('abort', () => readyBy.abort(), { once: true });
+        void pause(timeoutMs + reportingGraceMs(config), readyBy.signal).then(() => readyBy.signal.aborted || abandonWait.abort());
+        sandbox.ready.then(
+          () => {
+            if (over.signal.aborted) return;
+            readyBy.abort();
+            // Waiting for its interpreter was part of getting a sandbox, not of the program.
+            clock?.lap('acquire');
+            started = performance.now();
+            timeoutMs = Math.max(1, Math.min(asked, sandbox.runBy - Date.now()));
+            arm();
+          },
+          () => undefined,
+        );
+      }
       if (stop.aborted) kill();
       // Half-closing our side closes the container's stdin once the input is through.
       if (input.length > 0) stream.end(input);
@@ -293,7 +376,8 @@ export class SandboxFactory {
       const abandonWait = new AbortController();
       const exit = this.docker.wait(containerId, abandonWait.signal);
       exit.catch(() => undefined); // observed by the run; a pool member may be discarded unused
-      return { runId, containerId, stream, memoryMb, kind, slot, runBy: deadline, exit, abandonWait };
+      const early = install ? { ready: Promise.resolve(), isReady: () => true, takeEarlyOutput: () => [] } : watchUntilRun(stream);
+      return { runId, containerId, stream, memoryMb, kind, slot, runBy: deadline, exit, abandonWait, ...early };
     } catch (err) {
       stream?.destroy();
       void this.dispose(runId, containerId, slot, holdSlotUntil);

@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { READY_SIGNAL } from '../../src/sandbox/protocol';
 import { CappedBuffer, FrameDemuxer, MarkerSplitter, RunOutput } from '../../src/sandbox/run-output';
 import { file, tarOf } from '../support/tar';
 
@@ -155,5 +156,14 @@ describe('RunOutput', () => {
     await new Promise((resolve) => setImmediate(resolve));
     expect(sealed).toBe(false);
     expect((await output.artifacts.finish()).exitCode).toBeUndefined();
+  });
+  it("drops the launcher's ready signal, which comes first on stdout, even split across frames", () => {
+    const output = new RunOutput({ ...options, maxOutputBytes: 100, onLimitExceeded: () => undefined });
+    const ready = READY_SIGNAL;
+    output.write(
+      Buffer.concat([frame(1, ready.subarray(0, 5)), frame(2, 'err'), frame(1, Buffer.concat([ready.subarray(5), Buffer.from('out')]))]),
+    );
+    output.end();
+    expect(output.collected()).toMatchObject({ stdout: { content: 'out' }, stderr: { content: 'err' } });
   });
 });

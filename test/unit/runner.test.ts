@@ -8,6 +8,7 @@ import type { DockerClient } from '../../src/docker/client';
 import { ClientGoneError, EngineUnavailableError, ShuttingDownError } from '../../src/errors';
 import { Admission } from '../../src/sandbox/admission';
 import type { Job } from '../../src/sandbox/job';
+import { READY_SIGNAL } from '../../src/sandbox/protocol';
 import { Runner } from '../../src/sandbox/runner';
 import { silentLog } from '../support/app';
 import { testConfig } from '../support/config';
@@ -63,6 +64,8 @@ function scriptedEngine() {
     start: async () => {
       await call('start');
       if (state.startFails) throw new EngineUnavailableError('start failed');
+      // As the launcher does once its interpreter is up, before it reads its job.
+      stream.push(frame(1, READY_SIGNAL));
     },
     // Like the real client: settles with the exit code, or rejects once abandoned.
     wait: async (_id, signal) => {
