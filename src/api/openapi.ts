@@ -4,6 +4,7 @@
  * what the server does. /docs renders it.
  */
 import { createHash } from 'node:crypto';
+import { PHASE_MEANINGS, PHASES } from '../sandbox/phases';
 import { isLoopback, type Config } from '../config';
 import { metricsGuard, metricsGuardText } from '../metrics/access';
 import { runRecordSchema } from './run-record';
@@ -300,6 +301,18 @@ export function openApiDocument(
             'caps; `truncated: true` marks where a stream was cut); `artifact` {path, size, mime_type, sha256} per file; ' +
             'then `result`, exactly the JSON body, or `error` {code, message} if the service failed after the start. ' +
             'Comments keep idle proxies from cutting a silent run. Refusals before the start are the JSON errors below.',
+          headers: {
+            ...rateLimitHeaders,
+            'Server-Timing': {
+              description:
+                `Where the run's time went, in milliseconds, phase by phase: ${PHASES.map((p) => `\`${p}\` (${PHASE_MEANINGS[p]})`).join(', ')}; ` +
+                "then `total`, the time since the request arrived. `acquire`'s `desc` says where the sandbox came from. A stream " +
+                'sends the phases before its start here, and all of them in a `Server-Timing` trailer.',
+              schema: { type: 'string' },
+              example:
+                'queue;dur=1.2, acquire;dur=0.5;desc="warm pool", upload;dur=0.6, program;dur=24.1, collect;dur=0.2, record;dur=3.1, total;dur=30.4',
+            },
+          },
           content: {
             ...json({ $ref: '#/components/schemas/RunResponse' }, RUN_EXAMPLE),
             'text/event-stream': { schema: { type: 'string' }, example: STREAM_EXAMPLE },
