@@ -42,7 +42,8 @@ interface Member {
 
 /** A run waiting for a member in the making, rather than making a container of its own. */
 interface Waiter {
-  kinds: readonly MemberKind[];
+  /** The kind of member it waits for. */
+  kind: MemberKind;
   /** Given the member, or undefined: the making failed, or the pool stopped. */
   resolve: (sandbox: Sandbox | undefined) => void;
 }
@@ -139,11 +140,11 @@ export class WarmPool {
     const taken = this.take(memoryMb, wanted);
     if (taken || memoryMb !== this.options.memoryMb || signal.aborted) return taken;
     const kinds: MemberKind[] = wanted === 'preloaded' ? ['preloaded', 'plain'] : ['plain'];
-    const kind = kinds.find((k) => this.inMaking(k) > this.waiters.filter((w) => w.kinds[0] === k).length);
+    const kind = kinds.find((k) => this.filling[k] > this.waiters.filter((w) => w.kind === k).length);
     if (kind === undefined) return undefined;
     return new Promise<Sandbox | undefined>((resolve) => {
       const waiter: Waiter = {
-        kinds: [kind],
+        kind,
         resolve: (sandbox) => {
           signal.removeEventListener('abort', onAbort);
           resolve(sandbox);
@@ -161,7 +162,7 @@ export class WarmPool {
 
   /** The first waiter for a member of `kind`, taken off the list. */
   private waiterFor(kind: MemberKind): Waiter | undefined {
-    const at = this.waiters.findIndex((w) => w.kinds.includes(kind));
+    const at = this.waiters.findIndex((w) => w.kind === kind);
     return at < 0 ? undefined : this.waiters.splice(at, 1)[0];
   }
 
@@ -227,18 +228,13 @@ export class WarmPool {
     sandbox.stream.once('close', () => this.evict(member));
   }
 
-  /** Members of a kind being made. */
-  private inMaking(kind: MemberKind): number {
-    return this.filling[kind];
-  }
-
   private have(kind: MemberKind): number {
-    return this.count(kind) + this.inMaking(kind);
+    return this.count(kind) + this.filling[kind];
   }
 
   /** The kind to create next: the one furthest below its target, if the pool is not full. */
   private neededKind(): MemberKind | undefined {
-    if (!this.running || this.size + this.inMaking('plain') + this.inMaking('preloaded') >= this.options.size) return undefined;
+    if (!this.running || this.size + this.filling.plain + this.filling.preloaded >= this.options.size) return undefined;
     const targets = this.targets();
     const short = (kind: MemberKind) => targets[kind] - this.have(kind);
     if (short('preloaded') > 0 && short('preloaded') >= short('plain')) return 'preloaded';
@@ -252,7 +248,7 @@ export class WarmPool {
    */
   private rebalance(): void {
     const targets = this.targets();
-    const full = this.size + this.inMaking('plain') + this.inMaking('preloaded') >= this.options.size;
+    const full = this.size + this.filling.plain + this.filling.preloaded >= this.options.size;
     if (!full) return;
     for (const [short, surplus] of [
       ['preloaded', 'plain'],
