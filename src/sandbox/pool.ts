@@ -134,9 +134,10 @@ export class WarmPool {
    * As take(), but when no member is ready and one of a kind the run can use is in the making, and not
    * already promised to an earlier waiter, waits for that one: it was begun earlier, so it is ready sooner
    * than a container made now would be, and making one more would only slow both down on a busy engine.
-   * Undefined when there is none to wait for, when its making failed, or when `signal` aborts.
+   * Undefined when there is none to wait for, when its making failed, when `signal` aborts, or at `waitUntil`
+   * (epoch ms).
    */
-  async takeOrAwait(memoryMb: number, wanted: MemberKind, signal: AbortSignal): Promise<Sandbox | undefined> {
+  async takeOrAwait(memoryMb: number, wanted: MemberKind, signal: AbortSignal, waitUntil: number): Promise<Sandbox | undefined> {
     const taken = this.take(memoryMb, wanted);
     if (taken || memoryMb !== this.options.memoryMb || signal.aborted) return taken;
     const kinds: MemberKind[] = wanted === 'preloaded' ? ['preloaded', 'plain'] : ['plain'];
@@ -147,6 +148,7 @@ export class WarmPool {
         kind,
         resolve: (sandbox) => {
           signal.removeEventListener('abort', onAbort);
+          clearTimeout(timer);
           resolve(sandbox);
         },
       };
@@ -156,6 +158,7 @@ export class WarmPool {
         waiter.resolve(undefined);
       };
       signal.addEventListener('abort', onAbort, { once: true });
+      const timer = setTimeout(onAbort, Math.max(0, waitUntil - Date.now()));
       this.waiters.push(waiter);
     });
   }

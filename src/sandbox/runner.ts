@@ -289,12 +289,13 @@ export class Runner {
     let set = wheels.length > 0 ? this.dependencySets.take(wheels, tenant) : undefined;
     clock?.lap('queue');
     // A member in the making is waited for no longer than a run may queue.
-    const waitForMember = AbortSignal.any([stop, AbortSignal.timeout(this.config.limits.queueTimeoutMs)]);
-    let sandbox = wheels.length === 0 || set ? await this.pool.takeOrAwait(job.memoryMb, set ? 'plain' : wanted, waitForMember) : undefined;
+    const waitUntil = receivedAt + this.config.limits.queueTimeoutMs;
+    let sandbox =
+      wheels.length === 0 || set ? await this.pool.takeOrAwait(job.memoryMb, set ? 'plain' : wanted, stop, waitUntil) : undefined;
     try {
       if (!sandbox) {
         this.pool.yieldSlot();
-        const slot = await this.admission.acquire(receivedAt + this.config.limits.queueTimeoutMs, stop, tenant);
+        const slot = await this.admission.acquire(waitUntil, stop, tenant);
         clock?.lap('queue');
         if (this.stopping.signal.aborted) {
           slot.release();

@@ -197,10 +197,11 @@ describe('WarmPool', () => {
     pool.start();
     expect(gates).toHaveLength(1);
     const open = new AbortController().signal;
-    const first = pool.takeOrAwait(512, 'plain', open);
+    const far = Date.now() + 60_000;
+    const first = pool.takeOrAwait(512, 'plain', open, far);
     // The one member in the making is promised: the next run makes its own, and so does another memory size.
-    expect(await pool.takeOrAwait(512, 'plain', open)).toBeUndefined();
-    expect(await pool.takeOrAwait(256, 'plain', open)).toBeUndefined();
+    expect(await pool.takeOrAwait(512, 'plain', open, far)).toBeUndefined();
+    expect(await pool.takeOrAwait(256, 'plain', open, far)).toBeUndefined();
     gates[0].open();
     expect((await first)?.containerId).toBe('c1');
     await flush();
@@ -209,7 +210,7 @@ describe('WarmPool', () => {
     expect(gates).toHaveLength(2);
     // A client that leaves stops waiting, and the member it waited for joins the pool.
     const leaving = new AbortController();
-    const gone = pool.takeOrAwait(512, 'plain', leaving.signal);
+    const gone = pool.takeOrAwait(512, 'plain', leaving.signal, far);
     leaving.abort();
     expect(await gone).toBeUndefined();
     gates[1].open();
@@ -219,7 +220,9 @@ describe('WarmPool', () => {
     // A failed making sends its waiter on to make a container of its own.
     expect(pool.take(512)?.containerId).toBe('c2');
     await flush();
-    const third = pool.takeOrAwait(512, 'plain', open);
+    // Waiting ends at the run's queue bound, leaving the member to the next run.
+    expect(await pool.takeOrAwait(512, 'plain', open, Date.now())).toBeUndefined();
+    const third = pool.takeOrAwait(512, 'plain', open, far);
     gates[2].fail();
     expect(await third).toBeUndefined();
     pool.stop();
