@@ -2,13 +2,12 @@
 /** The `runbox` command: one program for every way of using runbox from a shell. */
 import { Command, CommanderError } from 'commander';
 import { clientConfig } from '../config';
-import { bridgeStdio } from '../mcp/stdio';
 import { version } from '../version';
 import { CliError, EXIT } from './exit-codes';
-import { packagesAdd, packagesList } from './packages';
-import { keysAdd, keysList, keysRevoke, keysSet, LIMIT_FLAGS, type LimitOptions } from './keys';
-import { runCommand, type RunOptions } from './run';
-import { serve } from './serve';
+// Only types here: each command loads its own module when it runs, so that --version, --help and a client
+// command never load the server, dockerode, the store drivers or MCP (a second or more of startup).
+import type { keysAdd, LimitOptions } from './keys';
+import type { RunOptions } from './run';
 
 const DEFAULT_URL = 'http://127.0.0.1:8080';
 
@@ -42,7 +41,7 @@ const program = new Command()
 program
   .command('serve')
   .description('start the HTTP server (configured by RUNBOX_* environment variables; see the README)')
-  .action(() => serve());
+  .action(async () => (await import('./serve')).serve());
 
 serverOptions(
   program
@@ -61,46 +60,56 @@ serverOptions(
     .option('--memory <mb>', "memory limit in MB (default: the server's)")
     .option('--out <dir>', 'where the files the program saves in output/ are written', 'output'),
 ).action(async (script: string, paths: string[], options: Omit<RunOptions, 'url' | 'apiKey'> & { url?: string; apiKey?: string }) => {
+  const { runCommand } = await import('./run');
   process.exitCode = await runCommand([script, ...paths], { ...options, ...server(options) });
 });
 
 const keys = program.command('keys').description('manage API keys in the store (RUNBOX_DATABASE_URL, else SQLite in RUNBOX_DATA_DIR)');
-const limitFlags = (command: Command) =>
-  Object.values(LIMIT_FLAGS).reduce((cmd, { flag, doc }) => cmd.option(`--${flag} <n>`, `${doc} (none: no such limit)`), command);
-limitFlags(
-  keys
-    .command('add')
-    .description('make a key, printed once')
-    .requiredOption('--name <name>', 'who or what it is for')
-    .option('--description <text>', 'a note')
-    .option('--env <env>', 'test or prod', 'prod'),
-).action((options: Parameters<typeof keysAdd>[0]) => keysAdd(options));
+const keysAddCommand = keys
+  .command('add')
+  .description('make a key, printed once')
+  .requiredOption('--name <name>', 'who or what it is for')
+  .option('--description <text>', 'a note')
+  .option('--env <env>', 'test or prod', 'prod')
+  .action(async (options: Parameters<typeof keysAdd>[0]) => (await import('./keys')).keysAdd(options));
 keys
   .command('list')
   .description('every key: id, name, env, created, last used, limits; never the key')
-  .action(() => keysList());
+  .action(async () => (await import('./keys')).keysList());
 keys
   .command('revoke')
   .argument('<id>')
   .description('refuse the key from the next request on')
-  .action((id: string) => keysRevoke(id));
-limitFlags(keys.command('set').argument('<id>').description("change a key's limits")).action((id: string, options: LimitOptions) =>
-  keysSet(id, options),
-);
+  .action(async (id: string) => (await import('./keys')).keysRevoke(id));
+const keysSetCommand = keys
+  .command('set')
+  .argument('<id>')
+  .description("change a key's limits")
+  .action(async (id: string, options: LimitOptions) => (await import('./keys')).keysSet(id, options));
+// The limit flags are defined in ./keys, which loads the store drivers: they are added only when `keys` is
+// the command, before it parses its subcommand (its `help add` and `add --help` included).
+program.hook('preSubcommand', async (_program, command) => {
+  if (command !== keys) return;
+  const { LIMIT_FLAGS } = await import('./keys');
+  for (const sub of [keysAddCommand, keysSetCommand]) {
+    for (const { flag, doc } of Object.values(LIMIT_FLAGS)) sub.option(`--${flag} <n>`, `${doc} (none: no such limit)`);
+  }
+});
 
 const packages = program.command('packages').description('manage the wheelhouse runs install from (RUNBOX_WHEELHOUSE)');
 packages
   .command('add')
   .argument('<wheels...>', '.whl files')
   .description("check wheels (name, metadata, tags for the image's Python) and copy them into the wheelhouse")
-  .action((files: string[]) => packagesAdd(files));
+  .action(async (files: string[]) => (await import('./packages')).packagesAdd(files));
 packages
   .command('list')
   .description('the wheels in the wheelhouse, and the files in it that runs cannot use')
-  .action(() => packagesList());
+  .action(async () => (await import('./packages')).packagesList());
 
 serverOptions(program.command('mcp').description('serve MCP over stdio for desktop agents, running code on a runbox server')).action(
   async (options: { url?: string; apiKey?: string }) => {
+    const { bridgeStdio } = await import('../mcp/stdio');
     await bridgeStdio(server(options));
   },
 );
