@@ -1,8 +1,8 @@
 /** Configuration: read from the environment in this one place, validated at startup, frozen. */
 import { statSync } from 'node:fs';
 import { isIP } from 'node:net';
-import { resolve as resolvePath } from 'node:path';
-import { hostname } from 'node:os';
+import { join, resolve as resolvePath } from 'node:path';
+import { homedir, hostname } from 'node:os';
 
 /** The per-run limits, one per row of SETTINGS. */
 export type Limits = { readonly [K in keyof typeof SETTINGS]: number };
@@ -12,8 +12,11 @@ export type HttpLimits = { readonly [K in keyof typeof HTTP_SETTINGS]: number };
 
 /** Where the store is: SQLite in dataDir, or PostgreSQL at databaseUrl when set (src/store/open.ts). */
 export interface StoreConfig {
+  /** Absolute. */
   dataDir: string;
   databaseUrl: string | undefined;
+  /** What chose dataDir: RUNBOX_DATA_DIR, or the per-user default (so messages can say which). */
+  dataDirFrom: 'RUNBOX_DATA_DIR' | 'default';
 }
 
 /** What the audit trail keeps, and for how long (src/audit/audit-trail.ts). */
@@ -207,13 +210,24 @@ function readNumber(env: Env, name: string, fallback: number, min: number, integ
   return value;
 }
 
-/** Where the store is, for the server and the `runbox keys` command alike. */
+/**
+ * The per-user default data folder: $XDG_DATA_HOME/runbox, else ~/.local/share/runbox. Per user, not the current
+ * folder, so that `runbox keys` run from anywhere opens the store a server run by the same user opens.
+ */
+export function defaultDataDir(env: Env): string {
+  const home = env.HOME || homedir();
+  return join(env.XDG_DATA_HOME || join(home, '.local', 'share'), 'runbox');
+}
+
+/** Where the store is, for the server and the `runbox keys` command alike: one rule, so both find the same one. */
 export function storeConfig(env: NodeJS.ProcessEnv): StoreConfig {
   const databaseUrl = env.RUNBOX_DATABASE_URL || undefined;
   if (databaseUrl !== undefined && !/^postgres(ql)?:\/\//.test(databaseUrl)) {
     throw new ConfigError('RUNBOX_DATABASE_URL must be a postgres:// or postgresql:// URL');
   }
-  return { dataDir: env.RUNBOX_DATA_DIR || './data', databaseUrl };
+  return env.RUNBOX_DATA_DIR
+    ? { dataDir: resolvePath(env.RUNBOX_DATA_DIR), databaseUrl, dataDirFrom: 'RUNBOX_DATA_DIR' }
+    : { dataDir: defaultDataDir(env), databaseUrl, dataDirFrom: 'default' };
 }
 
 /** The sandboxes' OCI runtime, for the server and provisioning alike: runc, or runsc (gVisor). */

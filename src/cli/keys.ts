@@ -1,10 +1,11 @@
 /**
- * `runbox keys add|list|revoke|set`: managing API keys in the store the server uses (found the same way:
- * RUNBOX_DATABASE_URL, else SQLite in RUNBOX_DATA_DIR). A new key is printed once and never again.
+ * `runbox keys add|list|revoke|set`: managing API keys in the store the server uses, found by the same rule
+ * (storeConfig: RUNBOX_DATABASE_URL, else SQLite in RUNBOX_DATA_DIR, else in this user's data folder). Each
+ * command says which store it opened; only `add` makes a store that is not there. A new key is printed once.
  */
-import { SETTINGS, storeConfig } from '../config';
-import { makeKey } from '../keys/api-keys';
-import { openStore } from '../store/open';
+import { storeConfig, SETTINGS } from '../config';
+import { FIRST_KEY_NOTICE, makeKey } from '../keys/api-keys';
+import { describeStore, earlierDefaultStoreHint, openStore, storeExists } from '../store/open';
 import { NO_LIMITS, StoreError, type KeyLimits, type KeyRecord, type Store } from '../store/store';
 import { CliError, EXIT } from './exit-codes';
 
@@ -45,11 +46,27 @@ function limitsFrom(options: LimitOptions): Partial<KeyLimits> {
   return limits;
 }
 
-async function withStore<T>(work: (store: Store) => Promise<T>): Promise<T> {
+/**
+ * Opens the store, saying which on stderr. Without `create`, a store that is not there is an error rather than
+ * a new empty one: an empty list from the wrong folder would look like a server with no keys.
+ */
+async function withStore<T>(work: (store: Store) => Promise<T>, { create = false } = {}): Promise<T> {
   let store: Store;
   try {
-    store = await openStore(storeConfig(process.env));
+    const config = storeConfig(process.env);
+    const existed = storeExists(config);
+    const hint = earlierDefaultStoreHint(config);
+    if (!existed && !create) {
+      throw new CliError(
+        `no key store at ${describeStore(config)}: a server makes it when it first starts, and \`runbox keys add\` makes it. ${hint ?? 'If the server keeps its store elsewhere, set RUNBOX_DATA_DIR (or RUNBOX_DATABASE_URL) here as it is set for the server'}`,
+        EXIT.noInput,
+      );
+    }
+    process.stderr.write(`runbox: ${existed ? 'key store' : 'making a new key store'}: ${describeStore(config)}\n`);
+    if (hint !== undefined) process.stderr.write(`runbox: note: ${hint}\n`);
+    store = await openStore(config);
   } catch (err) {
+    if (err instanceof CliError) throw err;
     throw new CliError((err as Error).message, err instanceof StoreError ? EXIT.unavailable : EXIT.usage);
   }
   try {
@@ -93,7 +110,15 @@ export async function keysAdd(options: { name: string; description?: string; env
   if (!/^[\w .@-]{1,100}$/.test(options.name)) throw new CliError('--name: 1-100 letters, digits, spaces and . _ @ -', EXIT.usage);
   const limits = { ...NO_LIMITS, ...limitsFrom(options) };
   const { key, record } = makeKey({ name: options.name, description: options.description, env: options.env, limits });
-  await withStore((store) => store.addKey(record));
+  const first = await withStore(
+    async (store) => {
+      const hadKeys = await store.hasActiveKeys();
+      await store.addKey(record);
+      return !hadKeys;
+    },
+    { create: true },
+  );
+  if (first) process.stderr.write(`runbox: ${FIRST_KEY_NOTICE}\n`);
   process.stderr.write(`runbox: added ${record.id} (${record.name}, ${record.env}). The key is shown this once; keep it secret:\n`);
   process.stdout.write(`${key}\n`);
 }

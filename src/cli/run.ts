@@ -7,7 +7,7 @@ import { readFileSync, statSync } from 'node:fs';
 import { createParser } from 'eventsource-parser';
 import { fetch } from 'undici';
 import type { RunResponse } from '../api/run-response';
-import { describeRefusal, endpoint, patient, unreachableReason } from '../client/server-api';
+import { describeRefusal, endpoint, keyAdvice, patient, unreachableReason } from '../client/server-api';
 import { CliError, EXIT } from './exit-codes';
 import { checkInputs, collectFiles, type FileLimits } from './job-files';
 import { writeArtifacts } from './output-files';
@@ -38,8 +38,9 @@ function parseMemory(text: string): number {
 }
 
 /** An HTTP refusal as one line and the exit code for its kind. */
-function refused(status: number, text: string, retryAfter?: string | null): CliError {
+function refused(status: number, text: string, keyGiven: boolean, retryAfter?: string | null): CliError {
   const { code, message } = describeRefusal(status, text);
+  if (status === 401) return new CliError(`${keyAdvice(keyGiven)} (the server said: ${message})`, EXIT.noPermission);
   const exitCode =
     status === 401 || status === 403
       ? EXIT.noPermission
@@ -110,7 +111,7 @@ export async function runCommand(inputs: string[], options: RunOptions): Promise
   let limits: FileLimits & { max_stdin_bytes: number };
   try {
     const about = await fetch(endpoint(options.url, ''), { headers });
-    if (!about.ok) throw refused(about.status, await about.text());
+    if (!about.ok) throw refused(about.status, await about.text(), !!options.apiKey);
     limits = ((await about.json()) as { limits: FileLimits & { max_stdin_bytes: number } }).limits;
     if (typeof limits?.max_files !== 'number') throw new Error('no limits');
   } catch (err) {
@@ -161,7 +162,7 @@ export async function runCommand(inputs: string[], options: RunOptions): Promise
     }
     if (!response.headers.get('content-type')?.startsWith('text/event-stream')) {
       spinner.stop();
-      throw refused(response.status, await response.text(), response.headers.get('retry-after'));
+      throw refused(response.status, await response.text(), !!options.apiKey, response.headers.get('retry-after'));
     }
 
     let result: RunResponse | undefined;

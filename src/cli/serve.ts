@@ -5,7 +5,7 @@ import { createLogger } from '../log';
 import { Metrics } from '../metrics/metrics';
 import { sandboxImageTag } from '../provision/image';
 import { createService } from '../service';
-import { openStore } from '../store/open';
+import { describeStore, earlierDefaultStoreHint, openStore } from '../store/open';
 import { StoreError, type Store } from '../store/store';
 
 export async function serve(): Promise<void> {
@@ -68,7 +68,12 @@ export async function serve(): Promise<void> {
     log.fatal({ err, host: config.host, port: config.port }, 'could not start');
     process.exit(1);
   }
-  log.info({ host: config.host, port, image: config.image, instanceId: config.instanceId }, 'runbox listening');
+  log.info(
+    { host: config.host, port, image: config.image, instanceId: config.instanceId, store: describeStore(config.store) },
+    'runbox listening',
+  );
+  const hint = earlierDefaultStoreHint(config.store);
+  if (hint !== undefined) log.warn(hint);
   if (config.apiKey === undefined && !(await store.hasActiveKeys().catch(() => true))) {
     log.warn('no RUNBOX_API_KEY and no stored keys: no authentication, so runbox only binds to loopback');
   }

@@ -21,6 +21,16 @@ export function describeRefusal(status: number, text: string): { code: string; m
   return { code: `http_${status}`, message: `HTTP ${status}: ${text.split('\n')[0].slice(0, 200)}` };
 }
 
+/**
+ * A 401 in the terms of the `runbox` command (its environment and flags), not of HTTP headers: what to set,
+ * or that the key it sent was refused.
+ */
+export function keyAdvice(keyGiven: boolean): string {
+  return keyGiven
+    ? 'the server refused the API key given (RUNBOX_API_KEY or --api-key): check it, or make one with `runbox keys add` where the server keeps its store'
+    : 'the server needs an API key: set RUNBOX_API_KEY or pass --api-key';
+}
+
 /** Why a request did not get through: the system's error code (ECONNREFUSED...) where there is one. */
 export function unreachableReason(err: unknown): string {
   const cause = (err as { cause?: { code?: string; message?: string } }).cause;

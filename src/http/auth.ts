@@ -10,7 +10,7 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import type { Context, Next } from 'koa';
 import type { Logger } from 'pino';
 import { ForbiddenError, StoreUnavailableError, UnauthorizedError } from '../errors';
-import { hashKey, KEY_FORMAT } from '../keys/api-keys';
+import { hashKey, KEY_FORMAT, KEYS_NOW_REQUIRED } from '../keys/api-keys';
 import type { Principal } from '../keys/principal';
 import { NO_LIMITS, StoreError, type Store } from '../store/store';
 
@@ -66,16 +66,28 @@ export function requireApiKey(apiKey: string | undefined, store: Store, log: Log
     return { keyId: key.id, limits: key.limits };
   };
 
+  // Whether keyless requests are refused because keys were added while it ran, so that it is logged once.
+  let lockedByStoredKeys = false;
+  /** A keyless request on a server that may be keyless: let in while the store has no active key. */
+  const keyless = async (ctx: Context): Promise<Principal> => {
+    if (await store.hasActiveKeys()) {
+      if (!lockedByStoredKeys) log.warn(`requests without a key are refused from now on: ${KEYS_NOW_REQUIRED}`);
+      lockedByStoredKeys = true;
+      throw new UnauthorizedError(KEYS_NOW_REQUIRED);
+    }
+    lockedByStoredKeys = false;
+    requireLoopbackHost(ctx, 'runs');
+    return { keyId: null, limits: NO_LIMITS };
+  };
+
   return async (ctx: Context, next: Next) => {
     const presented = presentedKey(ctx);
     let principal: Principal | undefined;
     try {
       if (presented !== undefined) principal = await principalFor(presented);
-      else if (apiKey === undefined && keylessAllowed && !(await store.hasActiveKeys())) {
-        requireLoopbackHost(ctx, 'runs');
-        principal = { keyId: null, limits: NO_LIMITS };
-      }
+      else if (apiKey === undefined && keylessAllowed) principal = await keyless(ctx);
     } catch (err) {
+      if (err instanceof UnauthorizedError) ctx.set('WWW-Authenticate', 'Bearer');
       if (!(err instanceof StoreError)) throw err;
       // The detail (a file path, a database host) is for the operator, not for a client not yet authenticated.
       log.error({ err }, 'the key store failed');

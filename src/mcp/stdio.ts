@@ -13,7 +13,7 @@ import {
   type JSONRPCRequest,
 } from '@modelcontextprotocol/sdk/types.js';
 import { fetch } from 'undici';
-import { describeRefusal, endpoint as endpointOf, patient, unreachableReason } from '../client/server-api';
+import { describeRefusal, endpoint as endpointOf, keyAdvice, patient, unreachableReason } from '../client/server-api';
 import { serviceErrorResult } from './tool-result';
 
 export interface BridgeOptions {
@@ -96,7 +96,9 @@ export async function bridgeStdio({ url, apiKey, log = (line) => process.stderr.
       return;
     }
     const refusal = describeRefusal(status, text);
-    log(`runbox mcp: ${endpoint.href} answered ${status} (${refusal.code}): ${refusal.message}`);
+    log(
+      `runbox mcp: ${endpoint.href} answered ${status} (${refusal.code}): ${status === 401 ? `${keyAdvice(apiKey !== undefined)}; ` : ''}${refusal.message}`,
+    );
     if (request) await stdio.send(failureReply(request, refusal.code, refusal.message));
   };
 

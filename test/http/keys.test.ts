@@ -1,5 +1,5 @@
 import request from 'supertest';
-import { makeKey } from '../../src/keys/api-keys';
+import { KEYS_NOW_REQUIRED, makeKey } from '../../src/keys/api-keys';
 import { NO_LIMITS } from '../../src/store/store';
 import { appWith } from '../support/app';
 import { testConfig } from '../support/config';
@@ -20,7 +20,11 @@ async function serverWithKey(env: Record<string, string> = {}) {
 describe('stored API keys over HTTP', () => {
   it('once a key is stored, every run needs a valid one, loopback or not', async () => {
     const { http, key } = await serverWithKey();
-    expect((await http.post('/mcp').set(MCP).send(LIST)).status).toBe(401);
+    const keyless = await http.post('/mcp').set(MCP).send(LIST);
+    expect(keyless.status).toBe(401);
+    // A loopback server that ran keyless says why it refuses now, and what to do.
+    expect(keyless.body.error.message).toBe(KEYS_NOW_REQUIRED);
+    expect(keyless.headers['www-authenticate']).toBe('Bearer');
     expect((await http.post('/mcp').set(MCP).set('authorization', `Bearer ${key}`).send(LIST)).status).toBe(200);
     expect((await http.post('/mcp').set(MCP).set('x-api-key', key).send(LIST)).status).toBe(200);
   });

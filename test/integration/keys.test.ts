@@ -1,8 +1,9 @@
 /** Keys end to end: the `runbox keys` command, server processes, and a store shared through PostgreSQL. */
 import { execFile } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { FIRST_KEY_NOTICE, KEYS_NOW_REQUIRED } from '../../src/keys/api-keys';
 import { SQLITE_FILE } from '../../src/store/sqlite';
 import { testDataDir } from '../support/config';
 import { startPostgres } from '../support/postgres';
@@ -13,16 +14,19 @@ import { spawnServer } from '../support/server-process';
 const CLI = join(__dirname, '../../dist/cli/main.js');
 const run = promisify(execFile);
 
-/** `runbox keys ...` with the given store settings; its stdout, stderr and exit code. */
-async function keys(args: string[], env: Record<string, string>) {
+/** `runbox ...` with the given settings (and folder); its stdout, stderr and exit code. */
+async function cli(args: string[], env: Record<string, string>, cwd?: string) {
   try {
-    const { stdout, stderr } = await run(process.execPath, [CLI, 'keys', ...args], { env: { PATH: process.env.PATH, ...env } });
+    const { stdout, stderr } = await run(process.execPath, [CLI, ...args], { env: { PATH: process.env.PATH, ...env }, cwd });
     return { code: 0, stdout, stderr };
   } catch (err) {
     const failed = err as { code: number; stdout: string; stderr: string };
     return { code: failed.code, stdout: failed.stdout, stderr: failed.stderr };
   }
 }
+
+/** `runbox keys ...` with the given store settings. */
+const keys = (args: string[], env: Record<string, string>, cwd?: string) => cli(['keys', ...args], env, cwd);
 
 const toolsList = (url: string, key?: string) =>
   fetch(`${url}/mcp`, {
@@ -73,6 +77,73 @@ describe('starting with stored keys', () => {
     expect((failed as Error).message).toMatch(/server exited \(2\)/);
     expect((failed as Error).message).toMatch(/RUNBOX_DATABASE_URL postgresql:\/\/runbox:\*\*\*@localhost/);
     expect((failed as Error).message).not.toContain('hunter2');
+  });
+});
+
+describe('keys without traps', () => {
+  it('finds the store by one rule wherever it runs, says which it opened, and makes none by accident', async () => {
+    const home = testDataDir();
+    const elsewhere = testDataDir();
+    const store = join(home, '.local/share/runbox', SQLITE_FILE);
+    const env = { HOME: home };
+
+    // From any folder: no store yet, so an error naming where it looked, and no empty store made there or here.
+    const listed = await keys(['list'], env, elsewhere);
+    expect(listed.code).toBe(66);
+    expect(listed.stderr).toContain(`no key store at SQLite at ${store} (this user's default; RUNBOX_DATA_DIR overrides it)`);
+    expect(existsSync(store)).toBe(false);
+    expect(readdirSync(elsewhere)).toEqual([]);
+
+    // The server, run by the same user with no RUNBOX_DATA_DIR, makes and names the same one.
+    const server = await spawnServer({ ...env, RUNBOX_DATA_DIR: '', RUNBOX_POOL_SIZE: '0' });
+    try {
+      expect(server.log()).toContain(`"store":"SQLite at ${store} (this user's default; RUNBOX_DATA_DIR overrides it)"`);
+      expect(await toolsList(server.url)).toBe(200);
+      const empty = await keys(['list'], env, elsewhere);
+      expect(empty.code).toBe(0);
+      expect(empty.stderr).toContain(`key store: SQLite at ${store}`);
+
+      // The first key locks the keyless server: the CLI says so as it adds it, and the server says why it refuses.
+      const added = await keys(['add', '--name', 'first'], env, elsewhere);
+      expect(added.code).toBe(0);
+      expect(added.stderr).toContain(FIRST_KEY_NOTICE);
+      const key = added.stdout.trim();
+      const refused = await fetch(`${server.url}/v1/runs`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' });
+      expect(refused.status).toBe(401);
+      expect(((await refused.json()) as { error: { message: string } }).error.message).toBe(KEYS_NOW_REQUIRED);
+      // The operator reads it too, once however many are refused.
+      await fetch(`${server.url}/v1/runs`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' });
+      expect(server.log().split(KEYS_NOW_REQUIRED).length - 1).toBe(1);
+
+      // The CLI says what to set, in its own terms, with or without a key that does not work.
+      writeFileSync(join(elsewhere, 'hello.py'), 'print("hello")\n');
+      const noKey = await cli(['run', 'hello.py', '--url', server.url], env, elsewhere);
+      expect(noKey.code).toBe(77);
+      expect(noKey.stderr).toMatch(/^runbox: the server needs an API key: set RUNBOX_API_KEY or pass --api-key \(the server said: /);
+      const wrongKey = await cli(
+        ['run', 'hello.py', '--url', server.url],
+        { ...env, RUNBOX_API_KEY: 'rbx_test_' + 'x'.repeat(32) },
+        elsewhere,
+      );
+      expect(wrongKey.code).toBe(77);
+      expect(wrongKey.stderr).toMatch(/^runbox: the server refused the API key given \(RUNBOX_API_KEY or --api-key\)/);
+      expect(await toolsList(server.url, key)).toBe(200);
+    } finally {
+      server.child.kill('SIGTERM');
+      await server.exited;
+    }
+  });
+
+  it('points at a store left in ./data by the earlier default, rather than starting afresh in silence', async () => {
+    const home = testDataDir();
+    const checkout = testDataDir();
+    const earlier = join(checkout, 'data');
+    expect((await keys(['add', '--name', 'old'], { RUNBOX_DATA_DIR: earlier })).code).toBe(0);
+    const listed = await keys(['list'], { HOME: home }, checkout);
+    expect(listed.code).toBe(66);
+    expect(listed.stderr).toContain(`to keep using it, set RUNBOX_DATA_DIR=${earlier}`);
+    const kept = await keys(['list'], { HOME: home, RUNBOX_DATA_DIR: earlier }, checkout);
+    expect(kept.stdout).toMatch(/\bold\b/);
   });
 });
 

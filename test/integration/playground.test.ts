@@ -3,6 +3,8 @@ import { createHash } from 'node:crypto';
 import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Browser } from 'playwright-core';
+import { KEYS_NOW_REQUIRED, makeKey } from '../../src/keys/api-keys';
+import { NO_LIMITS } from '../../src/store/store';
 import { launchBrowser, watchedPage } from '../support/browser';
 import { instanceContainers, startServer } from '../support/engine';
 
@@ -90,6 +92,22 @@ describe('the playground', () => {
     await page.screenshot({ path: join(SCREENSHOTS, 'playground.png'), fullPage: true });
     expect(elsewhere).toEqual([]);
     expect(problems.filter((p) => !/401/.test(p))).toEqual([]);
+  });
+
+  it('says why a keyless server refuses once a key was added to its store, and what to do', async () => {
+    const keyless = await startServer({ RUNBOX_POOL_SIZE: '0' });
+    try {
+      const { page } = await watchedPage(browser, new URL(keyless.url).origin);
+      await page.goto(`${keyless.url}/playground`);
+      await page.locator('#editor .ace_content').waitFor();
+      const { record } = makeKey({ name: 'first', env: 'test', limits: NO_LIMITS });
+      await keyless.store.addKey(record);
+      await page.click('#run');
+      await page.locator('#status[data-state="failed"]').waitFor();
+      expect(await page.locator('#status').innerText()).toBe(`Refused (401 unauthorized): ${KEYS_NOW_REQUIRED}`);
+    } finally {
+      await keyless.close(30_000);
+    }
   });
 
   it('shows stderr apart from stdout, and what the program printed only as text', async () => {

@@ -1,4 +1,5 @@
-import { clientConfig, ConfigError, dockerHostSetting, loadConfig as load, wheelhouseSetting } from '../../src/config';
+import { clientConfig, ConfigError, dockerHostSetting, loadConfig as load, storeConfig, wheelhouseSetting } from '../../src/config';
+import { describeStore } from '../../src/store/open';
 
 const base = { RUNBOX_IMAGE: 'img:1' };
 /** With RUNBOX_IMAGE set, the default image is never asked for (the server's hashes images/python/). */
@@ -77,5 +78,24 @@ describe("the commands' own settings, read in config.ts too", () => {
     expect(wheelhouseSetting({ RUNBOX_WHEELHOUSE: '' })).toBeUndefined();
     expect(dockerHostSetting({ DOCKER_HOST: 'tcp://engine:2375' })).toBe('tcp://engine:2375');
     expect(dockerHostSetting({ DOCKER_HOST: '' })).toBeUndefined();
+  });
+
+  it('the store, for the server and runbox keys alike: RUNBOX_DATA_DIR made absolute, else per user, never the current folder', () => {
+    expect(storeConfig({ HOME: '/home/ada' })).toEqual({
+      dataDir: '/home/ada/.local/share/runbox',
+      databaseUrl: undefined,
+      dataDirFrom: 'default',
+    });
+    expect(storeConfig({ HOME: '/home/ada', XDG_DATA_HOME: '/data/ada' }).dataDir).toBe('/data/ada/runbox');
+    expect(storeConfig({ HOME: '/home/ada', RUNBOX_DATA_DIR: 'here' })).toMatchObject({
+      dataDir: `${process.cwd()}/here`,
+      dataDirFrom: 'RUNBOX_DATA_DIR',
+    });
+    expect(describeStore(storeConfig({ HOME: '/home/ada' }))).toBe(
+      "SQLite at /home/ada/.local/share/runbox/runbox.db (this user's default; RUNBOX_DATA_DIR overrides it)",
+    );
+    expect(describeStore(storeConfig({ RUNBOX_DATABASE_URL: 'postgresql://runbox:hunter2@db:5432/runbox' }))).toBe(
+      'PostgreSQL at postgresql://runbox:***@db:5432/runbox (RUNBOX_DATABASE_URL)',
+    );
   });
 });
