@@ -5,10 +5,21 @@
 # image registry pass it as BASE to images/server/Dockerfile; the Dockerfile itself is the same either way.
 # It trusts what this machine trusts (its local CA certificates, e.g. an egress proxy's), so that npm and apt
 # reach their registries from the build the way they do from here.
+#
+# Usage: local-base.sh [IMAGE:TAG]   builds it, as TAG or by default under its name (below)
+#        local-base.sh --name        prints its name: runbox-node-base:<hash of this script and the Node version>,
+#                                    so a machine builds it once and rebuilds it when either changes
+#                                    (scripts/compose-init.sh and test/deploy/compose.test.ts both ask here).
 set -euo pipefail
-tag=${1:?usage: local-base.sh IMAGE:TAG}
 here=$(cd "$(dirname "$0")" && pwd)
-node=$(readlink -f "$(command -v node)")
+node=$(command -v node) || { echo "local-base.sh: no node on PATH: the stand-in copies this machine's Node 20" >&2; exit 1; }
+node=$(readlink -f "$node")
+name="runbox-node-base:$({ cat "$here/local-base.sh"; printf '%s' "$("$node" --version)"; } | sha256sum | cut -c1-16)"
+if [[ ${1:-} == --name ]]; then
+  echo "$name"
+  exit 0
+fi
+tag=${1:-$name}
 npm_cli=$(readlink -f "$(command -v npm)")
 npm_dir=$(dirname "$(dirname "$npm_cli")")
 headers=$(dirname "$(dirname "$node")")/include/node

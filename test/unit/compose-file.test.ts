@@ -1,6 +1,7 @@
 /**
- * docker-compose.yml and the server image it builds, read as files (test/deploy/compose.test.ts brings them
- * up for real): what a deployment gets when the operator sets only what compose requires.
+ * docker-compose.yml, the server image it builds and that build's context, read as files
+ * (test/deploy/compose.test.ts brings them up for real): what a deployment gets when the operator sets only
+ * what compose requires (what scripts/compose-init.sh writes to .env).
  */
 import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
@@ -51,6 +52,21 @@ describe('docker-compose.yml, with only the variables it requires', () => {
     expect(metricsGuard(withKey)).toEqual({ key: metricsKey, setting: 'RUNBOX_METRICS_KEY' });
   });
 
+  it('refuses to start without the key or the socket group, naming the script that writes them', () => {
+    expect(() => containerEnv({ RUNBOX_DOCKER_GID: '999' })).toThrow(/RUNBOX_API_KEY .*scripts\/compose-init\.sh/);
+    const groups = (service.group_add as string[]).map((group) => () => interpolate(group, { RUNBOX_API_KEY: REQUIRED.RUNBOX_API_KEY }));
+    expect(groups[0]).toThrow(/RUNBOX_DOCKER_GID .*scripts\/compose-init\.sh/);
+  });
+
+  it("hands the server the default engine socket, or the one RUNBOX_DOCKER_SOCKET names (DOCKER_HOST's)", () => {
+    const socketMount = (vars: Record<string, string>) =>
+      (service.volumes as string[]).map((volume) => interpolate(volume, vars)).find((volume) => volume.endsWith(':/var/run/docker.sock'));
+    expect(socketMount(REQUIRED)).toBe('/var/run/docker.sock:/var/run/docker.sock');
+    expect(socketMount({ ...REQUIRED, RUNBOX_DOCKER_SOCKET: '/run/user/1000/docker.sock' })).toBe(
+      '/run/user/1000/docker.sock:/var/run/docker.sock',
+    );
+  });
+
   it('sets no shared RUNBOX_INSTANCE_ID: the server derives one from its container hostname, unique on the engine', () => {
     expect(config.instanceId).toBe(`${hostname()}-${config.port}`);
     expect(loadConfig(containerEnv({ ...REQUIRED, RUNBOX_INSTANCE_ID: 'mine' }), sandboxImageTag).instanceId).toBe('mine');
@@ -63,4 +79,31 @@ it('the server image runs, and owns its data directory, as an id no sandbox has'
   for (const id of [uid, gid]) expect(id < INSTALLER_UID || id > SANDBOX_UID + MAX_RUN_SLOTS - 1).toBe(true);
   expect(dockerfile).toMatch(new RegExp(`useradd --uid ${uid} --gid ${gid} `));
   expect(dockerfile).toMatch(new RegExp(`install -d -o ${uid} -g ${gid} .* /var/lib/runbox`));
+});
+
+describe('the build context (.dockerignore)', () => {
+  const patterns = readFileSync(join(ROOT, '.dockerignore'), 'utf8')
+    .split('\n')
+    .map((line) => line.trim())
+    .filter((line) => line !== '' && !line.startsWith('#'));
+  /** A pattern as Docker reads it, for the `*` and `**` these use. */
+  const glob = (pattern: string) => {
+    const literal = (text: string) => text.replace(/[.+?^${}()|[\]\\]/g, '\\$&');
+    const segment = (text: string) => text.split('*').map(literal).join('[^/]*');
+    return new RegExp(`^${pattern.split('**').map(segment).join('.*')}$`);
+  };
+  /** Whether the context leaves `path` out: a pattern matches it or a directory above it. */
+  const excluded = (path: string) =>
+    patterns.map(glob).some((re) => path.split('/').some((_, i, parts) => re.test(parts.slice(0, i + 1).join('/'))));
+
+  it('leaves out .env, which holds the API key, and what replaced it (.env.*)', () => {
+    for (const path of ['.env', '.env.old', '.env.a1b2c3']) expect(excluded(path)).toBe(true);
+  });
+
+  it('keeps everything the Dockerfile COPYs from it', () => {
+    const sources = [...dockerfile.matchAll(/^COPY (?!--from)(.+) \S+$/gm)].flatMap(([, list]) => list.split(/\s+/));
+    expect(sources).toEqual(expect.arrayContaining(['package.json', 'package-lock.json', 'src', 'images/python']));
+    for (const source of [...sources, 'src/main.ts', 'images/python/launcher.py'])
+      expect([source, excluded(source)]).toEqual([source, false]);
+  });
 });
