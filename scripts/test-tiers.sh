@@ -16,6 +16,11 @@ export RUNBOX_TEST_TIERS=1
 STARTED_DOCKERD_FILE=/tmp/runbox-test-dockerd.pid # test/global-setup.ts
 rm -f "$STARTED_DOCKERD_FILE"
 
+# Said first, as its log is shown only after the unit tier: what this may change on the host, and how to refuse.
+printf '==> npm test sets up what the engine tiers need where it is missing, changing this host to do so: Debian packages\n'
+printf '    (docker.io, debootstrap, runsc, chromium, nginx, docker-compose), a dockerd it starts and stops, runsc registered in\n'
+printf '    /etc/docker/daemon.json. Each change is announced as it is made; RUNBOX_PROVISION=0 refuses them, naming the commands.\n'
+
 provision_log=$(mktemp /tmp/runbox-provision-XXXXXX.log)
 (
   began=$SECONDS

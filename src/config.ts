@@ -257,6 +257,19 @@ export function dockerHostSetting(env: Env): string | undefined {
   return env.DOCKER_HOST || undefined;
 }
 
+/**
+ * RUNBOX_PROVISION: whether `npm start`, `npm run provision` and `npm test` may change this host (install Debian
+ * packages, start dockerd, register runsc). 0 makes them stop before any change with the commands to run instead.
+ */
+export function hostChangesAllowed(env: Env): boolean {
+  const value = (env.RUNBOX_PROVISION ?? '').trim();
+  if (value === '' || value === '1') return true;
+  if (value === '0') return false;
+  throw new ConfigError(
+    `RUNBOX_PROVISION=${JSON.stringify(value)}: 1 (the default: change the host where needed, saying so first) or 0 (never)`,
+  );
+}
+
 /** The message for a server that would listen beyond loopback with nobody's key required. */
 export const EXPOSED_WITHOUT_KEYS = (host: string) =>
   `HOST=${host} is not loopback: set RUNBOX_API_KEY, or add a key with \`runbox keys add\`, before exposing runbox beyond this machine`;

@@ -2,10 +2,11 @@
 import { spawn } from 'node:child_process';
 import { mkdirSync, openSync, writeFileSync } from 'node:fs';
 import type { DockerClient } from '../docker/client';
-import { ensureHostPackage, isDebianRoot } from './host';
+import { aptInstallCommand, changeHost, installPackage, isDebianRoot, onPath } from './host';
 
 export const DOCKERD_PID_FILE = '/run/runbox-dockerd.pid';
 const DOCKERD_LOG = '/var/log/runbox-dockerd.log';
+const DOCKERD_ARGS = ['--bridge=none', '--iptables=false', '--ip6tables=false'];
 
 async function answers(docker: DockerClient): Promise<boolean> {
   try {
@@ -36,21 +37,29 @@ export async function ensureEngine(
         'start it, or point DOCKER_HOST at one, then retry',
     );
   }
-  await ensureHostPackage('dockerd', 'docker.io', log);
-  log('starting dockerd --bridge=none --iptables=false (sandboxes never get a network)');
-  mkdirSync('/var/log', { recursive: true });
-  const out = openSync(DOCKERD_LOG, 'a');
-  const daemon = spawn('dockerd', ['--bridge=none', '--iptables=false', '--ip6tables=false'], {
-    detached: true,
-    stdio: ['ignore', out, out],
-  });
-  daemon.unref();
-  if (daemon.pid === undefined) throw new Error('could not start dockerd');
-  writeFileSync(DOCKERD_PID_FILE, `${daemon.pid}\n`);
+  // One change, announced (or refused, listing its commands) whole: the package if missing, then the daemon.
+  const installing = !onPath('dockerd');
+  const daemon = await changeHost(
+    {
+      what: `a Docker engine: ${installing ? "Debian's docker.io package, then " : ''}dockerd ${DOCKERD_ARGS.join(' ')} in the background (sandboxes never get a network)`,
+      commands: [...(installing ? [aptInstallCommand('docker.io')] : []), `dockerd ${DOCKERD_ARGS.join(' ')} >>${DOCKERD_LOG} 2>&1 &`],
+    },
+    async () => {
+      if (installing) await installPackage('docker.io');
+      mkdirSync('/var/log', { recursive: true });
+      const out = openSync(DOCKERD_LOG, 'a');
+      const started = spawn('dockerd', DOCKERD_ARGS, { detached: true, stdio: ['ignore', out, out] });
+      started.unref();
+      if (started.pid === undefined) throw new Error('could not start dockerd');
+      writeFileSync(DOCKERD_PID_FILE, `${started.pid}\n`);
+      return { process: started, pid: started.pid };
+    },
+    log,
+  );
 
   const deadline = Date.now() + waitMs;
   while (Date.now() < deadline) {
-    if (daemon.exitCode !== null) throw new Error(`dockerd exited (${daemon.exitCode}); see ${DOCKERD_LOG}`);
+    if (daemon.process.exitCode !== null) throw new Error(`dockerd exited (${daemon.process.exitCode}); see ${DOCKERD_LOG}`);
     if (await answers(docker)) {
       log(`dockerd ${daemon.pid} answers`);
       return daemon.pid;

@@ -11,7 +11,7 @@
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import type { DockerClient } from '../docker/client';
-import { ensureHostPackage, isDebianRoot } from './host';
+import { aptInstallCommand, changeHost, installPackage, isDebianRoot, onPath } from './host';
 
 export const DAEMON_JSON = '/etc/docker/daemon.json';
 export const RUNSC = { path: '/usr/bin/runsc', runtimeArgs: ['--network=none', '--oci-seccomp'] };
@@ -73,14 +73,27 @@ export async function ensureRuntime(
       `RUNBOX_RUNTIME=runsc: the engine has no runsc runtime. Install gVisor and register it in ${DAEMON_JSON} as ${JSON.stringify({ runtimes: { runsc: RUNSC } })}, then reload the engine`,
     );
   }
-  await ensureHostPackage('runsc', 'runsc', log);
-  log(`registering runsc (gVisor) in ${DAEMON_JSON}`);
-  mkdirSync('/etc/docker', { recursive: true });
-  const text = withRunsc(existsSync(DAEMON_JSON) ? readFileSync(DAEMON_JSON, 'utf8') : undefined);
-  // Written whole, then renamed: an engine starting meanwhile never reads half a file.
-  writeFileSync(`${DAEMON_JSON}.runbox-new`, text);
-  renameSync(`${DAEMON_JSON}.runbox-new`, DAEMON_JSON);
-  for (const pid of dockerdPids()) process.kill(pid, 'SIGHUP');
+  const installing = !onPath('runsc');
+  await changeHost(
+    {
+      what: `gVisor: ${installing ? "Debian's runsc package, " : ''}registered with the engine in ${DAEMON_JSON}, which is then reloaded`,
+      commands: [
+        ...(installing ? [aptInstallCommand('runsc')] : []),
+        `add "runtimes": ${JSON.stringify({ runsc: RUNSC })} to ${DAEMON_JSON} (keeping what is there)`,
+        'kill -HUP $(pidof dockerd)',
+      ],
+    },
+    async () => {
+      if (installing) await installPackage('runsc');
+      mkdirSync('/etc/docker', { recursive: true });
+      const text = withRunsc(existsSync(DAEMON_JSON) ? readFileSync(DAEMON_JSON, 'utf8') : undefined);
+      // Written whole, then renamed: an engine starting meanwhile never reads half a file.
+      writeFileSync(`${DAEMON_JSON}.runbox-new`, text);
+      renameSync(`${DAEMON_JSON}.runbox-new`, DAEMON_JSON);
+      for (const pid of dockerdPids()) process.kill(pid, 'SIGHUP');
+    },
+    log,
+  );
   const deadline = Date.now() + waitMs;
   while (Date.now() < deadline) {
     if ((await docker.runtimes()).runsc) return log('the engine runs sandboxes under runsc now');
