@@ -56,7 +56,7 @@ export class PackageCatalog {
   /** Resolves a run's requirements; a 400 naming the package and what there is when one cannot be met. */
   async resolve(requirements: Requirement[]): Promise<ResolvedDependencies> {
     if (requirements.length === 0) return { packages: [], wheels: [] };
-    const result = resolve(requirements, await this.imageDistributions(), this.wheels().wheels);
+    const result = resolve(requirements, await this.imageDistributions(), this.wheelhouse ? this.wheels().wheels : undefined);
     if ('unmet' in result) throw new InvalidRequestError(`dependencies: ${result.unmet}`);
     return {
       packages: result.packages.map(({ name, version, source }: ResolvedPackage) => ({ name, version, source })),

@@ -38,7 +38,14 @@ function bestWheel(wheels: WheelhouseEntry[], key: string, specifiers: Specifier
   return (fitting.find((c) => !isPre(c.v)) ?? fitting[0])?.w;
 }
 
-export function resolve(requirements: Requirement[], image: ImageDistributions, wheels: WheelhouseEntry[]): Resolution {
+/** Said of a requirement the image cannot meet when there is no wheelhouse at all: how one gets there. */
+export const NO_WHEELHOUSE =
+  'this server has no wheelhouse (RUNBOX_WHEELHOUSE is unset), so it cannot install dependencies; ' +
+  'ask its operator to set one up with `runbox packages add`';
+
+/** `house`: the wheelhouse's wheels, or undefined when the server has none (RUNBOX_WHEELHOUSE unset). */
+export function resolve(requirements: Requirement[], image: ImageDistributions, house: WheelhouseEntry[] | undefined): Resolution {
+  const wheels = house ?? [];
   // The run's own requirements on one package count together: ["foo", "foo<=1.0"] is foo<=1.0.
   const merged = new Map<string, Requirement>();
   for (const r of requirements) {
@@ -83,6 +90,10 @@ export function resolve(requirements: Requirement[], image: ImageDistributions, 
       continue;
     }
     const best = bestWheel(wheels, requirement.key, requirement.specifiers);
+    if (!best && house === undefined) {
+      const has = inImage ? `the image has ${inImage.version}` : 'the image does not have it';
+      return { unmet: `${needed} cannot be satisfied: ${has}, and ${NO_WHEELHOUSE}` };
+    }
     if (!best) {
       const available = wheels.filter((w) => w.key === requirement.key).map((w) => w.version);
       const has = [

@@ -21,6 +21,7 @@ import type { Logger } from 'pino';
 import type { DependencySetsConfig } from '../config';
 import type { DockerClient } from '../docker/client';
 import { ClientGoneError, InvalidRequestError } from '../errors';
+import { NO_WHEELHOUSE } from '../packages/resolve';
 import type { WheelhouseEntry } from '../packages/wheelhouse';
 import type { Slot } from './admission';
 import { DEPS_PATH } from './container-spec';
@@ -155,7 +156,7 @@ export class DependencySets {
   async prepare(wheels: readonly WheelhouseEntry[], slot: Slot, deadline: number, cancel: AbortSignal, tenant = ''): Promise<PreparedSet> {
     const { wheelhouse } = this.config;
     if (wheelhouse === undefined || this.volume === undefined) {
-      throw new InvalidRequestError('dependencies: this server has no wheelhouse (RUNBOX_WHEELHOUSE)');
+      throw new InvalidRequestError(`dependencies: ${NO_WHEELHOUSE}`);
     }
     const key = DependencySets.key(wheels, tenant);
     const began = performance.now();

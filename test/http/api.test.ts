@@ -141,6 +141,33 @@ describe('HTTP API with a fake engine', () => {
     });
   });
 
+  it('dependencies the image lacks, on a server without a wheelhouse: a 400 saying so and what to do, on each door that takes them', async () => {
+    const docker = fakeDocker();
+    const app = appWith(testConfig(), docker).app.callback();
+    const said =
+      'dependencies: tabulate==0.9.0 cannot be satisfied: the image does not have it, and this server has no wheelhouse ' +
+      '(RUNBOX_WHEELHOUSE is unset), so it cannot install dependencies; ask its operator to set one up with `runbox packages add`';
+    const native = await request(app)
+      .post('/v1/runs')
+      .send({ code: 'import tabulate', dependencies: ['tabulate==0.9.0'] });
+    expect(native.status).toBe(400);
+    expect(native.body).toEqual({ error: { code: 'invalid_request', message: said } });
+    const streamed = await request(app)
+      .post('/v1/runs')
+      .set('accept', 'text/event-stream')
+      .send({ code: 'import tabulate', dependencies: ['tabulate==0.9.0'] });
+    expect(streamed.status).toBe(400);
+    expect(streamed.body).toEqual({ error: { code: 'invalid_request', message: said } });
+    // Seed 001's /api/run, in its own {error} shape. (The MCP tool offers no `dependencies` without a wheelhouse.)
+    const seed = await request(app)
+      .post('/api/run')
+      .send({ script: 'import tabulate', dependencies: ['tabulate==0.9.0'] });
+    expect(seed.status).toBe(400);
+    expect(seed.body).toEqual({ error: said });
+    // Refused from the image's package list alone: nothing was created.
+    expect(new Set(docker.calls)).toEqual(new Set(['imageLabels']));
+  });
+
   describe('with RUNBOX_API_KEY set', () => {
     const docker = fakeDocker();
     const app = appWith(testConfig({ RUNBOX_API_KEY: KEY }), docker).app.callback();

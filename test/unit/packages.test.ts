@@ -259,6 +259,20 @@ describe('the wheelhouse and resolving against it', () => {
       unmet: expect.stringMatching(/conflicts with tiny-dep==1\.0/),
     });
   });
+
+  it('without a wheelhouse: takes what the image has, and says what the server lacks and who can fix it', () => {
+    const noWheelhouse =
+      'this server has no wheelhouse (RUNBOX_WHEELHOUSE is unset), so it cannot install dependencies; ask its operator to set one up with `runbox packages add`';
+    expect(resolve([req('numpy>=1.20')], image, undefined)).toEqual({ packages: [{ name: 'numpy', version: '1.24.2', source: 'image' }] });
+    expect(resolve([req('tabulate')], image, undefined)).toEqual({
+      unmet: `tabulate cannot be satisfied: the image does not have it, and ${noWheelhouse}`,
+    });
+    expect(resolve([req('numpy'), req('numpy>=2')], image, undefined)).toEqual({
+      unmet: `numpy>=2 cannot be satisfied: the image has 1.24.2, and ${noWheelhouse}`,
+    });
+    // An empty wheelhouse is still one: its answer is the wheelhouse's.
+    expect(resolve([req('tabulate')], image, [])).toEqual({ unmet: 'tabulate cannot be satisfied: the wheelhouse has no wheel of it' });
+  });
 });
 
 describe('resolving, beyond the first choice', () => {
