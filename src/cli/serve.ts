@@ -5,6 +5,7 @@ import { createLogger } from '../log';
 import { Metrics } from '../metrics/metrics';
 import { sandboxImageTag } from '../provision/image';
 import { createService } from '../service';
+import { listenFailure } from './listen-failure';
 import { describeStore, earlierDefaultStoreHint, openStore } from '../store/open';
 import { StoreError, type Store } from '../store/store';
 
@@ -65,7 +66,9 @@ export async function serve(): Promise<void> {
     port = await service.start();
   } catch (err) {
     // e.g. EADDRINUSE: nothing was started that needs stopping (the pool starts only once listening).
-    log.fatal({ err, host: config.host, port: config.port }, 'could not start');
+    const taken = listenFailure(err, config.host, config.port);
+    if (taken !== undefined) console.error(`runbox: ${taken}`);
+    else log.fatal({ err, host: config.host, port: config.port }, 'could not start');
     process.exit(1);
   }
   log.info(

@@ -2,26 +2,21 @@
 import net from 'node:net';
 import { eventually, runContainers } from '../support/engine';
 import { testInstanceId } from '../support/instance';
-import { spawnServer } from '../support/server-process';
+import { serverToExit, spawnServer } from '../support/server-process';
 import { docker } from '../support/engine';
 import { leaseContainerName } from '../../src/sandbox/instance-lease';
 import { LABEL_INSTANCE } from '../../src/sandbox/labels';
 
-it('a port already taken: exits 1 with a logged reason, and starts no warm containers', async () => {
+it('a port already taken: exits 1 with one line naming the address and PORT, and starts no warm containers', async () => {
   const taken = net.createServer();
   await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve));
   const port = (taken.address() as net.AddressInfo).port;
   const instance = testInstanceId('startup');
   try {
-    const failed = await spawnServer({ PORT: String(port), RUNBOX_INSTANCE_ID: instance, RUNBOX_POOL_SIZE: '2' }).catch(
-      (err: Error) => err,
-    );
-    expect(failed).toBeInstanceOf(Error);
-    const message = (failed as Error).message;
-    expect(message).toMatch(/server exited \(1\)/);
-    expect(message).toMatch(/"msg":"could not start"/);
-    expect(message).toMatch(/EADDRINUSE/);
-    expect(message).not.toMatch(/UnhandledPromiseRejection|unhandled/i);
+    const { code, stdout, stderr } = await serverToExit({ PORT: String(port), RUNBOX_INSTANCE_ID: instance, RUNBOX_POOL_SIZE: '2' });
+    expect(code).toBe(1);
+    expect(stderr).toBe(`runbox: 127.0.0.1:${port} is in use by another process; set PORT to another port (or stop that process)\n`);
+    expect(stdout).not.toMatch(/EADDRINUSE|UnhandledPromiseRejection|unhandled/i);
     // Nothing labelled with its instance was created (the pool only starts once the port is ours).
     const mine = async () => (await docker.listByLabel(LABEL_INSTANCE)).filter((c) => c.labels[LABEL_INSTANCE] === instance);
     expect(await mine()).toEqual([]);

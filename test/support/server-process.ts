@@ -55,3 +55,31 @@ export async function spawnServer(env: Record<string, string>) {
   });
   return { child, pid: child.pid!, url: `http://127.0.0.1:${port}`, exited, log: () => log };
 }
+
+/**
+ * The real server run to its exit, for one that is expected not to start: its exit code, and what it wrote to
+ * each stream. Its own store, removed after.
+ */
+export async function serverToExit(env: Record<string, string>): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const dataDir = mkdtempSync(join(tmpdir(), 'runbox-test-data-'));
+  try {
+    const child = spawn(process.execPath, [MAIN], {
+      env: {
+        PATH: process.env.PATH,
+        RUNBOX_LOG_LEVEL: 'info',
+        RUNBOX_DATA_DIR: dataDir,
+        RUNBOX_INSTANCE_ID: testInstanceId('spawned'),
+        ...env,
+      },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout!.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+    child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
+    return { code, stdout, stderr };
+  } finally {
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+}
