@@ -40,6 +40,7 @@ const RUN_EXAMPLE = {
   stderr_truncated: false,
   timed_out: false,
   oom_killed: false,
+  message: null,
   duration_ms: 612,
   queued_ms: 0,
   artifacts: [

@@ -23,6 +23,7 @@ export const runResponseSchema = {
     'stderr_truncated',
     'timed_out',
     'oom_killed',
+    'message',
     'duration_ms',
     'queued_ms',
     'artifacts',
@@ -51,6 +52,13 @@ export const runResponseSchema = {
     stderr_truncated: { type: 'boolean' },
     timed_out: { type: 'boolean' },
     oom_killed: { type: 'boolean' },
+    message: {
+      type: ['string', 'null'],
+      description:
+        'Which limit stopped the run, in one line for people, e.g. "time limit of 2 s exceeded", "memory limit of 128 MB ' +
+        'exceeded (the program was killed)", "output limit of 1 MB exceeded (...)": present for timeout, oom and ' +
+        "output_limit; null for ok and error (an error's reason is in the program's own stderr, which is left as it is).",
+    },
     duration_ms: { type: 'integer', minimum: 0, description: 'From container start to exit.' },
     queued_ms: { type: 'integer', minimum: 0, description: 'Waiting for a run slot.' },
     artifacts: {
@@ -130,6 +138,7 @@ export function runResponse(result: RunResult, dependencies: readonly Dependency
     stderr_truncated: result.stderrTruncated,
     timed_out: result.timedOut,
     oom_killed: result.oomKilled,
+    message: result.message,
     duration_ms: result.durationMs,
     queued_ms: result.queuedMs,
     artifacts: result.artifacts.map((a) => ({

@@ -89,13 +89,18 @@ async function readStdin(source: string | undefined, maxBytes: number): Promise<
 
 /** How a run the service stopped is reported, and the exit status it gets. */
 function ending(result: RunResponse, timeoutMs: number | undefined): { exitCode: number; note?: string } {
+  // The server's message names the limit with its figure; a server from before it had one gets the older notes.
+  const said = result.message ?? undefined;
   switch (result.status) {
     case 'timeout':
-      return { exitCode: EXIT.timeout, note: timeoutMs ? `timed out (limit ${timeoutMs} ms)` : "timed out (the server's default limit)" };
+      return {
+        exitCode: EXIT.timeout,
+        note: said ?? (timeoutMs ? `timed out (limit ${timeoutMs} ms)` : "timed out (the server's default limit)"),
+      };
     case 'oom':
-      return { exitCode: EXIT.oom, note: 'killed: out of memory' };
+      return { exitCode: EXIT.oom, note: said ?? 'killed: out of memory' };
     case 'output_limit':
-      return { exitCode: EXIT.outputLimit, note: 'killed: it wrote more output than the server allows' };
+      return { exitCode: EXIT.outputLimit, note: said ?? 'killed: it wrote more output than the server allows' };
     default:
       return { exitCode: result.exit_code ?? EXIT.software };
   }

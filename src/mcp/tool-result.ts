@@ -64,6 +64,8 @@ function artifactContent(run: RunResponse, artifact: RunResponse['artifacts'][nu
 
 export function runToolResult(run: RunResponse): CallToolResult {
   const summary = [headline(run)];
+  // Which limit it was, with its figure: what a model needs to adjust its next call.
+  if (run.message !== null) summary.push(`runbox: ${run.message}.`);
   if (run.artifacts.length > 0) {
     summary.push(`Files saved in output/: ${run.artifacts.map((a) => `${a.path} (${a.mime_type}, ${a.size} bytes)`).join(', ')}.`);
   }
@@ -81,6 +83,7 @@ export function runToolResult(run: RunResponse): CallToolResult {
       exit_code: run.exit_code,
       timed_out: run.timed_out,
       oom_killed: run.oom_killed,
+      message: run.message,
       duration_ms: run.duration_ms,
       artifacts: run.artifacts.map(({ path, size, mime_type, sha256 }) => ({ path, size, mime_type, sha256 })),
     },

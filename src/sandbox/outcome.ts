@@ -45,3 +45,42 @@ export function classify(f: RunFacts): RunStatus | 'lost' {
 
 /** The exit status the engine reports for a process killed by SIGKILL (128 + 9): the OOM killer's, or ours. */
 export const EXIT_SIGKILL = 137;
+
+/** A duration as people write it: 500 ms, 2 s, 1.5 s. */
+export function formatDuration(ms: number): string {
+  return ms < 1000 ? `${ms} ms` : `${Number((ms / 1000).toFixed(3))} s`;
+}
+
+/** A size as the settings are written: 16 MB, 512 KB, 100 bytes (binary units, as memory_mb). */
+export function formatBytes(bytes: number): string {
+  if (bytes >= 1024 * 1024) return `${Number((bytes / (1024 * 1024)).toFixed(1))} MB`;
+  return bytes >= 1024 ? `${Number((bytes / 1024).toFixed(1))} KB` : `${bytes} bytes`;
+}
+
+/** The limits a run ran under, for saying which one ended it. */
+export interface RunLimits {
+  timeoutMs: number;
+  memoryMb: number;
+  /** RUNBOX_OUTPUT_KILL_BYTES. */
+  outputKillBytes: number;
+}
+
+/**
+ * Why the run was stopped, as one line for people, when a limit stopped it (timeout, oom, output_limit; for
+ * output_limit, `overLimit` says whose: the program's output, or the launcher's archive of output/); null
+ * otherwise: an ok run needs none, and an error's reason is the program's own stderr, which is left as it is.
+ */
+export function outcomeMessage(status: RunStatus, limits: RunLimits, overLimit: 'output' | 'artifacts' = 'output'): string | null {
+  switch (status) {
+    case 'timeout':
+      return `time limit of ${formatDuration(limits.timeoutMs)} exceeded`;
+    case 'oom':
+      return `memory limit of ${limits.memoryMb} MB exceeded (the program was killed)`;
+    case 'output_limit':
+      return overLimit === 'output'
+        ? `output limit of ${formatBytes(limits.outputKillBytes)} exceeded (stdout and stderr together; the program was killed)`
+        : 'the files in output/ went past the artifact limits (the run was stopped)';
+    default:
+      return null;
+  }
+}

@@ -10,7 +10,7 @@ import type { Encoded } from './encoding';
 import { InFlight } from './in-flight';
 import type { Job } from './job';
 import { manifestFor, packJob } from './job-tar';
-import { classify, EXIT_SIGKILL, type RunStatus } from './outcome';
+import { classify, EXIT_SIGKILL, outcomeMessage, type RunStatus } from './outcome';
 import { WarmPool, type PoolPolicy } from './pool';
 import { importScanner, PRELOAD_MIN_MEMORY_MB, wantsPreload } from './preload';
 import { artifactCaps } from './protocol';
@@ -46,6 +46,8 @@ export interface RunResult {
   usage: Usage | null;
   /** Time spent installing its dependencies from the wheelhouse (0 when none, or their set was ready). */
   installMs: number;
+  /** Which limit stopped the run, for people (timeout, oom, output_limit); null otherwise. */
+  message: string | null;
 }
 
 /** How a run is admitted: what it waits for and with, and until when its slot is held. */
@@ -350,7 +352,7 @@ export class Runner {
     const { limits } = this.config;
     const { runId, containerId } = sandbox;
     const marker = `\u0000runbox-end-${randomBytes(16).toString('hex')}\u0000`;
-    /** Aborted by the output's counters: the run wrote past a limit, and is killed. */
+    /** Aborted by the output's counters, with which limit: the run wrote past it, and is killed. */
     const overLimit = new AbortController();
     try {
       const caps = artifactCaps(limits);
@@ -360,7 +362,7 @@ export class Runner {
         maxOutputBytes: limits.maxOutputBytes,
         outputKillBytes: limits.outputKillBytes,
         artifactCaps: caps,
-        onLimitExceeded: () => overLimit.abort(),
+        onLimitExceeded: (what) => overLimit.abort(what),
         live,
       });
       live?.started({ id: runId, queuedMs });
@@ -417,9 +419,10 @@ export class Runner {
       if (removedUnderRun) output.append('stderr', Buffer.from(REMOVED_UNDER_RUN_NOTE));
       const collected = output.collected();
       clock?.lap('collect');
+      const ended = removedUnderRun ? 'error' : status;
       return {
         id: runId,
-        status: removedUnderRun ? 'error' : status,
+        status: ended,
         // Its exit status was the removal's, not the program's.
         exitCode: serviceEnded || removedUnderRun ? null : exitCode,
         stdout: collected.stdout,
@@ -437,6 +440,11 @@ export class Runner {
             ? null
             : boundedUsage(collectedArtifacts.usage, durationMs, limits.cpus, sandbox.memoryMb),
         installMs: 0,
+        message: outcomeMessage(
+          ended,
+          { timeoutMs: job.timeoutMs, memoryMb: sandbox.memoryMb, outputKillBytes: limits.outputKillBytes },
+          overLimit.signal.reason as 'output' | 'artifacts',
+        ),
       };
     } finally {
       void this.sandboxes.discard(sandbox, discard);

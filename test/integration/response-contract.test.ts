@@ -46,6 +46,8 @@ describe('the response schema and real responses', () => {
       // One of them names a dependency (the image's own), so the dependencies' fields show too.
       const { status, body } = await postRun(server.url, { code, timeout_ms: 2000, ...(i === 0 ? { dependencies: ['numpy'] } : {}) });
       expect(status).toBe(200); // postRun has checked it against the schema
+      // The run the service stopped says which limit it was; one that ended by itself has no message.
+      expect(body.message).toBe(i === 2 ? 'time limit of 2 s exceeded' : null);
       for (const path of valuePaths(body)) seen.add(path);
     }
     expect([...seen].sort()).toEqual(schemaPaths(runResponseSchema as Schema).sort());

@@ -40,6 +40,7 @@ describe.each([
         stderr_truncated: false,
         timed_out: false,
         oom_killed: false,
+        message: null,
         duration_ms: expect.any(Number),
         queued_ms: expect.any(Number),
         artifacts: [],
@@ -173,7 +174,14 @@ describe.each([
         args: [String(timeoutMs / 1000)],
         timeout_ms: timeoutMs,
       });
-      expect(body).toMatchObject({ status: 'timeout', exit_code: null, timed_out: true, stdout_truncated: false, stderr_truncated: false });
+      expect(body).toMatchObject({
+        status: 'timeout',
+        exit_code: null,
+        timed_out: true,
+        message: 'time limit of 5 s exceeded',
+        stdout_truncated: false,
+        stderr_truncated: false,
+      });
       // The server's own measure of the program's time: all of its timeout, and a fraction of its 120 s.
       expect(body.duration_ms).toBeGreaterThanOrEqual(timeoutMs);
       expect(body.duration_ms).toBeLessThan(60_000);

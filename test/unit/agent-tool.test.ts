@@ -21,6 +21,7 @@ const run = (overrides: Partial<RunResponse> = {}): RunResponse => ({
   stderr_truncated: false,
   timed_out: false,
   oom_killed: false,
+  message: null,
   duration_ms: 120,
   queued_ms: 0,
   artifacts: [],
@@ -105,6 +106,20 @@ describe('a run as a tool result', () => {
       text: 'stdout (not plain text; shown decoded as UTF-8; truncated: the program wrote more than the limit):\ntick\x01\x01',
     });
     expect(result.content[2]).toEqual({ type: 'text', text: 'stderr: (empty)' });
+  });
+
+  it('names the limit that stopped a run, with its figure, in the summary and the structured result', () => {
+    const result = runToolResult(
+      run({ status: 'oom', exit_code: 137, oom_killed: true, message: 'memory limit of 128 MB exceeded (the program was killed)' }),
+    );
+    expect(result.content[0]).toEqual({
+      type: 'text',
+      text:
+        'The program was killed for running out of memory (exit code 137) after 120 ms.\n' +
+        'runbox: memory limit of 128 MB exceeded (the program was killed).',
+    });
+    expect(result.structuredContent).toMatchObject({ status: 'oom', message: 'memory limit of 128 MB exceeded (the program was killed)' });
+    expect(runToolResult(run()).structuredContent).toMatchObject({ status: 'ok', message: null });
   });
 
   it('returns images as images and other files as embedded resources with their type', () => {

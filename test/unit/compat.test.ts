@@ -29,6 +29,7 @@ function response(overrides: Partial<RunResult> = {}): RunResponse {
     artifactsTruncated: false,
     usage: null,
     installMs: 0,
+    message: null,
     ...overrides,
   } as RunResult);
 }

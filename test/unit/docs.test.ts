@@ -53,6 +53,7 @@ describe('README example response', () => {
       artifactsTruncated: false,
       usage: { cpuMs: 21, maxRssKb: 9216 },
       installMs: 0,
+      message: null,
     };
     const shown = JSON.parse(example![1]);
     expect(Object.keys(shown)).toEqual(Object.keys(runResponse(sample)));

@@ -1,4 +1,4 @@
-import { classify, type RunFacts } from '../../src/sandbox/outcome';
+import { classify, formatBytes, formatDuration, outcomeMessage, type RunFacts } from '../../src/sandbox/outcome';
 import { boundedUsage } from '../../src/sandbox/runner';
 
 const facts = (overrides: Partial<RunFacts>): RunFacts => ({
@@ -41,5 +41,49 @@ describe('boundedUsage', () => {
     expect(boundedUsage({ cpuMs: 1, maxRssKb: 540 * 1024 }, 1000, 1, 512)).toEqual({ cpuMs: 1, maxRssKb: 540 * 1024 });
     expect(boundedUsage({ cpuMs: -1, maxRssKb: 1 }, 1000, 1, 512)).toBeNull();
     expect(boundedUsage(undefined, 1000, 1, 512)).toBeNull();
+  });
+});
+
+describe('outcomeMessage', () => {
+  const limits = { timeoutMs: 2000, memoryMb: 128, outputKillBytes: 4 * 1024 * 1024 };
+
+  it('names the limit that stopped the run, with its figure', () => {
+    expect(outcomeMessage('timeout', limits)).toBe('time limit of 2 s exceeded');
+    expect(outcomeMessage('oom', limits)).toBe('memory limit of 128 MB exceeded (the program was killed)');
+    expect(outcomeMessage('output_limit', limits, 'output')).toBe(
+      'output limit of 4 MB exceeded (stdout and stderr together; the program was killed)',
+    );
+    expect(outcomeMessage('output_limit', limits, 'artifacts')).toBe(
+      'the files in output/ went past the artifact limits (the run was stopped)',
+    );
+  });
+
+  it('has nothing to say of a run that ended by itself: ok, or an error its own stderr explains', () => {
+    expect(outcomeMessage('ok', limits)).toBeNull();
+    expect(outcomeMessage('error', limits)).toBeNull();
+  });
+
+  it.each([
+    [1, '1 ms'],
+    [500, '500 ms'],
+    [999, '999 ms'],
+    [1000, '1 s'],
+    [1500, '1.5 s'],
+    [1234, '1.234 s'],
+    [2000, '2 s'],
+    [300_000, '300 s'],
+  ])('writes %i ms as %s', (ms, text) => {
+    expect(formatDuration(ms)).toBe(text);
+  });
+
+  it.each([
+    [100, '100 bytes'],
+    [1024, '1 KB'],
+    [1536, '1.5 KB'],
+    [1024 * 1024, '1 MB'],
+    [16 * 1024 * 1024, '16 MB'],
+    [1.5 * 1024 * 1024, '1.5 MB'],
+  ])('writes %i bytes as %s', (bytes, text) => {
+    expect(formatBytes(bytes)).toBe(text);
   });
 });

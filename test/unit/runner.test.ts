@@ -242,7 +242,13 @@ describe('Runner with a scripted engine', () => {
     await engine.marker();
     await until(() => engine.state.calls.includes('kill'), 'kill at the deadline');
     killed(engine);
-    expect(await result).toMatchObject({ status: 'timeout', timedOut: true, exitCode: null, artifacts: [] });
+    expect(await result).toMatchObject({
+      status: 'timeout',
+      timedOut: true,
+      exitCode: null,
+      artifacts: [],
+      message: 'time limit of 50 ms exceeded',
+    });
     await runner.settle();
   });
 
@@ -290,7 +296,7 @@ describe('Runner with a scripted engine', () => {
       await jest.advanceTimersByTimeAsync(150);
       engine.stream.push(frame(1, Buffer.concat([Buffer.from(marker), await tarOf([file('summary.json', '{"skipped":0}')])])));
       engine.stream.push(null);
-      expect(await result).toMatchObject({ status: 'ok', timedOut: false, exitCode: 0 });
+      expect(await result).toMatchObject({ status: 'ok', timedOut: false, exitCode: 0, message: null });
       expect(engine.state.calls).not.toContain('kill');
       await runner.settle();
     } finally {
@@ -307,7 +313,12 @@ describe('Runner with a scripted engine', () => {
     await until(() => engine.state.calls.includes('kill'), 'kill for the flood');
     killed(engine);
     const outcome = await result;
-    expect(outcome).toMatchObject({ status: 'output_limit', exitCode: null, stdoutTruncated: true });
+    expect(outcome).toMatchObject({
+      status: 'output_limit',
+      exitCode: null,
+      stdoutTruncated: true,
+      message: 'output limit of 4.9 KB exceeded (stdout and stderr together; the program was killed)',
+    });
     expect(outcome.stdout.content).toHaveLength(1000);
     await runner.settle();
   });
@@ -320,7 +331,13 @@ describe('Runner with a scripted engine', () => {
       const result = runner.run(job);
       await engine.marker();
       killed(engine);
-      expect(await result).toMatchObject({ status: oomKilled ? 'oom' : 'error', exitCode: 137, oomKilled });
+      expect(await result).toMatchObject({
+        status: oomKilled ? 'oom' : 'error',
+        exitCode: 137,
+        oomKilled,
+        // The program's own stderr says why it failed; only a limit the service enforced is named.
+        message: oomKilled ? `memory limit of ${job.memoryMb} MB exceeded (the program was killed)` : null,
+      });
       await runner.settle();
     }
   });
