@@ -12,13 +12,17 @@ function repoRoot(dir = __dirname): string {
 const MAIN = join(repoRoot(), 'dist/main.js');
 
 /**
- * The real server (`node dist/main.js`) as a child process, for tests of signals and crashes; an instance id
- * of this test run's unless `env` gives one.
+ * The real server (`node dist/main.js`, or `command` run in `cwd`: an installed `runbox serve`) as a child
+ * process, for tests of signals and crashes; an instance id of this test run's unless `env` gives one.
  */
-export async function spawnServer(env: Record<string, string>) {
+export async function spawnServer(
+  env: Record<string, string>,
+  { command = [process.execPath, MAIN], cwd }: { command?: string[]; cwd?: string } = {},
+) {
   // Its own store, never ./data in the checkout, removed when it exits (unless the caller gave one).
   const dataDir = mkdtempSync(join(tmpdir(), 'runbox-test-data-'));
-  const child: ChildProcess = spawn(process.execPath, [MAIN], {
+  const child: ChildProcess = spawn(command[0], command.slice(1), {
+    cwd,
     env: {
       PATH: process.env.PATH,
       PORT: '0',
