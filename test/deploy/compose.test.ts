@@ -1,113 +1,198 @@
 /**
- * docker-compose.yml for real, with Debian's docker-compose 1.29: the server image built from
- * images/server/Dockerfile (on an offline stand-in for its Node base, as these machines reach no registry),
- * brought up on this engine, a program run through it, restarted, run again, and brought down with nothing left.
+ * README's compose block, run as written: the ```sh block after `<!-- test: compose -->` in README.md (or in
+ * the file RUNBOX_README names), line by line, each with `bash -c` in a bare environment, from a fresh copy of
+ * the checkout's tracked files (a clean clone: no .env, node_modules or dist/; the block needs none), on this
+ * engine, which reaches no image registry: so scripts/compose-init.sh builds the server image's stand-in base
+ * (once per machine: it is named by what it is made of) and the server image is built on it. Between the
+ * lines, what each left is checked; before `down -v`, what the README does not show (401 without the key,
+ * /metrics, uid 20001, the healthcheck, a restart); after it, that nothing of the project is left.
  */
 import { execFile } from 'node:child_process';
-import { createHash } from 'node:crypto';
-import { readFileSync, statSync } from 'node:fs';
-import { join } from 'node:path';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
-import { docker, eventually, instanceContainers } from '../support/engine';
+import { eventually, instanceContainers } from '../support/engine';
 
 const ROOT = join(__dirname, '../..');
+const README = process.env.RUNBOX_README ?? join(ROOT, 'README.md');
 const exec = promisify(execFile);
-const PROJECT = `rbxcompose${process.pid}`;
-const KEY = `compose-test-key-${process.pid}`.padEnd(24, 'x');
 
-/** The stand-in base, named by what it is made of, built once per machine. */
-async function localBase(): Promise<string> {
-  const hash = createHash('sha256')
-    .update(readFileSync(join(ROOT, 'images/server/local-base.sh')))
-    .update(process.version)
-    .digest('hex')
-    .slice(0, 16);
-  const tag = `runbox-node-base:${hash}`;
-  if (!(await docker.imageExists(tag))) await exec('bash', [join(ROOT, 'images/server/local-base.sh'), tag], { maxBuffer: 1 << 24 });
-  return tag;
+/** The block's command lines: comment-only and blank lines dropped, `\`-continued lines joined. */
+function composeBlock(markdown: string): string[] {
+  const block = /<!-- test: compose -->\n```sh\n([\s\S]*?)\n```/.exec(markdown);
+  if (!block) throw new Error(`${README} has no \`\`\`sh block right after <!-- test: compose --> (RUNBOX_README names another file)`);
+  return block[1]
+    .replace(/\\\n/g, '')
+    .split('\n')
+    .filter((line) => line.trim() !== '' && !line.trim().startsWith('#'));
 }
 
-describe('docker-compose.yml', () => {
-  let env: NodeJS.ProcessEnv;
-  const compose = (...args: string[]) => exec('docker-compose', args, { cwd: ROOT, env, maxBuffer: 1 << 24 });
-  const port = 20_000 + (process.pid % 20_000);
-  const url = `http://127.0.0.1:${port}`;
+/** What each line of the block is, in the order the README must give them. */
+const STEPS = [
+  ['init', /^scripts\/compose-init\.sh\b/],
+  ['up', /^docker-compose up -d --build\b/],
+  ['ready', /\bcurl\b.*\/ready\b/],
+  ['run', /\bcurl\b.*\/v1\/runs\b.*\$RUNBOX_API_KEY/],
+  ['ps', /^docker-compose ps\b/],
+  ['logs', /^docker-compose logs\b/],
+  ['down', /^docker-compose down -v\b/],
+] as const;
+type Step = (typeof STEPS)[number][0];
+const stepOf = (line: string): Step | undefined => STEPS.find(([, pattern]) => pattern.test(line))?.[0];
+
+// The checkout's directory name is compose's project name: unique to this run, so its container, network and
+// volume are told apart from anything else on the engine without setting COMPOSE_PROJECT_NAME.
+const PROJECT = `rbxcompose${process.pid}`;
+const CONTAINER = `${PROJECT}_runbox_1`;
+const PORT = 20_000 + (process.pid % 20_000);
+const VERSION = `compose-test-${process.pid}`;
+/**
+ * Each line's whole environment: a new shell's PATH and HOME, nothing exported from the README's steps.
+ * Added for isolation from whatever else shares this engine, and said here: RUNBOX_PORT (8080 may be taken;
+ * the block's curl lines read it as `${RUNBOX_PORT:-8080}`) and RUNBOX_VERSION (the server image's tag, so
+ * this run neither replaces nor removes an operator's runbox-server:0.1.0).
+ */
+const ENV = { PATH: process.env.PATH, HOME: process.env.HOME, RUNBOX_PORT: String(PORT), RUNBOX_VERSION: VERSION };
+const URL = `http://127.0.0.1:${PORT}`;
+
+describe("README's docker-compose block", () => {
+  const lines = composeBlock(readFileSync(README, 'utf8'));
+  let scratch: string;
+  let checkout: string;
+  const sh = (line: string) => exec('bash', ['-c', line], { cwd: checkout, env: ENV, maxBuffer: 1 << 26 });
+  const inspect = async (format: string) => (await exec('docker', ['inspect', '--format', format, CONTAINER])).stdout.trim();
+  const dotenv = () => readFileSync(join(checkout, '.env'), 'utf8');
+  const envValue = (name: string) => new RegExp(`^${name}=(.*)$`, 'm').exec(dotenv())?.[1];
+  const ready = () =>
+    fetch(`${URL}/ready`).then(
+      (res) => res.ok,
+      () => false,
+    );
 
   beforeAll(async () => {
-    env = {
-      PATH: process.env.PATH,
-      HOME: process.env.HOME,
-      COMPOSE_PROJECT_NAME: PROJECT,
-      RUNBOX_API_KEY: KEY,
-      RUNBOX_DOCKER_GID: String(statSync('/var/run/docker.sock').gid),
-      RUNBOX_SERVER_BASE: await localBase(),
-      RUNBOX_PORT: String(port),
-      RUNBOX_INSTANCE_ID: PROJECT,
-      RUNBOX_VERSION: `test-${process.pid}`,
-    };
-  }, 300_000);
+    scratch = mkdtempSync(join(tmpdir(), 'rbx-compose-'));
+    checkout = join(scratch, PROJECT);
+    const { stdout } = await exec('git', ['ls-files', '-z'], { cwd: ROOT, maxBuffer: 1 << 24 });
+    for (const file of stdout.split('\0').filter(Boolean)) {
+      // Deleted in the working tree but not yet in a commit: not in a clone of what is about to be.
+      if (!existsSync(join(ROOT, file))) continue;
+      mkdirSync(dirname(join(checkout, file)), { recursive: true });
+      copyFileSync(join(ROOT, file), join(checkout, file)); // with its mode: the script is executable
+    }
+  });
 
   afterAll(async () => {
-    await compose('down', '-v', '--remove-orphans').catch(() => undefined);
-    await exec('docker', ['image', 'rm', `runbox-server:test-${process.pid}`]).catch(() => undefined);
+    // After a failure part way: what the block's last line would have removed.
+    if (existsSync(checkout)) await sh('docker-compose down -v --remove-orphans').catch(() => undefined);
+    await exec('docker', ['image', 'rm', `runbox-server:${VERSION}`]).catch(() => undefined);
+    rmSync(scratch, { recursive: true, force: true });
   });
 
-  it('refuses to start without RUNBOX_API_KEY, naming it', async () => {
-    const failed = await exec('docker-compose', ['config', '-q'], { cwd: ROOT, env: { ...env, RUNBOX_API_KEY: '' } }).catch(
-      (err: { stderr: string }) => err,
-    );
-    expect((failed as { stderr: string }).stderr).toMatch(/set RUNBOX_API_KEY/);
+  it('gives init, up, a wait for /ready, a run with the key, ps, logs and down -v, in that order', () => {
+    expect(lines.map((line) => [stepOf(line), line])).toEqual(STEPS.map(([step]) => [step, expect.any(String)]));
   });
 
-  it('comes up, runs a program, survives a restart, and goes down leaving no container, network or volume', async () => {
-    await compose('up', '-d', '--build');
-    const run = async (code: string) => {
-      const res = await fetch(`${url}/v1/runs`, {
-        method: 'POST',
-        headers: { authorization: `Bearer ${KEY}`, 'content-type': 'application/json' },
-        body: JSON.stringify({ code }),
-      });
-      return { status: res.status, body: (await res.json()) as { status: string; stdout: string } };
-    };
-    const up = () =>
-      fetch(`${url}/ready`).then(
-        (r) => r.ok,
-        () => false,
-      );
-    expect(await eventually(up, 60_000, 250)).toBe(true);
-    expect((await run('print(6 * 7)')).body).toMatchObject({ status: 'ok', stdout: '42\n' });
-    // Keys are required: compose serves beyond the container's loopback.
-    expect((await fetch(`${url}/v1/runs`, { method: 'POST', body: '{}', headers: { 'content-type': 'application/json' } })).status).toBe(
-      401,
+  it('works as written in bare shells, and leaves nothing behind', async () => {
+    // Before anything: compose refuses, pointing at the script.
+    const refused = await sh('docker-compose config -q').catch((err: { stderr: string }) => err);
+    expect((refused as { stderr: string }).stderr).toMatch(/set RUNBOX_API_KEY .*scripts\/compose-init\.sh/);
+    const officialBase = await exec('docker', ['image', 'inspect', 'node:20-bookworm-slim']).then(
+      () => true,
+      () => false,
     );
+    let key = '';
+    let instanceId = '';
 
-    // /metrics too: without RUNBOX_METRICS_KEY, the bootstrap key opens it, and nothing less.
-    expect((await fetch(`${url}/metrics`)).status).toBe(401);
-    expect((await fetch(`${url}/metrics`, { headers: { authorization: `Bearer ${KEY}` } })).status).toBe(200);
+    for (const line of lines) {
+      const step = stepOf(line);
+      if (step === 'down') await beforeDown();
+      const { stdout, stderr } = await sh(line);
 
-    // It runs as its own user (no sandbox's uid or group), with the engine socket's group and nothing else of root.
-    const { stdout: id } = await compose('exec', '-T', 'runbox', 'id', '-u');
-    expect(id.trim()).toBe('20001');
-    const { stdout: health } = await exec('docker', ['inspect', '--format', '{{.State.Health.Status}}', `${PROJECT}_runbox_1`]);
-    expect(['starting', 'healthy']).toContain(health.trim());
+      if (step === 'init') {
+        // The key, printed once, is the one in .env, which only its owner can read.
+        key = envValue('RUNBOX_API_KEY')!;
+        expect(key).toMatch(/^[0-9a-f]{48}$/);
+        expect(stdout.trimEnd().split('\n')).toEqual([key, expect.stringMatching(/kept in \.env/)]);
+        expect(statSync(join(checkout, '.env')).mode & 0o777).toBe(0o600);
+        expect(envValue('RUNBOX_DOCKER_GID')).toBe(String(statSync('/var/run/docker.sock').gid));
+        // No registry: the stand-in base, by the name its script gives it.
+        if (!officialBase) {
+          const { stdout: standIn } = await exec('bash', [join(checkout, 'images/server/local-base.sh'), '--name']);
+          expect(envValue('RUNBOX_SERVER_BASE')).toBe(standIn.trim());
+        }
+        // Run again, it changes nothing and shows no key.
+        const before = dotenv();
+        const again = await sh(line);
+        expect(again.stdout).toBe('');
+        expect(again.stderr).toMatch(/\.env exists: left as it is/);
+        expect(dotenv()).toBe(before);
+        expect(statSync(join(checkout, '.env')).mode & 0o777).toBe(0o600);
+      } else if (step === 'ready') {
+        expect(await ready()).toBe(true);
+      } else if (step === 'run') {
+        expect(JSON.parse(stdout)).toMatchObject({ status: 'ok', stdout: '42\n' });
+      } else if (step === 'ps') {
+        expect(stdout).toMatch(new RegExp(`^${CONTAINER}\\s.*\\bUp\\b`, 'm'));
+      } else if (step === 'logs') {
+        // The server's start, with the instance id its leftovers are labelled with; never the key. (Compose
+        // colours the prefix even when the output is no terminal: the JSON is found after it.)
+        const listening = stdout
+          .split('\n')
+          .map((text) => /(\{.*"msg":"runbox listening".*\})\s*$/.exec(text)?.[1])
+          .find(Boolean);
+        expect(listening).toBeDefined();
+        instanceId = (JSON.parse(listening!) as { instanceId: string }).instanceId;
+        expect(`${stdout}${stderr}`).not.toContain(key);
+        // tini is PID 1, reaping zombies, rather than a child of another init, warning that it cannot.
+        expect(stdout).not.toMatch(/Tini is not running as PID 1/);
+      } else if (step === 'down') {
+        const left = async (kind: string) =>
+          (
+            await exec('docker', [
+              kind,
+              'ls',
+              ...(kind === 'container' ? ['-a'] : []),
+              '--filter',
+              `label=com.docker.compose.project=${PROJECT}`,
+              '-q',
+            ])
+          ).stdout;
+        for (const kind of ['container', 'network', 'volume']) expect([kind, (await left(kind)).trim()]).toEqual([kind, '']);
+        const { stdout: named } = await exec('docker', ['volume', 'ls', '--filter', `name=${PROJECT}`, '-q']);
+        expect(named.trim()).toBe('');
+        expect(await instanceContainers(instanceId)).toEqual([]);
+      }
+    }
 
-    await compose('restart');
-    expect(await eventually(up, 60_000, 250)).toBe(true);
-    expect((await run('print(7 * 7)')).body).toMatchObject({ status: 'ok', stdout: '49\n' });
-    expect(
-      await eventually(
-        async () =>
-          (await exec('docker', ['inspect', '--format', '{{.State.Health.Status}}', `${PROJECT}_runbox_1`])).stdout.trim() === 'healthy',
-        60_000,
-        500,
-      ),
-    ).toBe(true);
+    /** What the README does not show, checked while the service is up. */
+    async function beforeDown() {
+      // Keys are required: compose serves beyond the container's loopback.
+      const run = (headers: Record<string, string>) =>
+        fetch(`${URL}/v1/runs`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json', ...headers },
+          body: '{"code":"print(7 * 7)"}',
+        });
+      expect((await run({})).status).toBe(401);
+      // /metrics too: without RUNBOX_METRICS_KEY, the bootstrap key opens it, and nothing less.
+      expect((await fetch(`${URL}/metrics`)).status).toBe(401);
+      expect((await fetch(`${URL}/metrics`, { headers: { authorization: `Bearer ${key}` } })).status).toBe(200);
+      // It runs as its own user (no sandbox's uid or group), with the engine socket's group and nothing else of root.
+      expect((await sh('docker-compose exec -T runbox id -u')).stdout.trim()).toBe('20001');
+      expect(['starting', 'healthy']).toContain(await inspect('{{.State.Health.Status}}'));
 
-    await compose('down', '-v');
-    expect(await instanceContainers(PROJECT)).toEqual([]);
-    const { stdout: networks } = await exec('docker', ['network', 'ls', '--filter', `name=${PROJECT}`, '--format', '{{.Name}}']);
-    expect(networks.trim()).toBe('');
-    const { stdout: volumes } = await exec('docker', ['volume', 'ls', '--filter', `name=${PROJECT}`, '--format', '{{.Name}}']);
-    expect(volumes.trim()).toBe('');
-  }, 600_000);
+      // A restart, and it serves again and turns healthy.
+      await sh('docker-compose restart');
+      expect(await eventually(ready, 60_000, 250)).toBe(true);
+      const again = await run({ authorization: `Bearer ${key}` });
+      expect(await again.json()).toMatchObject({ status: 'ok', stdout: '49\n' });
+      expect(await eventually(async () => (await inspect('{{.State.Health.Status}}')) === 'healthy', 60_000, 500)).toBe(true);
+    }
+
+    // And the clone itself goes: nothing of this run stays on the disk.
+    rmSync(scratch, { recursive: true, force: true });
+    expect(existsSync(scratch)).toBe(false);
+    // A bound for a first run on a new machine (the stand-in base, npm ci in the build), not a measure.
+  }, 1_800_000);
 });

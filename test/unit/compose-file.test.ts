@@ -107,3 +107,8 @@ describe('the build context (.dockerignore)', () => {
       expect([source, excluded(source)]).toEqual([source, false]);
   });
 });
+
+it("runs the image's tini as PID 1, with no second init of compose's above it", () => {
+  expect(dockerfile).toMatch(/^ENTRYPOINT \["\/usr\/bin\/tini", "--"/m);
+  expect(service.init).toBeUndefined();
+});
