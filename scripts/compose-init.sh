@@ -83,7 +83,7 @@ print_key() {
 
 write_env() {
   if [ -e .env ] || [ -L .env ]; then
-    say ".env exists: left as it is (its API key unchanged, and not printed again)"
+    say ".env exists: its API key and settings are kept (the key is not printed again)"
     return
   fi
   local socket gid

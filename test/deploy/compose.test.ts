@@ -125,7 +125,7 @@ describe("README's docker-compose block", () => {
         const before = dotenv();
         const again = await sh(line);
         expect(again.stdout).toBe('');
-        expect(again.stderr).toMatch(/\.env exists: left as it is/);
+        expect(again.stderr).toMatch(/\.env exists: its API key and settings are kept/);
         expect(dotenv()).toBe(before);
         expect(statSync(join(checkout, '.env')).mode & 0o777).toBe(0o600);
       } else if (step === 'ready') {

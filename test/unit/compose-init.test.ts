@@ -85,7 +85,7 @@ it('writes .env once, mode 600, and prints its key once; run again, it changes n
 
   const second = await init(root, env);
   expect(second.stdout).toBe('');
-  expect(second.stderr).toMatch(/\.env exists: left as it is/);
+  expect(second.stderr).toMatch(/\.env exists: its API key and settings are kept/);
   expect(readFileSync(join(root, '.env'), 'utf8')).toBe(dotenv);
   expect(statSync(join(root, '.env')).mode & 0o777).toBe(0o600);
 });
@@ -96,6 +96,25 @@ it('records no base when the engine has node:20-bookworm-slim', async () => {
   const dotenv = readFileSync(join(root, '.env'), 'utf8');
   expect(dotenv).not.toMatch(/RUNBOX_SERVER_BASE/);
   expect(stdout.split('\n')[0]).toBe(/^RUNBOX_API_KEY=(.*)$/m.exec(dotenv)![1]);
+});
+
+it('keeps the key of an existing .env, and puts the stand-in back in it when the one it names has gone', async () => {
+  const root = checkout('gone');
+  const base = await standIn();
+  const before = [
+    '# mine',
+    'RUNBOX_API_KEY=' + 'k'.repeat(32),
+    'RUNBOX_DOCKER_GID=999',
+    'RUNBOX_SERVER_BASE=runbox-node-base:0000000000000000',
+    'RUNBOX_PORT=9090',
+    '',
+  ];
+  writeFileSync(join(root, '.env'), before.join('\n'), { mode: 0o600 });
+  const { stdout, stderr } = await init(root, { FAKE_PRESENT: `${base} ${sandboxImageTag()}` });
+  expect(stdout).toBe('');
+  expect(stderr).toMatch(/runbox-node-base:0000000000000000 \(\.env\) is no longer in the engine/);
+  expect(readFileSync(join(root, '.env'), 'utf8')).toBe(before.join('\n').replace('runbox-node-base:0000000000000000', base));
+  expect(statSync(join(root, '.env')).mode & 0o777).toBe(0o600);
 });
 
 it('refuses an engine that is not a unix socket here, writing nothing', async () => {
