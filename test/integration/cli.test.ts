@@ -119,7 +119,13 @@ describe('runbox run', () => {
       ['a bad duration', ['run', 'ok.py', '--timeout', 'soon'], {}, 64, /--timeout "soon"/],
       ['a missing file', ['run', 'ok.py', 'missing.csv'], {}, 66, /missing\.csv: no such file or folder/],
       ['a file over the server’s limit', ['run', 'ok.py', 'big.bin'], {}, 65, /big\.bin is 200000 bytes; the server takes at most 100000/],
-      ['a wrong key', ['run', 'ok.py'], { RUNBOX_API_KEY: 'not-the-key' }, 77, /unauthorized/],
+      [
+        'a wrong key',
+        ['run', 'ok.py'],
+        { RUNBOX_API_KEY: 'not-the-key' },
+        77,
+        /^runbox: the server refused the API key given \(RUNBOX_API_KEY or --api-key\)/,
+      ],
       [
         'an unreachable server',
         ['run', 'ok.py'],

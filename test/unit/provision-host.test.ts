@@ -62,13 +62,13 @@ describe('changing the host', () => {
 
     it('starting a Docker engine, with the exact dockerd command', async () => {
       await expect(ensureEngine(noEngine, undefined, () => undefined)).rejects.toThrow(
-        /needs a Docker engine: .*\n(  apt-get install .* docker\.io\n)?  dockerd --bridge=none --iptables=false --ip6tables=false >>\/var\/log\/runbox-dockerd\.log 2>&1 &\nthen retry/,
+        /needs a Docker engine: .*\n( {2}apt-get install .* docker\.io\n)? {2}dockerd --bridge=none --iptables=false --ip6tables=false >>\/var\/log\/runbox-dockerd\.log 2>&1 &\nthen retry/,
       );
     });
 
     it('registering gVisor, with what to write in daemon.json', async () => {
       await expect(ensureRuntime(noEngine, 'runsc', undefined, () => undefined)).rejects.toThrow(
-        /needs gVisor: .*\n(  apt-get install .* runsc\n)?  add "runtimes": \{"runsc":\{"path":"\/usr\/bin\/runsc","runtimeArgs":\["--network=none","--oci-seccomp"\]\}\} to \/etc\/docker\/daemon\.json \(keeping what is there\)\n  kill -HUP \$\(pidof dockerd\)\nthen retry/,
+        /needs gVisor: .*\n( {2}apt-get install .* runsc\n)? {2}add "runtimes": \{"runsc":\{"path":"\/usr\/bin\/runsc","runtimeArgs":\["--network=none","--oci-seccomp"\]\}\} to \/etc\/docker\/daemon\.json \(keeping what is there\)\n {2}kill -HUP \$\(pidof dockerd\)\nthen retry/,
       );
     });
   });
