@@ -134,7 +134,10 @@ need_builder() {
   [ "$(id -u)" = 0 ] || fail "building $1 needs root (debootstrap): run this as root, or $2"
   command -v debootstrap >/dev/null && return
   [ -f /etc/debian_version ] || fail "building $1 needs debootstrap: install it and retry"
-  say "installing debootstrap with apt-get (to build $1 from Debian's packages)"
+  # The same opt-out as npm start's provisioning: no host change, the command instead.
+  [ "${RUNBOX_PROVISION:-1}" != 0 ] ||
+    fail "building $1 needs debootstrap, and RUNBOX_PROVISION=0 forbids changing this host. Run, as root: apt-get install -y --no-install-recommends debootstrap; then retry"
+  say "changing this host: installing debootstrap with apt-get, to build $1 from Debian's packages (set RUNBOX_PROVISION=0 to be given the command instead)"
   export DEBIAN_FRONTEND=noninteractive
   apt-get install -y --no-install-recommends debootstrap >&2 || {
     apt-get update >&2 && apt-get install -y --no-install-recommends debootstrap >&2

@@ -13,20 +13,10 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
 import { eventually, instanceContainers } from '../support/engine';
+import { readmeBlock } from '../support/readme';
 
 const ROOT = join(__dirname, '../..');
-const README = process.env.RUNBOX_README ?? join(ROOT, 'README.md');
 const exec = promisify(execFile);
-
-/** The block's command lines: comment-only and blank lines dropped, `\`-continued lines joined. */
-function composeBlock(markdown: string): string[] {
-  const block = /<!-- test: compose -->\n```sh\n([\s\S]*?)\n```/.exec(markdown);
-  if (!block) throw new Error(`${README} has no \`\`\`sh block right after <!-- test: compose --> (RUNBOX_README names another file)`);
-  return block[1]
-    .replace(/\\\n/g, '')
-    .split('\n')
-    .filter((line) => line.trim() !== '' && !line.trim().startsWith('#'));
-}
 
 /** What each line of the block is, in the order the README must give them. */
 const STEPS = [
@@ -57,7 +47,7 @@ const ENV = { PATH: process.env.PATH, HOME: process.env.HOME, RUNBOX_PORT: Strin
 const URL = `http://127.0.0.1:${PORT}`;
 
 describe("README's docker-compose block", () => {
-  const lines = composeBlock(readFileSync(README, 'utf8'));
+  const lines = readmeBlock('compose');
   let scratch: string;
   let checkout: string;
   const sh = (line: string) => exec('bash', ['-c', line], { cwd: checkout, env: ENV, maxBuffer: 1 << 26 });
