@@ -84,6 +84,14 @@ print_key() {
 write_env() {
   if [ -e .env ] || [ -L .env ]; then
     say ".env exists: its API key and settings are kept (the key is not printed again)"
+    local name
+    for name in RUNBOX_API_KEY RUNBOX_DOCKER_GID; do
+      [ -n "$(env_value "$name")" ] || fail ".env has no $name: add it, or move .env away and run this again to write a new one"
+    done
+    case $(stat -L -c %a .env 2>/dev/null || stat -L -f %Lp .env) in
+      600 | 400) ;;
+      *) say "warning: .env holds the API key but others may read it: chmod 600 .env" ;;
+    esac
     return
   fi
   local socket gid
@@ -109,6 +117,9 @@ write_env() {
       fi
     } >.env
   ) || fail "could not write .env"
+  # Run as root through sudo (building the images needs root), the file is still the invoking user's, so that
+  # their docker-compose and `. ./.env` can read it.
+  if [ "$(id -u)" = 0 ] && [ -n "${SUDO_UID:-}" ]; then chown "$SUDO_UID:${SUDO_GID:-$SUDO_UID}" .env; fi
   # From here on the key is printed on the way out, whatever happens to the steps below.
   trap print_key EXIT
 }
@@ -119,14 +130,15 @@ record() {
   [ "$(env_value "$name")" = "$value" ] && return
   say "recording $name=$value in .env"
   if grep -q "^$name=" .env; then
-    tmp=$(mktemp .env.XXXXXX)
+    # Rewritten in place, so its mode, owner (and a link's target) stay as they are.
+    tmp=$(mktemp)
     sed "s|^$name=.*|$name=$value|" .env >"$tmp"
-    mv "$tmp" .env
+    cat "$tmp" >.env
+    rm -f "$tmp"
   else
-    (
-      umask 077
-      echo "$name=$value" >>.env
-    )
+    # A last line without its newline would run into this one.
+    [ -z "$(tail -c 1 .env)" ] || echo >>.env
+    echo "$name=$value" >>.env
   fi
 }
 
@@ -135,6 +147,10 @@ need_builder() {
   command -v debootstrap >/dev/null && return
   [ -f /etc/debian_version ] || fail "building $1 needs debootstrap: install it and retry"
   # The same opt-out as npm start's provisioning: no host change, the command instead.
+  case ${RUNBOX_PROVISION:-1} in
+    0 | 1) ;;
+    *) fail "RUNBOX_PROVISION=$RUNBOX_PROVISION: 1 (the default: change the host where needed, saying so first) or 0 (never)" ;;
+  esac
   [ "${RUNBOX_PROVISION:-1}" != 0 ] ||
     fail "building $1 needs debootstrap, and RUNBOX_PROVISION=0 forbids changing this host. Run, as root: apt-get install -y --no-install-recommends debootstrap; then retry"
   say "changing this host: installing debootstrap with apt-get, to build $1 from Debian's packages (set RUNBOX_PROVISION=0 to be given the command instead)"

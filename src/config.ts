@@ -1,7 +1,7 @@
 /** Configuration: read from the environment in this one place, validated at startup, frozen. */
 import { statSync } from 'node:fs';
 import { isIP } from 'node:net';
-import { join, resolve as resolvePath } from 'node:path';
+import { isAbsolute, join, resolve as resolvePath } from 'node:path';
 import { homedir, hostname } from 'node:os';
 
 /** The per-run limits, one per row of SETTINGS. */
@@ -212,11 +212,21 @@ function readNumber(env: Env, name: string, fallback: number, min: number, integ
 
 /**
  * The per-user default data folder: $XDG_DATA_HOME/runbox, else ~/.local/share/runbox. Per user, not the current
- * folder, so that `runbox keys` run from anywhere opens the store a server run by the same user opens.
+ * folder, so that `runbox keys` run from anywhere opens the store a server run by the same user opens. A relative
+ * XDG_DATA_HOME is ignored, as the XDG spec says.
  */
 export function defaultDataDir(env: Env): string {
-  const home = env.HOME || homedir();
-  return join(env.XDG_DATA_HOME || join(home, '.local', 'share'), 'runbox');
+  if (env.XDG_DATA_HOME && isAbsolute(env.XDG_DATA_HOME)) return join(env.XDG_DATA_HOME, 'runbox');
+  let home = env.HOME;
+  if (!home) {
+    try {
+      home = homedir();
+    } catch {
+      // A uid with no passwd entry and no HOME: nowhere to default to.
+    }
+  }
+  if (!home || !isAbsolute(home)) throw new ConfigError('no home folder to keep the store in (HOME): set RUNBOX_DATA_DIR');
+  return join(home, '.local', 'share', 'runbox');
 }
 
 /** Where the store is, for the server and the `runbox keys` command alike: one rule, so both find the same one. */
@@ -225,9 +235,9 @@ export function storeConfig(env: NodeJS.ProcessEnv): StoreConfig {
   if (databaseUrl !== undefined && !/^postgres(ql)?:\/\//.test(databaseUrl)) {
     throw new ConfigError('RUNBOX_DATABASE_URL must be a postgres:// or postgresql:// URL');
   }
-  return env.RUNBOX_DATA_DIR
-    ? { dataDir: resolvePath(env.RUNBOX_DATA_DIR), databaseUrl, dataDirFrom: 'RUNBOX_DATA_DIR' }
-    : { dataDir: defaultDataDir(env), databaseUrl, dataDirFrom: 'default' };
+  if (env.RUNBOX_DATA_DIR) return { dataDir: resolvePath(env.RUNBOX_DATA_DIR), databaseUrl, dataDirFrom: 'RUNBOX_DATA_DIR' };
+  // PostgreSQL needs no folder: its deployments need not have a home either.
+  return { dataDir: databaseUrl === undefined ? defaultDataDir(env) : '', databaseUrl, dataDirFrom: 'default' };
 }
 
 /** The sandboxes' OCI runtime, for the server and provisioning alike: runc, or runsc (gVisor). */

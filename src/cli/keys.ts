@@ -5,7 +5,7 @@
  */
 import { storeConfig, SETTINGS } from '../config';
 import { FIRST_KEY_NOTICE, makeKey } from '../keys/api-keys';
-import { describeStore, earlierDefaultStoreHint, openStore, storeExists } from '../store/open';
+import { describeStore, earlierDefaultStore, openStore, storeExists } from '../store/open';
 import { NO_LIMITS, StoreError, type KeyLimits, type KeyRecord, type Store } from '../store/store';
 import { CliError, EXIT } from './exit-codes';
 
@@ -54,16 +54,16 @@ async function withStore<T>(work: (store: Store) => Promise<T>, { create = false
   let store: Store;
   try {
     const config = storeConfig(process.env);
+    const earlier = earlierDefaultStore(config);
+    if (earlier !== undefined) throw new CliError(earlier, EXIT.noInput);
     const existed = storeExists(config);
-    const hint = earlierDefaultStoreHint(config);
     if (!existed && !create) {
       throw new CliError(
-        `no key store at ${describeStore(config)}: a server makes it when it first starts, and \`runbox keys add\` makes it. ${hint ?? 'If the server keeps its store elsewhere, set RUNBOX_DATA_DIR (or RUNBOX_DATABASE_URL) here as it is set for the server'}`,
+        `no key store at ${describeStore(config)}: a server makes it when it first starts, and \`runbox keys add\` makes it. If the server keeps its store elsewhere, set RUNBOX_DATA_DIR (or RUNBOX_DATABASE_URL) here as it is set for the server`,
         EXIT.noInput,
       );
     }
     process.stderr.write(`runbox: ${existed ? 'key store' : 'making a new key store'}: ${describeStore(config)}\n`);
-    if (hint !== undefined) process.stderr.write(`runbox: note: ${hint}\n`);
     store = await openStore(config);
   } catch (err) {
     if (err instanceof CliError) throw err;

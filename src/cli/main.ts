@@ -64,7 +64,11 @@ serverOptions(
   process.exitCode = await runCommand([script, ...paths], { ...options, ...server(options) });
 });
 
-const keys = program.command('keys').description('manage API keys in the store (RUNBOX_DATABASE_URL, else SQLite in RUNBOX_DATA_DIR)');
+const keys = program
+  .command('keys')
+  .description(
+    'manage API keys in the store the server uses (RUNBOX_DATABASE_URL, else SQLite in RUNBOX_DATA_DIR, else in ~/.local/share/runbox)',
+  );
 const keysAddCommand = keys
   .command('add')
   .description('make a key, printed once')

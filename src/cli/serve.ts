@@ -6,7 +6,7 @@ import { Metrics } from '../metrics/metrics';
 import { sandboxImageTag } from '../provision/image';
 import { createService } from '../service';
 import { listenFailure } from './listen-failure';
-import { describeStore, earlierDefaultStoreHint, openStore } from '../store/open';
+import { describeStore, earlierDefaultStore, openStore } from '../store/open';
 import { StoreError, type Store } from '../store/store';
 
 export async function serve(): Promise<void> {
@@ -23,6 +23,8 @@ export async function serve(): Promise<void> {
   const log = createLogger(config.logLevel);
   let store: Store;
   try {
+    const earlier = earlierDefaultStore(config.store);
+    if (earlier !== undefined) throw new ConfigError(earlier);
     store = await openStore(config.store);
     if (config.apiKey === undefined && !isLoopback(config.host) && !(await store.hasActiveKeys())) {
       throw new ConfigError(EXPOSED_WITHOUT_KEYS(config.host));
@@ -75,8 +77,6 @@ export async function serve(): Promise<void> {
     { host: config.host, port, image: config.image, instanceId: config.instanceId, store: describeStore(config.store) },
     'runbox listening',
   );
-  const hint = earlierDefaultStoreHint(config.store);
-  if (hint !== undefined) log.warn(hint);
   if (config.apiKey === undefined && !(await store.hasActiveKeys().catch(() => true))) {
     log.warn('no RUNBOX_API_KEY and no stored keys: no authentication, so runbox only binds to loopback');
   }

@@ -66,17 +66,20 @@ export function requireApiKey(apiKey: string | undefined, store: Store, log: Log
     return { keyId: key.id, limits: key.limits };
   };
 
-  // Whether keyless requests are refused because keys were added while it ran, so that it is logged once.
-  let lockedByStoredKeys = false;
+  // Whether this server has let keyless requests in, then been locked by a stored key while it ran: only then is
+  // a refusal news to its clients, and to its operator (logged once). A server that started with keys says
+  // nothing of a change it did not see.
+  let keylessState: 'never served' | 'serving' | 'locked' = 'never served';
   /** A keyless request on a server that may be keyless: let in while the store has no active key. */
-  const keyless = async (ctx: Context): Promise<Principal> => {
+  const keyless = async (ctx: Context): Promise<Principal | undefined> => {
     if (await store.hasActiveKeys()) {
-      if (!lockedByStoredKeys) log.warn(`requests without a key are refused from now on: ${KEYS_NOW_REQUIRED}`);
-      lockedByStoredKeys = true;
+      if (keylessState === 'serving') log.warn(`requests without a key are refused from now on: ${KEYS_NOW_REQUIRED}`);
+      if (keylessState === 'never served') return undefined;
+      keylessState = 'locked';
       throw new UnauthorizedError(KEYS_NOW_REQUIRED);
     }
-    lockedByStoredKeys = false;
     requireLoopbackHost(ctx, 'runs');
+    keylessState = 'serving';
     return { keyId: null, limits: NO_LIMITS };
   };
 

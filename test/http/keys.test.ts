@@ -22,11 +22,24 @@ describe('stored API keys over HTTP', () => {
     const { http, key } = await serverWithKey();
     const keyless = await http.post('/mcp').set(MCP).send(LIST);
     expect(keyless.status).toBe(401);
-    // A loopback server that ran keyless says why it refuses now, and what to do.
-    expect(keyless.body.error.message).toBe(KEYS_NOW_REQUIRED);
+    // It started with keys: no change to speak of.
+    expect(keyless.body.error.message).toMatch(/^a valid API key is required/);
     expect(keyless.headers['www-authenticate']).toBe('Bearer');
     expect((await http.post('/mcp').set(MCP).set('authorization', `Bearer ${key}`).send(LIST)).status).toBe(200);
     expect((await http.post('/mcp').set(MCP).set('x-api-key', key).send(LIST)).status).toBe(200);
+  });
+
+  it('a loopback server that served keyless, then got a key, says why it refuses now, and what to do', async () => {
+    const { app, store } = appWith(testConfig(), fakeDocker());
+    const http = request(app.callback());
+    expect((await http.post('/mcp').set(MCP).send(LIST)).status).toBe(200);
+    await store.addKey(makeKey({ name: 'first', env: 'test', limits: NO_LIMITS }).record);
+    for (let i = 0; i < 2; i++) {
+      const refused = await http.post('/mcp').set(MCP).send(LIST);
+      expect(refused.status).toBe(401);
+      expect(refused.body.error.message).toBe(KEYS_NOW_REQUIRED);
+      expect(refused.headers['www-authenticate']).toBe('Bearer');
+    }
   });
 
   it.each([

@@ -10,6 +10,7 @@ import { startPostgres } from '../support/postgres';
 import { getRecord, postRun } from '../support/http';
 import { testInstanceId } from '../support/instance';
 import { spawnServer } from '../support/server-process';
+import { eventually } from '../support/wait';
 
 const CLI = join(__dirname, '../../dist/cli/main.js');
 const run = promisify(execFile);
@@ -113,6 +114,9 @@ describe('keys without traps', () => {
       expect(((await refused.json()) as { error: { message: string } }).error.message).toBe(KEYS_NOW_REQUIRED);
       // The operator reads it too, once however many are refused.
       await fetch(`${server.url}/v1/runs`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' });
+      // Each request's own log line follows anything it logged: once both are in, so is any second warning.
+      const refusals = () => server.log().match(/"status":401,.*"msg":"request"/g)?.length ?? 0;
+      expect(await eventually(() => refusals() >= 2)).toBe(true);
       expect(server.log().split(KEYS_NOW_REQUIRED).length - 1).toBe(1);
 
       // The CLI says what to set, in its own terms, with or without a key that does not work.
@@ -134,7 +138,7 @@ describe('keys without traps', () => {
     }
   });
 
-  it('points at a store left in ./data by the earlier default, rather than starting afresh in silence', async () => {
+  it('stops on a store left in ./data by the earlier default, rather than start afresh beside it', async () => {
     const home = testDataDir();
     const checkout = testDataDir();
     const earlier = join(checkout, 'data');
@@ -142,6 +146,14 @@ describe('keys without traps', () => {
     const listed = await keys(['list'], { HOME: home }, checkout);
     expect(listed.code).toBe(66);
     expect(listed.stderr).toContain(`to keep using it, set RUNBOX_DATA_DIR=${earlier}`);
+    // keys add and the server refuse it too, rather than start afresh beside it (keyless, where it had keys).
+    expect((await keys(['add', '--name', 'new'], { HOME: home }, checkout)).code).toBe(66);
+    const server = await spawnServer({ HOME: home, RUNBOX_DATA_DIR: '', RUNBOX_POOL_SIZE: '0' }, { cwd: checkout }).catch(
+      (err: Error) => err,
+    );
+    expect((server as Error).message).toMatch(/server exited \(2\)/);
+    expect((server as Error).message).toContain(`to keep using it, set RUNBOX_DATA_DIR=${earlier}`);
+    expect(existsSync(join(home, '.local/share/runbox'))).toBe(false);
     const kept = await keys(['list'], { HOME: home, RUNBOX_DATA_DIR: earlier }, checkout);
     expect(kept.stdout).toMatch(/\bold\b/);
   });

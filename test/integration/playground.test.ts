@@ -100,6 +100,10 @@ describe('the playground', () => {
       const { page } = await watchedPage(browser, new URL(keyless.url).origin);
       await page.goto(`${keyless.url}/playground`);
       await page.locator('#editor .ace_content').waitFor();
+      // The user was running code without a key...
+      await page.click('#run');
+      await page.locator('#status[data-state="ok"]').waitFor({ timeout: 30_000 });
+      // ...until a key was added to the store.
       const { record } = makeKey({ name: 'first', env: 'test', limits: NO_LIMITS });
       await keyless.store.addKey(record);
       await page.click('#run');

@@ -94,8 +94,16 @@ describe("the commands' own settings, read in config.ts too", () => {
     expect(describeStore(storeConfig({ HOME: '/home/ada' }))).toBe(
       "SQLite at /home/ada/.local/share/runbox/runbox.db (this user's default; RUNBOX_DATA_DIR overrides it)",
     );
-    expect(describeStore(storeConfig({ RUNBOX_DATABASE_URL: 'postgresql://runbox:hunter2@db:5432/runbox' }))).toBe(
+    expect(storeConfig({ HOME: '/home/ada', XDG_DATA_HOME: 'relative' }).dataDir).toBe('/home/ada/.local/share/runbox');
+    expect(() => storeConfig({ HOME: 'relative' })).toThrow(/set RUNBOX_DATA_DIR/);
+    // PostgreSQL needs no home folder.
+    expect(storeConfig({ HOME: '', RUNBOX_DATABASE_URL: 'postgres://db/runbox' }).databaseUrl).toBe('postgres://db/runbox');
+    expect(describeStore(storeConfig({ RUNBOX_DATABASE_URL: 'postgresql://runbox:hunter2@db:5432/runbox?sslpassword=s3cret' }))).toBe(
       'PostgreSQL at postgresql://runbox:***@db:5432/runbox (RUNBOX_DATABASE_URL)',
+    );
+    // A socket URL pg takes, which new URL() alone would refuse to describe.
+    expect(describeStore(storeConfig({ RUNBOX_DATABASE_URL: 'postgres://u:p@/db?host=/run/postgresql' }))).toMatch(
+      /^PostgreSQL at postgres:\/\/u:\*\*\*@\/db \(socket \/run\/postgresql\)|^PostgreSQL at \(RUNBOX_DATABASE_URL is not a URL\)/,
     );
   });
 });
