@@ -1,4 +1,4 @@
-/** The runner contracts served next to /v1/runs (the seeds in ../shared/seeds), in one list. */
+/** The runner contracts served next to /v1/runs (the five runners runbox grew from, numbered 000 to 004: README, "Replacing an existing runner"), in one list. */
 import type { Limits } from '../config';
 import { codeRunner } from './code-runner';
 import type { CompatContract } from './contract';

@@ -1,5 +1,5 @@
 #!/bin/bash
-# Seed 003's validation script (../shared/seeds/003_*.txt, section 7.3), steps 5 to 10 as written there; only
+# Seed 003's validation script (the Kubernetes runner's deployment document, section 7.3), steps 5 to 10 as written there; only
 # its kubectl steps (1-4) and the port-forward cleanup are left out. The test points http://localhost:8000 at a
 # runbox server before running it.
 set -e
