@@ -124,14 +124,17 @@ export async function watchInstance(instanceId: string) {
 }
 
 /**
- * The command lines of the processes running in a container, as the engine's `top` reports them; [] when
- * the container is stopped or gone (nothing of it runs).
+ * One column of the engine's `top` for a container; [] when the container is stopped or gone, or runs nothing
+ * at this moment (a container between its start and its first process: the engine reports `Processes: null`).
  */
-export async function containerProcesses(id: string): Promise<string[]> {
+async function topColumn(id: string, column: string, psArgs?: string): Promise<string[]> {
   try {
-    const top = (await engineApi.getContainer(id).top()) as { Titles: string[]; Processes: string[][] };
-    const cmd = top.Titles.indexOf('CMD');
-    return top.Processes.map((p) => p[cmd]);
+    const top = (await engineApi.getContainer(id).top(psArgs === undefined ? {} : { ps_args: psArgs })) as {
+      Titles: string[];
+      Processes: string[][] | null;
+    };
+    const at = top.Titles.indexOf(column);
+    return (top.Processes ?? []).map((p) => p[at]);
   } catch (err) {
     const status = (err as { statusCode?: number }).statusCode;
     if (status === 404 || status === 409) return [];
@@ -139,17 +142,11 @@ export async function containerProcesses(id: string): Promise<string[]> {
   }
 }
 
+/** The command lines of the processes running in a container, as the engine's `top` reports them. */
+export const containerProcesses = (id: string): Promise<string[]> => topColumn(id, 'CMD');
+
 /** The process names (comm) in a container: a preloaded interpreter that became the program is named for its entrypoint. */
-async function containerProcessNames(id: string): Promise<string[]> {
-  try {
-    const top = (await engineApi.getContainer(id).top({ ps_args: '-o pid,comm' })) as { Titles: string[]; Processes: string[][] };
-    return top.Processes.map((p) => p[top.Titles.indexOf('COMMAND')]);
-  } catch (err) {
-    const status = (err as { statusCode?: number }).statusCode;
-    if (status === 404 || status === 409) return [];
-    throw err;
-  }
-}
+const containerProcessNames = (id: string): Promise<string[]> => topColumn(id, 'COMMAND', '-o pid,comm');
 
 /** Every process, in any labelled container, whose command line contains `token`, with its container. */
 export async function labelledProcessesWith(token: string): Promise<{ container: string; cmd: string }[]> {
