@@ -47,18 +47,6 @@ async function attack(name: string, extra: object = {}): Promise<Json> {
 
 const lines = (body: Json): string[] => body.stdout.trim().split('\n');
 
-/** Calls `probe` over and over, one call at a time, until `background` settles; returns what each call gave. */
-async function whileRunning<T>(background: Promise<unknown>, probe: () => Promise<T>): Promise<T[]> {
-  let done = false;
-  void background.then(
-    () => (done = true),
-    () => (done = true),
-  );
-  const results: T[] = [];
-  while (!done) results.push(await probe());
-  return results;
-}
-
 /** What test/attacks/programs/cpu-burn.py reports: seconds of wall and CPU time, and the epoch it ran between. */
 interface BurnReport {
   processes: number;
@@ -464,18 +452,37 @@ export function attackSuite(env: Record<string, string>): void {
 
   describe('concurrent runs', () => {
     it('per-uid kernel limits: one run holding every inotify instance does not starve another', async () => {
-      const hog = attack('inotify-hog', { timeout_ms: 20_000 });
-      // Checks one after another for as long as the hog runs; its report says when it held everything.
-      const checks = await whileRunning(hog, () => attack('inotify-check'));
-      const [held, why, hogUid, fullAt, releasedAt] = (await hog).stdout.trim().split(' ');
-      expect(Number(held)).toBeGreaterThan(0);
-      expect(why).toBe('EMFILE');
-      const results = checks.map((c) => c.stdout.trim().split(' ') as [string, string, string]);
-      for (const [result] of results) expect(result).toBe('ok');
-      // Container clocks are the host's: some check asked while the hog held every instance of its uid.
-      const during = results.filter(([, , at]) => Number(at) > Number(fullAt) && Number(at) < Number(releasedAt));
-      expect(during.length).toBeGreaterThan(0);
-      for (const [, checkUid] of during) expect(checkUid).not.toBe(hogUid);
+      // The hog says on its stream when it holds every instance of its uid, and holds them until it is stopped
+      // (its client leaves): the checks run in between, so they cannot miss the moment.
+      const cancel = new AbortController();
+      let report = '';
+      let holding!: () => void;
+      const full = new Promise<void>((resolve) => (holding = resolve));
+      const hog = postStream(
+        server.url,
+        { code: program('inotify-hog'), timeout_ms: 120_000 },
+        {
+          signal: cancel.signal,
+          onEvent: (event) => {
+            if (event.event === 'stdout') report += event.data.content;
+            if (report.endsWith('\n') || event.event === 'result' || event.event === 'error') holding();
+          },
+        },
+      );
+      try {
+        await full;
+        const [held, why, hogUid] = report.trim().split(' ');
+        expect(Number(held)).toBeGreaterThan(0);
+        expect(why).toBe('EMFILE');
+        for (let i = 0; i < 2; i++) {
+          const [result, checkUid] = (await attack('inotify-check')).stdout.trim().split(' ');
+          expect(result).toBe('ok');
+          expect(checkUid).not.toBe(hogUid);
+        }
+      } finally {
+        cancel.abort();
+        await hog;
+      }
     });
   });
 
