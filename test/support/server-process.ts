@@ -81,7 +81,10 @@ export async function serverToExit(env: Record<string, string>): Promise<{ code:
     let stderr = '';
     child.stdout!.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
     child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    // A server that starts after all would never exit: killed at a bound, so its caller fails rather than hangs.
+    const bound = setTimeout(() => child.kill('SIGKILL'), 30_000);
     const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
+    clearTimeout(bound);
     return { code, stdout, stderr };
   } finally {
     rmSync(dataDir, { recursive: true, force: true });
