@@ -3,25 +3,14 @@
  * (storeConfig: RUNBOX_DATABASE_URL, else SQLite in RUNBOX_DATA_DIR, else in this user's data folder). Each
  * command says which store it opened; only `add` makes a store that is not there. A new key is printed once.
  */
-import { storeConfig, SETTINGS } from '../config';
+import { storeConfig } from '../config';
 import { FIRST_KEY_NOTICE, makeKey } from '../keys/api-keys';
 import { describeStore, earlierDefaultStore, openStore, storeExists } from '../store/open';
 import { NO_LIMITS, StoreError, type KeyLimits, type KeyRecord, type Store } from '../store/store';
 import { CliError, EXIT } from './exit-codes';
-
-/** The limit flags as commander gives them: camelCase of the flag (`--daily-runs` is `dailyRuns`). */
-export type LimitOptions = Record<string, string | undefined>;
+import { LIMIT_FLAGS, type LimitOptions } from './limit-flags';
 
 const optionName = (flag: string) => flag.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
-
-/** Each limit's flag and least value: no lower than any run can have (timeout, memory), or than one. */
-export const LIMIT_FLAGS: Record<keyof KeyLimits, { flag: string; min: number; fractional?: boolean; doc: string }> = {
-  ratePerSecond: { flag: 'rate', min: 0.01, fractional: true, doc: 'requests per second (a token bucket of one second)' },
-  maxConcurrent: { flag: 'concurrency', min: 1, doc: 'runs at once, across replicas' },
-  dailyRuns: { flag: 'daily-runs', min: 1, doc: 'runs per UTC day' },
-  maxTimeoutMs: { flag: 'max-timeout-ms', min: SETTINGS.defaultTimeoutMs.min, doc: 'largest timeout_ms' },
-  maxMemoryMb: { flag: 'max-memory-mb', min: SETTINGS.defaultMemoryMb.min, doc: 'largest memory_mb' },
-};
 
 /** A limit flag's value, or `none` to lift it. */
 function limitValue(field: keyof KeyLimits, text: string): number | null {

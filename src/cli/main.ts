@@ -6,7 +6,8 @@ import { version } from '../version';
 import { CliError, EXIT } from './exit-codes';
 // Only types here: each command loads its own module when it runs, so that --version, --help and a client
 // command never load the server, dockerode, the store drivers or MCP (a second or more of startup).
-import type { keysAdd, LimitOptions } from './keys';
+import type { keysAdd } from './keys';
+import { LIMIT_FLAGS, type LimitOptions } from './limit-flags';
 import type { RunOptions } from './run';
 
 const DEFAULT_URL = 'http://127.0.0.1:8080';
@@ -69,13 +70,16 @@ const keys = program
   .description(
     'manage API keys in the store the server uses (RUNBOX_DATABASE_URL, else SQLite in RUNBOX_DATA_DIR, else in ~/.local/share/runbox)',
   );
-const keysAddCommand = keys
-  .command('add')
-  .description('make a key, printed once')
-  .requiredOption('--name <name>', 'who or what it is for')
-  .option('--description <text>', 'a note')
-  .option('--env <env>', 'test or prod', 'prod')
-  .action(async (options: Parameters<typeof keysAdd>[0]) => (await import('./keys')).keysAdd(options));
+const limitFlags = (command: Command) =>
+  Object.values(LIMIT_FLAGS).reduce((cmd, { flag, doc }) => cmd.option(`--${flag} <n>`, `${doc} (none: no such limit)`), command);
+limitFlags(
+  keys
+    .command('add')
+    .description('make a key, printed once')
+    .requiredOption('--name <name>', 'who or what it is for')
+    .option('--description <text>', 'a note')
+    .option('--env <env>', 'test or prod', 'prod'),
+).action(async (options: Parameters<typeof keysAdd>[0]) => (await import('./keys')).keysAdd(options));
 keys
   .command('list')
   .description('every key: id, name, env, created, last used, limits; never the key')
@@ -85,20 +89,9 @@ keys
   .argument('<id>')
   .description('refuse the key from the next request on')
   .action(async (id: string) => (await import('./keys')).keysRevoke(id));
-const keysSetCommand = keys
-  .command('set')
-  .argument('<id>')
-  .description("change a key's limits")
-  .action(async (id: string, options: LimitOptions) => (await import('./keys')).keysSet(id, options));
-// The limit flags are defined in ./keys, which loads the store drivers: they are added only when `keys` is
-// the command, before it parses its subcommand (its `help add` and `add --help` included).
-program.hook('preSubcommand', async (_program, command) => {
-  if (command !== keys) return;
-  const { LIMIT_FLAGS } = await import('./keys');
-  for (const sub of [keysAddCommand, keysSetCommand]) {
-    for (const { flag, doc } of Object.values(LIMIT_FLAGS)) sub.option(`--${flag} <n>`, `${doc} (none: no such limit)`);
-  }
-});
+limitFlags(keys.command('set').argument('<id>').description("change a key's limits")).action(async (id: string, options: LimitOptions) =>
+  (await import('./keys')).keysSet(id, options),
+);
 
 const packages = program.command('packages').description('manage the wheelhouse runs install from (RUNBOX_WHEELHOUSE)');
 packages
